@@ -1,0 +1,43 @@
+# deepfake_lib — run `make help` for the targets.
+# Everything runs inside a local virtual environment (.venv) that `make setup` creates.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+RUN_DIR ?= runs/demo
+PARAMS ?=
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: help setup demo test test-fast notebooks bench serve clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv and install the package with every extra (about 3 min)
+
+demo: setup  ## run the four notebooks on the embedded default into $(RUN_DIR) (PARAMS=params/x.yaml to override)
+	$(PY) -m deepfake_lib.cli series --run-dir $(RUN_DIR) $(if $(PARAMS),--params $(PARAMS))
+
+test: setup  ## unit tests, papermill smoke run, nbval on the committed notebooks, notebook hygiene
+	$(PY) -m pytest tests notebooks --nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
+test-fast: setup  ## unit tests only (no training-heavy or notebook tests)
+	$(PY) -m pytest tests -m "not slow"
+
+notebooks: setup  ## re-execute the committed notebooks in place on the defaults and strip volatile metadata
+	$(PY) -m deepfake_lib.cli refresh-notebooks
+
+bench: setup  ## run every benchmark; figures print and land in benchmarks/results/
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+serve: setup  ## serve the demo run's model on http://127.0.0.1:8000 (MODEL=path to override)
+	$(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8000
+
+clean:  ## remove runs/, data caches and build leftovers (keeps .venv)
+	rm -rf runs data build *.egg-info .pytest_cache

@@ -1,0 +1,213 @@
+"""Experiment configuration and path resolution.
+
+One frozen dataclass, :class:`ExperimentConfig`, holds every parameter the notebooks and the
+command line accept. Its defaults are the cheap offline configuration (the embedded corpus and
+the tiny wav2vec2); a Hub run overrides a few fields (see ``params/colab_t4.yaml``).
+
+Relative paths are resolved against :func:`project_root`, never the current directory, because
+nbval starts kernels in the notebook's folder and papermill in the caller's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+HOME_ENV = "DEEPFAKE_LIB_HOME"
+"""Environment variable that, when set, is the folder relative paths resolve against."""
+
+
+def project_root() -> Path:
+    """Folder that relative paths (``run_dir``, caches) are resolved against.
+
+    ``$DEEPFAKE_LIB_HOME`` when set; else the source checkout holding the package (an
+    editable install, where ``pyproject.toml`` sits next to ``deepfake_lib/``); else
+    ``~/deepfake_lib`` (a non-editable install, as on Colab).
+    """
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "deepfake_lib").is_dir():
+        return checkout
+    return (Path.home() / "deepfake_lib").resolve()
+
+
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """Absolute path for ``path``: unchanged if absolute, else under :func:`project_root`."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else project_root() / p
+
+
+class ConfigError(ValueError):
+    """A parameter has the wrong type, an impossible value, or an unknown name."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Every parameter of a run; the notebooks' ``parameters`` cells use these names.
+
+    Durations are in seconds, rates in Hz, fractions in [0, 1].
+    """
+
+    # data
+    data_source: str = "embedded"  # "embedded", a Hub dataset id, a parquet file/folder, an audiofolder, a protocol file
+    n_utterances: int = 300  # embedded corpus: utterances; each gives one bona fide clip and its spoofs
+    spoofs_per_utterance: int = 1  # embedded corpus: spoofed versions per utterance
+    difficulty: float = 0.5  # embedded corpus: 0 = blatant artefacts, 1 = faint ones
+    val_fraction: float = 0.15  # share of groups for validation (model selection)
+    test_fraction: float = 0.15  # share of groups for the test split (reported once)
+    skip_bad_audio: bool = False  # skip undecodable rows (and report them) instead of failing
+    # model
+    model_source: str = "tiny"  # "tiny", a Hub model id, or a local model folder
+    freeze_feature_encoder: bool | None = None  # None = freeze for pretrained checkpoints, train for "tiny"
+    freeze_base: bool = False  # train only the classification head
+    use_weighted_layer_sum: bool = False  # classify from a learned mix of all transformer layers
+    # training
+    epochs: int = 20  # upper bound; early stopping on validation EER decides
+    patience: int = 5  # epochs without a better validation EER before stopping
+    batch_size: int = 16  # clips per device step
+    gradient_accumulation_steps: int = 1  # steps per optimiser update
+    learning_rate: float = 5e-4  # peak learning rate (linear warm-up then decay)
+    warmup_fraction: float = 0.1  # share of optimiser steps spent warming up
+    weight_decay: float = 0.01  # AdamW weight decay
+    max_duration_s: float = 3.0  # training crop length, seconds (random crop, repeat-pad)
+    eval_window_s: float = 0.0  # evaluation: 0 scores the full clip, else mean over windows of this length
+    augment: bool = True  # on-the-fly augmentation of training clips (never validation/test)
+    class_weighting: bool = True  # weight the loss by inverse class frequency when labels are imbalanced
+    precision: str = "auto"  # "auto" (fp16 on CUDA, fp32 on CPU), "fp32", "fp16", "bf16"
+    device: str = "auto"  # "auto", "cpu", "cuda"
+    num_workers: int = 0  # DataLoader worker processes
+    resume: bool = False  # continue from the last checkpoint in run_dir
+    seed: int = 0  # one seed for the corpus, split, augmentation and initialisation
+    run_dir: str = "runs/demo"  # relative to the project root; every stage reads and writes here
+    # evaluation and analysis
+    n_bootstrap: int = 1000  # bootstrap resamples for 95% confidence intervals
+    robustness: bool = True  # score the test split under noise, codecs, reverb, ...
+    leave_one_attack_out: bool = True  # retrain with each attack held out (cheap runs)
+    loao_epochs: int = 4  # epochs for each leave-one-attack-out run
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _matches(value, hints[f.name]):
+                raise ConfigError(
+                    f"parameter {f.name!r} = {value!r} ({type(value).__name__}) "
+                    f"is not of type {hints[f.name]}"
+                )
+        _check(self.n_utterances >= 4, "n_utterances must be at least 4")
+        _check(self.spoofs_per_utterance >= 1, "spoofs_per_utterance must be at least 1")
+        _check(0.0 <= self.difficulty <= 1.0, "difficulty must lie in [0, 1]")
+        _check(
+            0.0 < self.val_fraction < 1.0 and 0.0 < self.test_fraction < 1.0
+            and self.val_fraction + self.test_fraction < 1.0,
+            "val_fraction and test_fraction must be in (0, 1) and sum to less than 1",
+        )
+        _check(self.epochs >= 1, "epochs must be at least 1")
+        _check(self.patience >= 1, "patience must be at least 1")
+        _check(self.batch_size >= 1, "batch_size must be at least 1")
+        _check(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1")
+        _check(self.learning_rate > 0, "learning_rate must be positive")
+        _check(0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must lie in [0, 1)")
+        _check(self.max_duration_s > 0, "max_duration_s must be positive")
+        _check(self.eval_window_s >= 0, "eval_window_s must be >= 0 (0 = full clip)")
+        _check(self.precision in {"auto", "fp32", "fp16", "bf16"}, "precision must be auto, fp32, fp16 or bf16")
+        _check(self.device in {"auto", "cpu", "cuda"}, "device must be auto, cpu or cuda")
+        _check(self.num_workers >= 0, "num_workers must be >= 0")
+        _check(self.n_bootstrap >= 0, "n_bootstrap must be >= 0")
+        _check(self.loao_epochs >= 1, "loao_epochs must be at least 1")
+        _check(bool(self.data_source) and bool(self.model_source), "data_source and model_source must be set")
+
+    # construction ----------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Names of all parameters, in declaration order."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], *, strict: bool = False) -> "ExperimentConfig":
+        """Build from a mapping such as a notebook's ``globals()``.
+
+        Keys that are not parameters are ignored (a notebook's namespace holds much else),
+        unless ``strict`` is true, when they raise :class:`ConfigError` (for YAML files and
+        the command line, where every key is meant as a parameter).
+        """
+        names = set(cls.field_names())
+        if strict:
+            unknown = sorted(k for k in params if k not in names)
+            if unknown:
+                raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        return cls(**{k: v for k, v in params.items() if k in names})
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> "ExperimentConfig":
+        """Read a papermill-style parameter file (a flat YAML mapping)."""
+        import yaml
+
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{p}: cannot read parameters ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping of parameter names to values")
+        try:
+            return cls.from_params(data, strict=True)
+        except ConfigError as exc:
+            raise ConfigError(f"{p}: {exc}") from exc
+
+    def replace(self, **changes: Any) -> "ExperimentConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    # derived values --------------------------------------------------------------------
+    @property
+    def run_path(self) -> Path:
+        """Absolute run folder."""
+        return resolve_path(self.run_dir)
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when the data is the generated offline corpus."""
+        return self.data_source == "embedded"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all parameters (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write the parameters as indented JSON and return the path."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return p
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """True when ``value`` fits a simple annotation (no string booleans, ints accepted as floats)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return isinstance(value, hint)
