@@ -1,0 +1,607 @@
+"""Evaluation metrics for bona fide / spoof detection: EER, AUC, thresholded scores, bootstrap
+confidence intervals, calibration and the one text formatter the notebooks use.
+
+Conventions (the same everywhere in the project):
+
+- label 1 = bona fide (``"Real"``), label 0 = spoof (``"Fake"``);
+- a higher score means more bona fide; a clip is accepted as bona fide when
+  ``score >= threshold``. Scores are usually the log-odds ``logit(real) - logit(fake)``
+  (:func:`score_from_logits`) or a probability (:func:`softmax_probability`);
+- FAR (false acceptance rate) = share of spoofs accepted, FRR (false rejection rate) = share
+  of bona fide clips rejected.
+
+EER convention (see :func:`compute_eer`): the detection error trade-off is evaluated only at
+the distinct score values (plus "accept nothing"), never between tied scores, so ties between
+a bona fide clip and a spoof cannot be broken in the system's favour. The EER is where the
+straight line between the two adjacent distinct thresholds at which FAR - FRR changes sign
+meets FAR = FRR; it is exact (no interpolation) when some threshold has FAR = FRR.
+
+Every function here validates its input and raises :class:`MetricsError` (a ``ValueError``)
+naming the argument and the problem. Results are plain Python floats and ints, so reports can
+be written to JSON as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import minimize_scalar
+from scipy.special import logsumexp, softmax
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+from deepfake_lib import LABEL_NAMES
+
+logger = logging.getLogger(__name__)
+
+EER_METRIC_PATH: Path = Path(__file__).parent / "evaluate_metrics" / "eer"
+"""Folder of the ``evaluate`` metric module that wraps :func:`compute_eer`; load it offline with
+``evaluate.load(str(EER_METRIC_PATH))``."""
+
+
+class MetricsError(ValueError):
+    """Input that a metric cannot be computed on (non-finite scores, one class, bad shapes)."""
+
+
+@dataclass(frozen=True)
+class EER:
+    """Equal error rate and its operating point.
+
+    ``eer`` is a rate in [0, 1]; ``threshold`` is a score value: a clip is accepted as bona fide
+    when ``score >= threshold``.
+    """
+
+    eer: float
+    threshold: float
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------
+
+
+def _as_1d(values: ArrayLike, name: str, dtype: type) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise MetricsError(f"{name} cannot be read as {dtype.__name__} numbers: {error}") from None
+    if array.ndim != 1:
+        raise MetricsError(f"{name} must be one-dimensional [n], got shape {array.shape}")
+    return array
+
+
+def _check_finite(array: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise MetricsError(
+            f"{name} contain {int(bad.sum())} non-finite value(s) (NaN or inf) out of "
+            f"{array.size}; first at index {int(np.flatnonzero(bad)[0])}"
+        )
+
+
+def _validate_labels(labels: ArrayLike, name: str = "labels") -> np.ndarray:
+    """Labels as an int64 array of 0 (spoof) and 1 (bona fide); anything else raises."""
+    raw = _as_1d(labels, name, float)
+    if raw.size == 0:
+        raise MetricsError(f"{name} is empty: metrics need at least one clip")
+    bad = ~np.isin(raw, (0.0, 1.0))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise MetricsError(
+            f"{name} must be 0 (spoof/Fake) or 1 (bona fide/Real); {int(bad.sum())} value(s) are "
+            f"not, first at index {first} ({raw[first]!r})"
+        )
+    return raw.astype(np.int64)
+
+
+def _validate_pair(
+    labels: ArrayLike,
+    scores: ArrayLike,
+    *,
+    scores_name: str = "scores",
+    both_classes: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(labels [n] int64, scores [n] float64)``."""
+    label_array = _validate_labels(labels)
+    score_array = _as_1d(scores, scores_name, float)
+    if score_array.size != label_array.size:
+        raise MetricsError(
+            f"labels has {label_array.size} entries but {scores_name} has {score_array.size}; "
+            "they must match one to one"
+        )
+    _check_finite(score_array, scores_name)
+    if both_classes:
+        n_real = int(label_array.sum())
+        if n_real in (0, label_array.size):
+            present = "1 = Real (bona fide)" if n_real else "0 = Fake (spoof)"
+            raise MetricsError(
+                f"only one class present: all {label_array.size} labels are {present}; "
+                "EER and AUC need both bona fide (1) and spoof (0) clips"
+            )
+    return label_array, score_array
+
+
+def _validate_threshold(threshold: float) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise MetricsError(f"threshold must be a number, got {threshold!r}") from None
+    if not math.isfinite(value):
+        raise MetricsError(f"threshold must be finite, got {value}")
+    return value
+
+
+def _validate_logits(logits: np.ndarray, positive_index: int) -> np.ndarray:
+    array = np.asarray(logits, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] < 2:
+        raise MetricsError(f"logits must have shape [n, classes>=2], got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise MetricsError("logits is empty: metrics need at least one clip")
+    if not -array.shape[1] <= positive_index < array.shape[1]:
+        raise MetricsError(
+            f"positive_index {positive_index} is out of range for {array.shape[1]} classes"
+        )
+    _check_finite(array.ravel(), "logits")
+    return array
+
+
+def _validate_probabilities(
+    labels: ArrayLike, prob_real: ArrayLike, n_bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    label_array, prob_array = _validate_pair(
+        labels, prob_real, scores_name="prob_real", both_classes=False
+    )
+    outside = (prob_array < 0.0) | (prob_array > 1.0)
+    if outside.any():
+        first = int(np.flatnonzero(outside)[0])
+        raise MetricsError(
+            f"prob_real must lie in [0, 1]; {int(outside.sum())} value(s) do not, first at index "
+            f"{first} ({prob_array[first]!r})"
+        )
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise MetricsError(f"n_bins must be a positive integer, got {n_bins!r}")
+    return label_array, prob_array
+
+
+# --------------------------------------------------------------------------------------------
+# EER and DET curve
+# --------------------------------------------------------------------------------------------
+
+
+def _error_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Integer error counts at every distinct threshold, increasing, plus +inf.
+
+    Returns ``(thresholds [m+1], false_accepts [m+1], false_rejects [m+1])`` where
+    ``false_accepts[k]`` = spoofs with score >= thresholds[k] and ``false_rejects[k]`` = bona
+    fide clips with score < thresholds[k]; the last threshold (+inf) accepts nothing. These are
+    ``sklearn.metrics.roc_curve(..., drop_intermediate=False)`` reversed, kept as exact integer
+    counts because the EER's crossing search compares them exactly.
+    """
+    thresholds = np.append(np.unique(scores), np.inf)
+    spoof = np.sort(scores[labels == 0])
+    bona = np.sort(scores[labels == 1])
+    false_accepts = spoof.size - np.searchsorted(spoof, thresholds, side="left")
+    false_rejects = np.searchsorted(bona, thresholds, side="left")
+    return thresholds, false_accepts, false_rejects
+
+
+def _select_eer(
+    false_accepts: np.ndarray, false_rejects: np.ndarray, n_spoof: np.ndarray, n_bona: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """EER by the module's convention, along the last axis.
+
+    ``false_accepts``/``false_rejects``: [..., points] integer counts at increasing thresholds,
+    the first point accepting everything and the last accepting nothing; ``n_spoof``/``n_bona``:
+    [...] totals. The crossing segment is found in exact integer arithmetic: ``k`` is the last
+    point with FAR > FRR, and the EER is where the straight line from point ``k`` to point
+    ``k + 1`` meets FAR = FRR. Returns ``(eer [...], index [...])``, ``index`` being the end of
+    that segment nearer the crossing (``k`` on an exact midpoint).
+    """
+    n_spoof = np.asarray(n_spoof, dtype=np.int64)[..., None]
+    n_bona = np.asarray(n_bona, dtype=np.int64)[..., None]
+    # (FAR - FRR) * n_spoof * n_bona: an integer, strictly decreasing from > 0 to < 0 over the
+    # distinct thresholds (repeated points, from bootstrap weights, keep it constant).
+    gap = false_accepts * n_bona - false_rejects * n_spoof
+    last_above = np.sum(gap > 0, axis=-1, keepdims=True) - 1
+    gap_k = np.take_along_axis(gap, last_above, axis=-1)
+    gap_next = np.take_along_axis(gap, last_above + 1, axis=-1)
+    fa_k = np.take_along_axis(false_accepts, last_above, axis=-1)
+    fa_next = np.take_along_axis(false_accepts, last_above + 1, axis=-1)
+    # FAR at fraction s = gap_k / (gap_k - gap_next) along the segment, as one division.
+    span = gap_k - gap_next
+    eer = (fa_k * -gap_next.astype(np.float64) + fa_next * gap_k.astype(np.float64)) / (
+        n_spoof * span.astype(np.float64)
+    )
+    index = np.where(2 * gap_k > span, last_above + 1, last_above)
+    return eer[..., 0], index[..., 0]
+
+
+def compute_det_curve(
+    labels: ArrayLike, scores: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detection error trade-off at every distinct score threshold.
+
+    ``labels`` [n] (1 = bona fide, 0 = spoof), ``scores`` [n] (higher = more bona fide).
+    Returns ``(far [m+1], frr [m+1], thresholds [m+1])`` with thresholds increasing: the ``m``
+    distinct scores followed by ``+inf`` (accept nothing: FAR 0, FRR 1). At threshold ``t``,
+    FAR = share of spoofs with ``score >= t`` and FRR = share of bona fide with ``score < t``.
+    """
+    label_array, score_array = _validate_pair(labels, scores)
+    thresholds, false_accepts, false_rejects = _error_counts(label_array, score_array)
+    n_bona = int(label_array.sum())
+    n_spoof = label_array.size - n_bona
+    return false_accepts / n_spoof, false_rejects / n_bona, thresholds
+
+
+def compute_eer(labels: ArrayLike, scores: ArrayLike) -> EER:
+    """Equal error rate of bona fide ``labels`` [n] (1/0) against ``scores`` [n].
+
+    Convention: FAR and FRR are evaluated only at the distinct score values ``t_1 < ... < t_m``
+    and ``+inf`` (accept nothing), never between tied scores, so a tie between a bona fide clip
+    and a spoof counts as one operating point, not split in the system's favour. FAR - FRR falls
+    strictly from 1 (at ``t_1``) to -1 (at ``+inf``); with ``t_k`` the last threshold where
+    FAR > FRR, the EER is the point where the straight line from ``(FAR, FRR)(t_k)`` to
+    ``(FAR, FRR)(t_k+1)`` crosses FAR = FRR (linear interpolation between two real operating
+    points, i.e. what randomising between them achieves). When some threshold has FAR = FRR
+    exactly, that value is the EER. The returned threshold is whichever of ``t_k``, ``t_k+1`` is
+    nearer the crossing (``t_k`` on the exact midpoint), so FAR and FRR at it are within one
+    step of the EER. Perfectly separated scores give 0.0, perfectly inverted 1.0, and all-tied
+    scores 0.5 (threshold: the tied score). Invariant to strictly increasing transforms.
+    """
+    label_array, score_array = _validate_pair(labels, scores)
+    thresholds, false_accepts, false_rejects = _error_counts(label_array, score_array)
+    n_bona = int(label_array.sum())
+    n_spoof = label_array.size - n_bona
+    eer, index = _select_eer(false_accepts, false_rejects, np.int64(n_spoof), np.int64(n_bona))
+    # The chosen end is never the +inf point: that needs FAR - FRR at t_k above 1.
+    return EER(eer=float(eer), threshold=float(thresholds[int(index)]))
+
+
+def accuracy_at_threshold(labels: ArrayLike, scores: ArrayLike, threshold: float) -> float:
+    """Share of clips in ``labels`` [n] classified correctly when ``score >= threshold`` means
+    bona fide (1)."""
+    label_array, score_array = _validate_pair(labels, scores, both_classes=False)
+    value = _validate_threshold(threshold)
+    return float(accuracy_score(label_array, (score_array >= value).astype(np.int64)))
+
+
+def compute_metrics(
+    labels: ArrayLike, scores: ArrayLike, *, threshold: float | None = None
+) -> dict[str, Any]:
+    """Threshold-free and thresholded metrics of ``labels`` [n] (1/0) against ``scores`` [n].
+
+    Keys: ``eer``, ``eer_threshold``, ``auc`` (bona fide as the positive class), and at
+    ``threshold`` (default: the EER threshold; accept when ``score >= threshold``):
+    ``threshold``, ``accuracy``, ``balanced_accuracy``, ``far``, ``frr``, ``per_class``
+    (``{"Fake": {"precision", "recall", "f1", "support"}, "Real": {...}}``),
+    ``confusion_matrix`` (``[[tn, fp], [fn, tp]]``, rows = true Fake, Real; columns =
+    predicted Fake, Real), and the counts ``n``, ``n_real``, ``n_fake``. All values are plain
+    Python floats and ints.
+    """
+    label_array, score_array = _validate_pair(labels, scores)
+    eer = compute_eer(label_array, score_array)
+    operating = eer.threshold if threshold is None else _validate_threshold(threshold)
+    predicted = (score_array >= operating).astype(np.int64)
+    matrix = confusion_matrix(label_array, predicted, labels=[0, 1])
+    precision, recall, f1, support = precision_recall_fscore_support(
+        label_array, predicted, labels=[0, 1], zero_division=0.0
+    )
+    (tn, fp), (fn, tp) = matrix.tolist()
+    n_real = int(label_array.sum())
+    n_fake = label_array.size - n_real
+    return {
+        "eer": eer.eer,
+        "eer_threshold": eer.threshold,
+        "auc": float(roc_auc_score(label_array, score_array)),
+        "threshold": float(operating),
+        "accuracy": float(accuracy_score(label_array, predicted)),
+        "balanced_accuracy": float(balanced_accuracy_score(label_array, predicted)),
+        "far": fp / n_fake,
+        "frr": fn / n_real,
+        "per_class": {
+            name: {
+                "precision": float(precision[index]),
+                "recall": float(recall[index]),
+                "f1": float(f1[index]),
+                "support": int(support[index]),
+            }
+            for index, name in enumerate(LABEL_NAMES)
+        },
+        "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
+        "n": int(label_array.size),
+        "n_real": n_real,
+        "n_fake": n_fake,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap
+# --------------------------------------------------------------------------------------------
+
+
+def _draw_counts(rng: np.random.Generator, n_units: int, n_bootstrap: int) -> np.ndarray:
+    """[n_bootstrap, n_units] multiplicities of ``n_units`` units drawn with replacement."""
+    draws = rng.integers(0, n_units, size=(n_bootstrap, n_units))
+    offsets = (np.arange(n_bootstrap) * n_units)[:, None]
+    flat = np.bincount((draws + offsets).ravel(), minlength=n_bootstrap * n_units)
+    return flat.reshape(n_bootstrap, n_units)
+
+
+def _replicate_statistics(
+    labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, threshold: float
+) -> dict[str, np.ndarray]:
+    """EER, AUC and accuracy of every weighted replicate, vectorised.
+
+    ``weights`` [B, n]: how many times each clip appears in each replicate. Each statistic equals
+    the one computed on ``np.repeat(clips, weights[b])``; replicates with one class come out NaN.
+    Returns ``{"eer", "auc", "accuracy", "valid"}``, each [B].
+    """
+    order = np.argsort(scores, kind="stable")
+    sorted_scores = scores[order]
+    is_bona = labels[order] == 1
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    sorted_weights = weights[:, order]
+    bona_per_level = np.add.reduceat(np.where(is_bona, sorted_weights, 0), starts, axis=1)
+    spoof_per_level = np.add.reduceat(np.where(is_bona, 0, sorted_weights), starts, axis=1)
+    valid = (bona_per_level.sum(axis=1) > 0) & (spoof_per_level.sum(axis=1) > 0)
+    bona_per_level, spoof_per_level = bona_per_level[valid], spoof_per_level[valid]
+    n_bona = bona_per_level.sum(axis=1)
+    n_spoof = spoof_per_level.sum(axis=1)
+    zero = np.zeros((n_bona.size, 1), dtype=bona_per_level.dtype)
+    # Counts strictly below each distinct score level, then below +inf.
+    bona_below = np.cumsum(np.hstack([zero, bona_per_level]), axis=1)
+    spoof_below = np.cumsum(np.hstack([zero, spoof_per_level]), axis=1)
+    eer, _ = _select_eer(n_spoof[:, None] - spoof_below, bona_below, n_spoof, n_bona)
+    # AUC = P(score_bona > score_spoof) + P(tie) / 2, the same as roc_auc_score.
+    pairs = bona_per_level * (spoof_below[:, :-1] + 0.5 * spoof_per_level)
+    auc = pairs.sum(axis=1) / (n_bona * n_spoof)
+    correct = ((scores >= threshold).astype(np.int64) == labels).astype(np.float64)
+    accuracy = (weights[valid] @ correct) / weights[valid].sum(axis=1)
+    result = {"valid": valid}
+    for key, values in (("eer", eer), ("auc", auc), ("accuracy", accuracy)):
+        result[key] = np.full(valid.size, np.nan)
+        result[key][valid] = values
+    return result
+
+
+def bootstrap_ci(
+    labels: ArrayLike,
+    scores: ArrayLike,
+    *,
+    groups: ArrayLike | None = None,
+    threshold: float | None = None,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int | np.random.Generator = 0,
+) -> dict[str, Any]:
+    """Percentile bootstrap confidence intervals for EER, AUC and accuracy.
+
+    ``labels`` [n] (1/0), ``scores`` [n]. Resamples clips with replacement, or whole groups when
+    ``groups`` [n] is given (e.g. utterance ids, so a bona fide clip and its spoofs move
+    together). Accuracy is measured at a fixed ``threshold``; when None, at the EER threshold of
+    the full sample (so its interval covers sampling of clips, not re-tuning the threshold).
+    Resamples that contain a single class are skipped.
+
+    Returns ``{"eer": (lo, hi), "auc": (lo, hi), "accuracy": (lo, hi), "n_skipped",
+    "n_bootstrap", "confidence", "threshold"}`` with plain Python numbers.
+    """
+    label_array, score_array = _validate_pair(labels, scores)
+    if int(n_bootstrap) != n_bootstrap or n_bootstrap < 1:
+        raise MetricsError(f"n_bootstrap must be a positive integer, got {n_bootstrap!r}")
+    if not 0.0 < confidence < 1.0:
+        raise MetricsError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    operating = (
+        compute_eer(label_array, score_array).threshold
+        if threshold is None
+        else _validate_threshold(threshold)
+    )
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if groups is None:
+        weights = _draw_counts(rng, label_array.size, int(n_bootstrap))
+    else:
+        group_array = np.asarray(groups)
+        if group_array.ndim != 1 or group_array.size != label_array.size:
+            raise MetricsError(
+                f"groups must have shape [{label_array.size}] like labels, got shape "
+                f"{group_array.shape}"
+            )
+        try:
+            _, group_index = np.unique(group_array, return_inverse=True)
+        except TypeError as error:
+            raise MetricsError(f"groups cannot be sorted (mixed types?): {error}") from None
+        n_groups = int(group_index.max()) + 1
+        weights = _draw_counts(rng, n_groups, int(n_bootstrap))[:, group_index]
+    replicates = _replicate_statistics(label_array, score_array, weights, operating)
+    valid = replicates["valid"]
+    n_skipped = int((~valid).sum())
+    if n_skipped == valid.size:
+        raise MetricsError(
+            f"all {valid.size} bootstrap resamples contain a single class; "
+            "use more clips or more groups"
+        )
+    if n_skipped:
+        logger.info("bootstrap_ci: skipped %d of %d single-class resamples", n_skipped, valid.size)
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    result: dict[str, Any] = {}
+    for key in ("eer", "auc", "accuracy"):
+        low, high = np.percentile(replicates[key][valid], [tail, 100.0 - tail])
+        result[key] = (float(low), float(high))
+    result.update(
+        n_skipped=n_skipped,
+        n_bootstrap=int(n_bootstrap),
+        confidence=float(confidence),
+        threshold=float(operating),
+    )
+    return result
+
+
+def summarize_scores(
+    labels: ArrayLike,
+    scores: ArrayLike,
+    *,
+    groups: ArrayLike | None = None,
+    threshold: float | None = None,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int | np.random.Generator = 0,
+) -> dict[str, Any]:
+    """The one evaluation report: :func:`compute_metrics` plus ``"ci"`` from
+    :func:`bootstrap_ci` at the same threshold (``"ci"`` is None when ``n_bootstrap == 0``).
+
+    ``labels`` [n] (1/0), ``scores`` [n], ``groups`` [n] optional (e.g. utterance ids). The
+    result is JSON-serialisable; this is what gets written to ``metrics.json``.
+    """
+    report = compute_metrics(labels, scores, threshold=threshold)
+    if n_bootstrap == 0:
+        report["ci"] = None
+        return report
+    report["ci"] = bootstrap_ci(
+        labels,
+        scores,
+        groups=groups,
+        threshold=report["threshold"],
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
+    )
+    return report
+
+
+def format_metrics(report: dict[str, Any], *, digits: int = 3, name: str | None = None) -> str:
+    """One line of text for a :func:`compute_metrics` or :func:`summarize_scores` report.
+
+    E.g. ``"EER 0.083 [0.051, 0.120] | AUC 0.962 [0.930, 0.985] | acc 0.917 [0.870, 0.950]
+    (n=90)"``, prefixed by ``"name: "`` when given. Rates are fractions (not percentages) with
+    ``digits`` decimals; the bracketed intervals appear when the report has a ``"ci"``.
+    """
+    if int(digits) != digits or digits < 0:
+        raise MetricsError(f"digits must be a non-negative integer, got {digits!r}")
+    missing = [key for key in ("eer", "auc", "accuracy", "n") if key not in report]
+    if missing:
+        raise MetricsError(
+            f"report lacks {missing}; pass the output of compute_metrics or summarize_scores"
+        )
+    intervals = report.get("ci") or {}
+    parts = []
+    for label, key in (("EER", "eer"), ("AUC", "auc"), ("acc", "accuracy")):
+        text = f"{label} {float(report[key]):.{digits}f}"
+        if key in intervals:
+            low, high = intervals[key]
+            text += f" [{float(low):.{digits}f}, {float(high):.{digits}f}]"
+        parts.append(text)
+    line = " | ".join(parts) + f" (n={int(report['n'])})"
+    return f"{name}: {line}" if name else line
+
+
+# --------------------------------------------------------------------------------------------
+# logits, probabilities and calibration
+# --------------------------------------------------------------------------------------------
+
+
+def softmax_probability(
+    logits: np.ndarray, *, positive_index: int = 1, temperature: float = 1.0
+) -> np.ndarray:
+    """P(bona fide) [n] from ``logits`` [n, classes] divided by ``temperature`` (> 0)."""
+    array = _validate_logits(logits, positive_index)
+    if not (math.isfinite(temperature) and temperature > 0.0):
+        raise MetricsError(f"temperature must be finite and > 0, got {temperature!r}")
+    return softmax(array / temperature, axis=1)[:, positive_index]
+
+
+def score_from_logits(logits: np.ndarray, *, positive_index: int = 1) -> np.ndarray:
+    """Log-odds of bona fide [n] from ``logits`` [n, classes]: ``logit[pos] - logsumexp(others)``
+    (for two classes, ``logit(real) - logit(fake)``)."""
+    array = _validate_logits(logits, positive_index)
+    others = np.delete(array, positive_index % array.shape[1], axis=1)
+    return array[:, positive_index] - logsumexp(others, axis=1)
+
+
+def compute_reliability_curve(
+    labels: ArrayLike, prob_real: ArrayLike, *, n_bins: int = 10
+) -> dict[str, list[float]]:
+    """Reliability diagram of P(bona fide) ``prob_real`` [n] against ``labels`` [n] (1/0).
+
+    ``n_bins`` equal-width bins on [0, 1] (the last includes 1.0); only non-empty bins are
+    listed. Keys: ``bin_center``, ``mean_predicted`` (mean ``prob_real`` in the bin),
+    ``observed_frequency`` (share of bona fide in the bin) and ``count``.
+    """
+    label_array, prob_array = _validate_probabilities(labels, prob_real, n_bins)
+    n_bins = int(n_bins)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, prob_array, side="right") - 1, 0, n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    predicted = np.bincount(bins, weights=prob_array, minlength=n_bins)
+    observed = np.bincount(bins, weights=label_array.astype(np.float64), minlength=n_bins)
+    filled = counts > 0
+    return {
+        "bin_center": ((edges[:-1] + edges[1:]) / 2.0)[filled].tolist(),
+        "mean_predicted": (predicted[filled] / counts[filled]).tolist(),
+        "observed_frequency": (observed[filled] / counts[filled]).tolist(),
+        "count": counts[filled].tolist(),
+    }
+
+
+def expected_calibration_error(
+    labels: ArrayLike, prob_real: ArrayLike, *, n_bins: int = 10
+) -> float:
+    """Expected calibration error of P(bona fide) ``prob_real`` [n] against ``labels`` [n].
+
+    ``sum_b (n_b / n) * |mean prob_real in b - share of bona fide in b|`` over ``n_bins``
+    equal-width bins (the binary, class-1 form, not the top-label-confidence form).
+    """
+    curve = compute_reliability_curve(labels, prob_real, n_bins=n_bins)
+    counts = np.asarray(curve["count"], dtype=np.float64)
+    gaps = np.abs(np.asarray(curve["mean_predicted"]) - np.asarray(curve["observed_frequency"]))
+    return float((counts * gaps).sum() / counts.sum())
+
+
+def fit_temperature(logits: np.ndarray, labels: ArrayLike) -> float:
+    """Temperature ``T > 0`` that minimises the negative log-likelihood of
+    ``softmax(logits / T)`` for ``logits`` [n, classes] and class indices ``labels`` [n].
+
+    Fit it on validation logits only, then apply it with
+    ``softmax_probability(test_logits, temperature=T)``; it leaves EER and AUC unchanged. The
+    search runs over ``log T`` in [log 0.01, log 100]; a result on the bound is logged.
+    """
+    array = _validate_logits(logits, 0)
+    raw = _as_1d(labels, "labels", float)
+    if raw.size != array.shape[0]:
+        raise MetricsError(
+            f"labels has {raw.size} entries but logits has {array.shape[0]} rows; "
+            "they must match one to one"
+        )
+    bad = ~np.isin(raw, np.arange(array.shape[1]))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise MetricsError(
+            f"labels must be class indices 0..{array.shape[1] - 1}; {int(bad.sum())} value(s) "
+            f"are not, first at index {first} ({raw[first]!r})"
+        )
+    target = array[np.arange(array.shape[0]), raw.astype(np.int64)]
+
+    def negative_log_likelihood(log_temperature: float) -> float:
+        inverse = math.exp(-log_temperature)
+        return float(np.mean(logsumexp(array * inverse, axis=1) - target * inverse))
+
+    low, high = math.log(0.01), math.log(100.0)
+    result = minimize_scalar(
+        negative_log_likelihood, bounds=(low, high), method="bounded", options={"xatol": 1e-6}
+    )
+    if min(result.x - low, high - result.x) < 1e-3:
+        logger.warning(
+            "fit_temperature: optimum at the search bound (T=%.3g); the logits may separate the "
+            "classes perfectly",
+            math.exp(result.x),
+        )
+    return float(math.exp(result.x))
