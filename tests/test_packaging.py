@@ -1,0 +1,68 @@
+"""Packaging: environment.yml and pyproject.toml agree; the CI entry calls the README's test command."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pysoundfile": "soundfile", "pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_dependencies() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {_name(r) for r in project["dependencies"]}
+    for extra, reqs in project["optional-dependencies"].items():
+        names |= {_name(r) for r in reqs if not r.startswith("deepfake_lib")}
+    return names
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {CONDA_NAMES.get(_name(d), _name(d)) for d in env["dependencies"] if isinstance(d, str)}
+    conda -= {"python", "pip"}
+    assert conda == _pyproject_dependencies(), (
+        f"only in environment.yml: {sorted(conda - _pyproject_dependencies())}; "
+        f"only in pyproject.toml: {sorted(_pyproject_dependencies() - conda)}"
+    )
+
+
+def test_torch_is_not_pinned_exactly_in_the_package() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for req in project["dependencies"]:
+        if _name(req) in {"torch", "torchaudio"}:
+            assert "==" not in req, f"{req}: an exact pin would fight Colab's preinstalled build"
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", readme, flags=re.S)
+    commands = {line.strip() for b in blocks for line in b.splitlines() if line.strip().startswith("make ")}
+    assert "make test" in commands and "make demo" in commands
+    assert re.search(r"^make test$", ci, flags=re.M), ".ci/run must call `make test`, the README's test command"
+
+
+def test_makefile_targets_are_documented() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.findall(r"^([a-z-]+):", makefile, flags=re.M)
+    documented = re.findall(r"^([a-z-]+):.*## ", makefile, flags=re.M)
+    assert set(targets) == set(documented), f"undocumented targets: {sorted(set(targets) - set(documented))}"
+
+
+def test_package_imports_without_side_effects() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, deepfake_lib, deepfake_lib.config; "
+            "heavy = [m for m in ('torch', 'transformers', 'datasets', 'matplotlib') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
