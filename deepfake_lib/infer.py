@@ -1,0 +1,681 @@
+"""Score audio with a trained detector: windows, aggregation, thresholds and a monitoring log.
+
+:class:`Detector` is the one object the command line (:mod:`deepfake_lib.cli`), the web
+service (:mod:`deepfake_lib.serve`) and the notebooks use to score audio::
+
+    det = Detector.from_source("runs/demo")          # a run folder: its validation threshold
+    pred = det.predict("clip.wav")                   # or bytes, or an array plus sample_rate
+    pred.label, pred.prob_real, pred.suspicious_segments
+
+Sources (:func:`locate_model`): a run folder (``model/`` and ``metrics.json``; the threshold
+is the run's validation-EER threshold), a folder written by
+:func:`deepfake_lib.export.export_model` (``export.json``; needed for the ONNX backends), a
+local model folder saved with ``save_pretrained``, or a Hub id. Plain model folders and Hub
+ids carry no calibrated threshold: 0.0 is used (the argmax of the two logits) and
+:attr:`Detector.threshold_source` says so.
+
+Scoring (the same convention as :mod:`deepfake_lib.metrics`):
+
+* the audio is decoded and resampled to 16 kHz by :func:`deepfake_lib.audio.load_audio`;
+* it is cut into windows of ``window_s`` seconds every ``hop_s`` seconds (default: half a
+  window, i.e. 50 % overlap). Window starts follow :func:`deepfake_lib.audio.window_starts`,
+  except that the last window is moved back to end exactly at the end of the audio, so every
+  window holds real audio only and its timestamps are exact (no padding, no looping). Audio
+  shorter than one window is scored whole, as one window of its own length (as the run's
+  evaluation scored whole clips);
+* each window gets logits ``[Fake, Real]``; its score is the log-odds of bona fide
+  ``logit_real - logit_fake`` and its ``prob_real`` the softmax probability of Real;
+* **aggregation**: the clip's logits are the mean of its window logits; the clip score is
+  the log-odds of that mean (for two classes, equal to the mean of the window scores) and
+  ``prob_real`` its softmax probability. The label is ``"Real"`` when
+  ``score >= threshold``, else ``"Fake"``;
+* ``max_fake_prob`` is the largest ``1 - prob_real`` over the windows, and
+  ``suspicious_segments`` are the windows whose score is below the threshold, merged where
+  they overlap or touch, with start and end times in seconds: where to listen first.
+
+Memory stays bounded on long files: windows are views into the decoded waveform, created
+one at a time and scored ``batch_size`` at a time; no ``[n_windows, window]`` array is built.
+:meth:`Detector.predict_many` batches windows across files (equal-length windows only,
+unless the model takes an attention mask, so padding never changes a score).
+
+Monitoring: with ``log_path`` every prediction (and every failure) appends one JSON line
+(:class:`PredictionLogger`) with the UTC time, the SHA-256 of the input bytes or array, the
+source name, score, label, ``prob_real``, threshold and model id.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
+from deepfake_lib.audio import AudioError, load_audio, window_starts
+
+log = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("torch", "int8", "onnx", "onnx-int8")
+"""Inference backends: fp32 PyTorch, PyTorch with int8 Linear layers (CPU), ONNX Runtime fp32
+and ONNX Runtime with int8 MatMul/Gemm (both need an export folder)."""
+
+EXPORT_MANIFEST = "export.json"
+"""File that marks a folder written by :func:`deepfake_lib.export.export_model`."""
+
+MIN_DURATION_S = 0.1
+"""Shortest audio (seconds) the detector scores; wav2vec2's encoder needs a few frames."""
+
+DEFAULT_THRESHOLD_NOTE = "default 0.0 (argmax of the logits): no calibrated threshold is known for this model"
+
+
+# --------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Prediction:
+    """The verdict on one input.
+
+    ``score`` is the clip's log-odds of bona fide (higher = more bona fide), ``prob_real``
+    its probability, ``label`` ``"Real"`` when ``score >= threshold``. ``windows`` lists
+    ``{start_s, end_s, score, prob_real}`` per window (seconds); ``suspicious_segments``
+    lists ``{start_s, end_s, n_windows, min_score}`` for merged windows scored below the
+    threshold. ``duration_s`` is the audio's length (s), ``processing_ms`` the wall time from
+    reading the input to the verdict (ms), ``sha256`` the hash of the input bytes or array.
+    """
+
+    source: str
+    label: str
+    prob_real: float
+    score: float
+    threshold: float
+    windows: list[dict[str, float]]
+    suspicious_segments: list[dict[str, float]]
+    max_fake_prob: float
+    duration_s: float
+    model_id: str
+    processing_ms: float
+    sha256: str
+    ok: bool = dataclasses.field(default=True, init=False)
+
+    @property
+    def n_windows(self) -> int:
+        """Number of windows the clip score averages."""
+        return len(self.windows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (floats, strings, lists) of every field, plus ``n_windows``."""
+        out = dataclasses.asdict(self)
+        out.pop("ok")
+        out["n_windows"] = self.n_windows
+        return out
+
+
+@dataclasses.dataclass
+class PredictionError:
+    """An input that could not be scored (bad audio, unreadable file...), in place of a
+    :class:`Prediction` in :meth:`Detector.predict_many`'s output."""
+
+    source: str
+    error: str
+    error_type: str
+    exception: BaseException = dataclasses.field(repr=False, compare=False)
+    sha256: str = ""
+    ok: bool = dataclasses.field(default=False, init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"source", "error", "error_type"}`` (JSON-serialisable)."""
+        return {"source": self.source, "error": self.error, "error_type": self.error_type}
+
+
+# --------------------------------------------------------------------------------------
+# monitoring
+# --------------------------------------------------------------------------------------
+class PredictionLogger:
+    """Appends one JSON line per prediction to ``path`` (thread-safe; flushed per line).
+
+    Fields: ``time`` (UTC, ISO 8601), ``sha256`` (of the input bytes or array), ``source``,
+    ``score``, ``label``, ``prob_real``, ``threshold``, ``model_id``, ``backend``,
+    ``duration_s``, ``n_windows``, ``processing_ms``; a failed input is logged with ``error``
+    and null score/label. The file is opened in append mode for each line, so several
+    processes can share it and nothing is lost when one stops.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def log(self, result: Prediction | PredictionError, *, backend: str = "", model_id: str = "") -> dict[str, Any]:
+        """Append the line for ``result`` and return it as a dict."""
+        record: dict[str, Any] = {
+            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "sha256": result.sha256,
+            "source": result.source,
+        }
+        if isinstance(result, Prediction):
+            record.update(score=result.score, label=result.label, prob_real=result.prob_real,
+                          threshold=result.threshold, model_id=result.model_id, backend=backend,
+                          duration_s=result.duration_s, n_windows=result.n_windows,
+                          processing_ms=result.processing_ms)
+        else:
+            record.update(score=None, label=None, prob_real=None, threshold=None, model_id=model_id,
+                          backend=backend, error=result.error)
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+        return record
+
+
+# --------------------------------------------------------------------------------------
+# model location
+# --------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ModelLocation:
+    """Where a detector's files are: ``kind`` is ``"run"``, ``"export"``, ``"folder"`` or
+    ``"hub"``; ``model_source`` what :func:`deepfake_lib.models.load_model` reads; ``folder``
+    the run or export folder (else ``None``); ``threshold`` and ``threshold_source`` the
+    calibrated decision threshold (log-odds) and where it came from; ``manifest`` the export
+    manifest (export folders only)."""
+
+    kind: str
+    model_source: str
+    folder: Path | None
+    threshold: float
+    threshold_source: str
+    manifest: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
+    """Classify ``source`` (run folder, export folder, model folder or Hub id) and find its
+    model and threshold. Relative folders are looked up in the current directory first, then
+    under the project root (:func:`deepfake_lib.config.resolve_path`)."""
+    from deepfake_lib.config import resolve_path
+    from deepfake_lib.train import RUN_FILES
+
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if not path.exists() and not path.is_absolute() and resolve_path(text).exists():
+        path = resolve_path(text)
+    if path.is_dir():
+        manifest_file = path / EXPORT_MANIFEST
+        if manifest_file.is_file():
+            manifest = json.loads(manifest_file.read_text())
+            return ModelLocation("export", str(path / manifest.get("model_dir", "model")), path,
+                                 float(manifest.get("threshold", 0.0)),
+                                 str(manifest.get("threshold_source", DEFAULT_THRESHOLD_NOTE)), manifest)
+        metrics_file = path / RUN_FILES["metrics"]
+        model_dir = path / RUN_FILES["model"]
+        if model_dir.is_dir():
+            if metrics_file.is_file():
+                metrics = json.loads(metrics_file.read_text())
+                value = (metrics.get("threshold") or {}).get("value")
+                if value is not None and math.isfinite(float(value)):
+                    chosen = metrics["threshold"].get("chosen_on", "validation EER")
+                    return ModelLocation("run", str(model_dir), path, float(value),
+                                         f"{chosen} threshold of run {path}")
+                return ModelLocation("run", str(model_dir), path, 0.0,
+                                     f"{DEFAULT_THRESHOLD_NOTE} ({metrics_file} has no threshold)")
+            return ModelLocation("run", str(model_dir), path, 0.0,
+                                 f"{DEFAULT_THRESHOLD_NOTE} (run folder without {RUN_FILES['metrics']}: unfinished?)")
+        if (path / "config.json").is_file():
+            return ModelLocation("folder", str(path), None, 0.0, DEFAULT_THRESHOLD_NOTE)
+        raise ValueError(f"{path}: not a run folder (model/, metrics.json), an export folder ({EXPORT_MANIFEST}) "
+                         "or a model folder (config.json)")
+    if path.exists():
+        raise ValueError(f"{path}: is a file; expected a run, export or model folder, or a Hub id")
+    return ModelLocation("hub", text, None, 0.0, DEFAULT_THRESHOLD_NOTE)
+
+
+# --------------------------------------------------------------------------------------
+# classifiers: [batch, samples] -> logits [batch, 2]
+# --------------------------------------------------------------------------------------
+class Classifier(Protocol):
+    """What the :class:`Detector` calls: normalised ``input_values`` float32 ``[batch, samples]``
+    (and, when :attr:`accepts_attention_mask`, an int64 ``[batch, samples]`` mask, 1 = audio)
+    to logits float32 ``[batch, 2]`` in the order ``[Fake, Real]``."""
+
+    accepts_attention_mask: bool
+
+    def __call__(self, input_values: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray: ...
+
+
+class TorchClassifier:
+    """A PyTorch audio classifier (fp32 or int8) behind the :class:`Classifier` call."""
+
+    def __init__(self, model: Any, *, device: str = "cpu", accepts_attention_mask: bool = True) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.model = model.to(device).eval() if device != "cpu" else model.eval()
+        self.accepts_attention_mask = accepts_attention_mask
+
+    def __call__(self, input_values: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
+        """Logits float32 ``[batch, 2]`` for ``input_values`` ``[batch, samples]`` (and mask)."""
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(input_values, dtype=np.float32)).to(self.device)
+            kwargs = {}
+            if attention_mask is not None and self.accepts_attention_mask:
+                kwargs["attention_mask"] = torch.from_numpy(np.asarray(attention_mask, dtype=np.int64)).to(self.device)
+            out = self.model(x, **kwargs)
+            logits = out.logits if hasattr(out, "logits") else out
+            return logits.float().cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------
+# the detector
+# --------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Job:
+    """One input in flight through :meth:`Detector.predict_many`."""
+
+    source: str
+    started: float
+    sha256: str = ""
+    wave: np.ndarray | None = None
+    spans: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    logits: np.ndarray | None = None
+    remaining: int = 0
+    error: BaseException | None = None
+
+
+class Detector:
+    """Scores audio with a classifier, a feature extractor and a decision threshold.
+
+    Build it with :meth:`from_source`. ``window_s`` and ``hop_s`` are seconds (``hop_s``
+    ``None`` = half a window); ``batch_size`` windows are scored per model call;
+    ``threshold`` is on the score (log-odds) scale. Thread-safe: model calls are serialised
+    by a lock, decoding is not. See the module docstring for the aggregation rules.
+    """
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        feature_extractor: Any,
+        *,
+        threshold: float = 0.0,
+        threshold_source: str = DEFAULT_THRESHOLD_NOTE,
+        model_id: str = "model",
+        backend: str = "torch",
+        device: str = "cpu",
+        window_s: float = 4.0,
+        hop_s: float | None = None,
+        batch_size: int = 8,
+        log_path: str | os.PathLike[str] | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        if not (math.isfinite(window_s) and window_s >= MIN_DURATION_S):
+            raise ValueError(f"window_s={window_s!r}: must be at least {MIN_DURATION_S} s")
+        hop = window_s / 2 if hop_s is None else hop_s
+        if not (math.isfinite(hop) and 0 < hop <= window_s):
+            raise ValueError(f"hop_s={hop_s!r}: must lie in (0, window_s={window_s}] seconds")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size={batch_size!r}: must be at least 1")
+        if not math.isfinite(float(threshold)):
+            raise ValueError(f"threshold={threshold!r}: must be a finite log-odds value")
+        self.classifier = classifier
+        self.feature_extractor = feature_extractor
+        self.threshold = float(threshold)
+        self.threshold_source = threshold_source
+        self.model_id = model_id
+        self.backend = backend
+        self.device = device
+        self.window_s = float(window_s)
+        self.hop_s = float(hop)
+        self.batch_size = int(batch_size)
+        self.window_samples = int(round(self.window_s * TARGET_SAMPLE_RATE))
+        self.hop_samples = max(1, int(round(self.hop_s * TARGET_SAMPLE_RATE)))
+        self.min_samples = int(round(MIN_DURATION_S * TARGET_SAMPLE_RATE))
+        self.uses_attention_mask = bool(getattr(feature_extractor, "return_attention_mask", False)) and bool(
+            getattr(classifier, "accepts_attention_mask", False))
+        self.logger = PredictionLogger(log_path) if log_path is not None else None
+        self.notes = list(notes or [])
+        self._lock = threading.Lock()
+
+    # construction ---------------------------------------------------------------------
+    @classmethod
+    def from_source(
+        cls,
+        source: str | os.PathLike[str],
+        *,
+        threshold: float | None = None,
+        device: str = "auto",
+        backend: str = "torch",
+        window_s: float = 4.0,
+        hop_s: float | None = None,
+        batch_size: int = 8,
+        log_path: str | os.PathLike[str] | None = None,
+    ) -> "Detector":
+        """Load a detector from a run folder, an export folder, a model folder or a Hub id.
+
+        ``threshold`` overrides the source's threshold (log-odds). ``device``: ``"auto"``
+        (CUDA when available), ``"cpu"`` or ``"cuda"``. ``backend``: ``"torch"`` (fp32),
+        ``"int8"`` (dynamic int8 Linear layers, CPU only; see
+        :func:`deepfake_lib.export.quantize_int8`), ``"onnx"`` or ``"onnx-int8"`` (ONNX
+        Runtime; the source must be an export folder). Raises ``ValueError`` when the
+        source cannot be loaded or its head has no Fake/Real labels.
+        """
+        from deepfake_lib.train import resolve_device
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r}; expected one of {', '.join(BACKENDS)}")
+        loc = locate_model(source)
+        resolved = resolve_device(device)
+        if backend == "int8" and resolved != "cpu":
+            if device != "auto":
+                raise ValueError("backend='int8' (dynamic int8 quantisation) runs on the CPU only; use device='cpu'")
+            resolved = "cpu"
+        notes: list[str] = []
+        if backend in ("onnx", "onnx-int8"):
+            classifier, feature_extractor, resolved = _load_onnx(loc, backend, resolved)
+        else:
+            from deepfake_lib.models import load_model
+
+            loaded = load_model(loc.model_source, freeze_feature_encoder=False)
+            check_head(loaded.notes, loc.model_source)
+            model = loaded.model.eval()
+            if backend == "int8":
+                from deepfake_lib.export import quantize_int8
+
+                method = (loc.manifest.get("int8") or {}).get("method") if loc.kind == "export" else None
+                model = quantize_int8(model, method=method) if method else quantize_int8(model)
+            classifier = TorchClassifier(model, device=resolved)
+            feature_extractor = loaded.feature_extractor
+            notes = list(loaded.notes)
+        if threshold is not None:
+            thr, thr_source = float(threshold), "given by the caller"
+        else:
+            thr, thr_source = loc.threshold, loc.threshold_source
+        model_id = str(loc.manifest.get("model_id", os.fspath(source))) if loc.kind == "export" else os.fspath(source)
+        return cls(classifier, feature_extractor, threshold=thr, threshold_source=thr_source, model_id=model_id,
+                   backend=backend, device=resolved, window_s=window_s, hop_s=hop_s, batch_size=batch_size,
+                   log_path=log_path, notes=notes)
+
+    # description ----------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What the detector is: id, labels, threshold (and its source), sample rate (Hz),
+        backend, device, window and hop (s), batch size."""
+        return {
+            "id": self.model_id,
+            "labels": list(LABEL_NAMES),
+            "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
+            "sample_rate": TARGET_SAMPLE_RATE,
+            "backend": self.backend,
+            "device": self.device,
+            "window_s": self.window_s,
+            "hop_s": self.hop_s,
+            "batch_size": self.batch_size,
+            "uses_attention_mask": self.uses_attention_mask,
+        }
+
+    def window_spans(self, n_samples: int) -> list[tuple[int, int]]:
+        """``(start, end)`` sample indices of the windows over ``n_samples`` samples at 16 kHz.
+
+        Starts every ``hop`` samples (:func:`~deepfake_lib.audio.window_starts`); the last
+        window is moved back to end at ``n_samples``; audio shorter than a window is one span.
+        """
+        win = self.window_samples
+        if n_samples <= win:
+            return [(0, int(n_samples))]
+        spans: list[tuple[int, int]] = []
+        for start in window_starts(n_samples, win, self.hop_samples):
+            start = min(int(start), n_samples - win)
+            if spans and spans[-1][0] == start:
+                continue
+            spans.append((start, start + win))
+        return spans
+
+    # scoring --------------------------------------------------------------------------
+    def predict(
+        self,
+        audio: str | os.PathLike[str] | bytes | np.ndarray | Mapping[str, Any],
+        sample_rate: int | None = None,
+        *,
+        source: str | None = None,
+    ) -> Prediction:
+        """Score one input: a file path, encoded bytes, a waveform ``[samples]`` (with
+        ``sample_rate`` in Hz) or a ``datasets`` audio dict. ``source`` names it in results
+        and errors. Raises :class:`~deepfake_lib.audio.AudioError` (naming the source) for
+        bad audio."""
+        item = (audio, sample_rate, source)
+        result = next(iter(self.predict_many([item])))
+        if isinstance(result, PredictionError):
+            raise result.exception
+        return result
+
+    def predict_many(
+        self,
+        items: Iterable[Any],
+        *,
+        sample_rate: int | None = None,
+    ) -> Iterator[Prediction | PredictionError]:
+        """Score many inputs, batching windows across them; yields one result per item, in order.
+
+        An item is a path, bytes, an array, a ``datasets`` audio dict, or a tuple
+        ``(audio, sample_rate)`` or ``(audio, sample_rate, source)``; ``sample_rate`` (Hz)
+        applies to items that give none. A bad item yields a :class:`PredictionError` and
+        the rest go on. At most ``batch_size`` windows are held at any time (plus the
+        decoded waveforms they belong to).
+        """
+        pending: collections.deque[_Job] = collections.deque()
+        batch: list[tuple[_Job, int, np.ndarray]] = []
+        for item in items:
+            job = self._open(item, sample_rate)
+            pending.append(job)
+            if job.error is None:
+                wave = job.wave
+                for k, (a, b) in enumerate(job.spans):
+                    batch.append((job, k, wave[a:b]))
+                    if len(batch) >= self.batch_size:
+                        self._score(batch)
+                        batch = []
+                        yield from self._drain(pending)
+                job.wave = None  # the windows still queued keep their own views alive
+            yield from self._drain(pending)
+        if batch:
+            self._score(batch)
+        yield from self._drain(pending)
+
+    # internals ------------------------------------------------------------------------
+    def _open(self, item: Any, default_rate: int | None) -> _Job:
+        audio, rate, source = item, default_rate, None
+        if isinstance(item, tuple):
+            if not 1 <= len(item) <= 3:
+                raise ValueError("a tuple item must be (audio, sample_rate) or (audio, sample_rate, source)")
+            audio = item[0]
+            rate = item[1] if len(item) > 1 and item[1] is not None else default_rate
+            source = item[2] if len(item) > 2 else None
+        name = source if source is not None else _source_name(audio)
+        job = _Job(source=name, started=time.perf_counter())
+        try:
+            if hasattr(audio, "read") and not isinstance(audio, (str, os.PathLike)):
+                audio = audio.read()  # a binary file object: score its bytes
+            job.sha256 = hash_input(audio)
+            if isinstance(audio, (bytes, bytearray, memoryview, str, os.PathLike, np.ndarray, Mapping)):
+                wave = load_audio(audio, rate, target_sr=TARGET_SAMPLE_RATE, source=name)
+            else:
+                raise AudioError(name, f"cannot score an object of type {type(audio).__name__}")
+            if wave.shape[0] < self.min_samples:
+                raise AudioError(name, f"too short: {wave.shape[0] / TARGET_SAMPLE_RATE:.3f} s "
+                                       f"(the detector needs at least {MIN_DURATION_S} s)")
+            job.wave = wave
+            job.spans = self.window_spans(wave.shape[0])
+            job.logits = np.zeros((len(job.spans), len(LABEL_NAMES)), dtype=np.float64)
+            job.remaining = len(job.spans)
+        except (AudioError, OSError) as exc:
+            job.error = exc
+        return job
+
+    def _score(self, batch: list[tuple[_Job, int, np.ndarray]]) -> None:
+        """Run the classifier on queued windows (grouped by length unless masks are used)."""
+        groups: dict[int, list[tuple[_Job, int, np.ndarray]]] = {}
+        for entry in batch:
+            key = 0 if self.uses_attention_mask else entry[2].shape[0]
+            groups.setdefault(key, []).append(entry)
+        for group in groups.values():
+            waves = [w for _, _, w in group]
+            feats = self.feature_extractor(waves, sampling_rate=TARGET_SAMPLE_RATE, return_tensors="np",
+                                           padding="longest", return_attention_mask=self.uses_attention_mask)
+            mask = feats.get("attention_mask") if self.uses_attention_mask else None
+            if mask is not None:
+                mask = np.asarray(mask, dtype=np.int64)
+            with self._lock:
+                logits = np.asarray(self.classifier(np.asarray(feats["input_values"], dtype=np.float32), mask))
+            if logits.shape != (len(group), len(LABEL_NAMES)):
+                raise RuntimeError(f"classifier returned logits of shape {logits.shape}, "
+                                   f"expected ({len(group)}, {len(LABEL_NAMES)})")
+            for (job, k, _), row in zip(group, logits):
+                job.logits[k] = row
+                job.remaining -= 1
+
+    def _drain(self, pending: collections.deque[_Job]) -> Iterator[Prediction | PredictionError]:
+        while pending and (pending[0].error is not None or (pending[0].remaining == 0 and pending[0].wave is None)):
+            job = pending.popleft()
+            result = self._finish(job)
+            if self.logger is not None:
+                self.logger.log(result, backend=self.backend, model_id=self.model_id)
+            yield result
+
+    def _finish(self, job: _Job) -> Prediction | PredictionError:
+        if job.error is not None:
+            return PredictionError(job.source, str(job.error), type(job.error).__name__, job.error, job.sha256)
+        return aggregate_windows(
+            job.logits, job.spans, threshold=self.threshold, source=job.source, model_id=self.model_id,
+            duration_s=job.spans[-1][1] / TARGET_SAMPLE_RATE if job.spans else 0.0,
+            processing_ms=(time.perf_counter() - job.started) * 1000.0, sha256=job.sha256)
+
+
+def aggregate_windows(
+    logits: np.ndarray,
+    spans: list[tuple[int, int]],
+    *,
+    threshold: float,
+    source: str = "",
+    model_id: str = "",
+    duration_s: float | None = None,
+    processing_ms: float = 0.0,
+    sha256: str = "",
+    sample_rate: int = TARGET_SAMPLE_RATE,
+) -> Prediction:
+    """Combine window logits ``[n_windows, 2]`` (``[Fake, Real]``) over ``spans`` (sample
+    indices at ``sample_rate`` Hz) into a :class:`Prediction` (rules in the module docstring)."""
+    from deepfake_lib.metrics import score_from_logits, softmax_probability
+
+    arr = np.asarray(logits, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] != len(spans) or arr.shape[0] == 0:
+        raise ValueError(f"logits of shape {arr.shape} do not match {len(spans)} window spans")
+    mean = arr.mean(axis=0, keepdims=True)
+    score = float(score_from_logits(mean)[0])
+    prob_real = float(softmax_probability(mean)[0])
+    w_scores = score_from_logits(arr)
+    w_probs = softmax_probability(arr)
+    windows = [{"start_s": a / sample_rate, "end_s": b / sample_rate, "score": float(s), "prob_real": float(p)}
+               for (a, b), s, p in zip(spans, w_scores, w_probs)]
+    segments: list[dict[str, float]] = []
+    for w in windows:
+        if w["score"] >= threshold:
+            continue
+        if segments and w["start_s"] <= segments[-1]["end_s"]:
+            seg = segments[-1]
+            seg["end_s"] = max(seg["end_s"], w["end_s"])
+            seg["n_windows"] += 1
+            seg["min_score"] = min(seg["min_score"], w["score"])
+        else:
+            segments.append({"start_s": w["start_s"], "end_s": w["end_s"], "n_windows": 1, "min_score": w["score"]})
+    return Prediction(
+        source=source,
+        label=LABEL_NAMES[1] if score >= threshold else LABEL_NAMES[0],
+        prob_real=prob_real,
+        score=score,
+        threshold=float(threshold),
+        windows=windows,
+        suspicious_segments=segments,
+        max_fake_prob=float(np.max(1.0 - w_probs)),
+        duration_s=float(duration_s if duration_s is not None else spans[-1][1] / sample_rate),
+        model_id=model_id,
+        processing_ms=float(processing_ms),
+        sha256=sha256,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+def check_head(notes: Iterable[str], source: str) -> None:
+    """Raise ``ValueError`` when loading re-initialised the classification head (its labels
+    did not match Fake/Real): such a model's verdicts would be random."""
+    for note in notes:
+        if note.startswith("head re-initialised"):
+            raise ValueError(f"{source}: cannot be used for detection: {note}. "
+                             "Fine-tune it first (deepfake-lib train) or pass a checkpoint with Fake/Real labels.")
+
+
+def hash_input(audio: Any) -> str:
+    """SHA-256 (hex) of an input's bytes: a file's contents, encoded bytes, or an array's
+    raw samples; ``""`` when the input cannot be read (the decoder then reports why)."""
+    h = hashlib.sha256()
+    try:
+        if isinstance(audio, (bytes, bytearray, memoryview)):
+            h.update(audio)
+        elif isinstance(audio, np.ndarray):
+            h.update(np.ascontiguousarray(audio).data)
+        elif isinstance(audio, (str, os.PathLike)):
+            with open(audio, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        elif isinstance(audio, Mapping):
+            payload = audio.get("bytes") if audio.get("bytes") is not None else audio.get("array")
+            if payload is None and audio.get("path"):
+                return hash_input(audio["path"])
+            if payload is None:
+                return ""
+            return hash_input(np.asarray(payload) if not isinstance(payload, (bytes, bytearray)) else payload)
+        else:
+            return ""
+    except (OSError, ValueError, TypeError):
+        return ""
+    return h.hexdigest()
+
+
+def _source_name(audio: Any) -> str:
+    if isinstance(audio, (str, os.PathLike)):
+        return os.fspath(audio)
+    if isinstance(audio, (bytes, bytearray, memoryview)):
+        return "bytes"
+    if isinstance(audio, np.ndarray):
+        return "array"
+    if isinstance(audio, Mapping):
+        return str(audio.get("path") or "audio dict")
+    return type(audio).__name__
+
+
+def _load_onnx(loc: ModelLocation, backend: str, device: str) -> tuple[Any, Any, str]:
+    from transformers import AutoFeatureExtractor
+
+    from deepfake_lib.export import OnnxClassifier
+
+    if loc.kind != "export":
+        raise ValueError(f"{loc.model_source}: backend={backend!r} needs an export folder; create one with "
+                         f"`deepfake-lib export --model {loc.folder or loc.model_source} --out DIR`")
+    key = "onnx_int8" if backend == "onnx-int8" else "onnx"
+    name = (loc.manifest.get("files") or {}).get(key)
+    if not name or not (loc.folder / name).is_file():
+        raise ValueError(f"{loc.folder}: this export has no {key} model (re-export with --{key.replace('_', '-')})")
+    classifier = OnnxClassifier(loc.folder / name, device=device)
+    fe = AutoFeatureExtractor.from_pretrained(loc.model_source)
+    return classifier, fe, classifier.device
