@@ -37,7 +37,7 @@ bench: setup  ## run every benchmark; figures print and land in benchmarks/resul
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 serve: setup  ## serve the demo run's model on http://127.0.0.1:8000 (MODEL=path to override)
-	$(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8000
+	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8000
 
 clean:  ## remove runs/, data caches and build leftovers (keeps .venv)
 	rm -rf runs data build *.egg-info .pytest_cache

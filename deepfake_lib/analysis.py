@@ -142,32 +142,33 @@ def _score_waves(model: Any, fe: Any, waves: Sequence[np.ndarray], *, batch_size
 
 def _eer_row(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | None, *, n_bootstrap: int, seed: int,
              threshold: float | None = None, prefix: str = "") -> dict[str, Any]:
-    """EER, AUC (and accuracy at ``threshold``) with bootstrap intervals, as flat columns."""
+    """Flat columns eer, eer_low, eer_high, auc, auc_low, auc_high (and accuracy, its bounds,
+    far and frr at ``threshold``), bounds from a (grouped) bootstrap; NaN where undefined
+    (one class present, or ``n_bootstrap == 0`` for the bounds)."""
     from deepfake_lib.metrics import bootstrap_ci, compute_metrics
 
+    nan = float("nan")
     labels = np.asarray(labels, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    keys = ["eer", "auc"] + (["accuracy"] if threshold is not None else [])
+    values: dict[str, float] = {k: nan for k in keys}
+    bounds: dict[str, tuple[float, float]] = {k: (nan, nan) for k in keys}
+    far = frr = nan
     n_real = int(labels.sum())
+    if 0 < n_real < labels.size:
+        m = compute_metrics(labels, scores, threshold=threshold)
+        values.update({k: m[k] for k in keys})
+        far, frr = m["far"], m["frr"]
+        if n_bootstrap > 0:
+            ci = bootstrap_ci(labels, scores, groups=groups, threshold=m["threshold"], n_bootstrap=n_bootstrap, seed=seed)
+            bounds.update({k: tuple(ci[k]) for k in keys})
+    elif threshold is not None and labels.size:
+        values["accuracy"] = float(np.mean((scores >= threshold) == labels))
     row: dict[str, Any] = {}
-    if n_real == 0 or n_real == labels.size:
-        for k in ("eer", "eer_low", "eer_high", "auc", "auc_low", "auc_high"):
-            row[prefix + k] = float("nan")
-        if threshold is not None:
-            row[prefix + "accuracy"] = float(np.mean((np.asarray(scores) >= threshold) == labels)) if labels.size else float("nan")
-            row[prefix + "accuracy_low"] = row[prefix + "accuracy_high"] = float("nan")
-        return row
-    m = compute_metrics(labels, scores, threshold=threshold)
-    row.update({prefix + "eer": m["eer"], prefix + "auc": m["auc"]})
-    if n_bootstrap > 0:
-        ci = bootstrap_ci(labels, scores, groups=groups, threshold=m["threshold"], n_bootstrap=n_bootstrap, seed=seed)
-        row.update({prefix + "eer_low": ci["eer"][0], prefix + "eer_high": ci["eer"][1],
-                    prefix + "auc_low": ci["auc"][0], prefix + "auc_high": ci["auc"][1]})
-    else:
-        ci = None
-        row.update({prefix + k: float("nan") for k in ("eer_low", "eer_high", "auc_low", "auc_high")})
+    for k in keys:
+        row.update({prefix + k: values[k], prefix + k + "_low": bounds[k][0], prefix + k + "_high": bounds[k][1]})
     if threshold is not None:
-        row.update({prefix + "accuracy": m["accuracy"], prefix + "far": m["far"], prefix + "frr": m["frr"],
-                    prefix + "accuracy_low": ci["accuracy"][0] if ci else float("nan"),
-                    prefix + "accuracy_high": ci["accuracy"][1] if ci else float("nan")})
+        row.update({prefix + "far": far, prefix + "frr": frr})
     return row
 
 

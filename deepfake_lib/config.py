@@ -158,6 +158,14 @@ class ExperimentConfig:
             raise ConfigError(f"{p}: cannot read parameters ({exc})") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping of parameter names to values")
+        hints = typing.get_type_hints(cls)
+        for key, value in data.items():
+            # YAML 1.1 reads exponents without a dot (1e-3) as strings; numbers are meant
+            if isinstance(value, str) and hints.get(key) is float:
+                try:
+                    data[key] = float(value)
+                except ValueError:
+                    pass
         try:
             return cls.from_params(data, strict=True)
         except ConfigError as exc:

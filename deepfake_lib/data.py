@@ -555,6 +555,13 @@ def count_split_labels(dd: Mapping[str, Any]) -> pd.DataFrame:
     return table
 
 
+def load_example_native(example: Mapping[str, Any]) -> tuple[np.ndarray, int]:
+    """Decode one row's audio at its native rate: (mono float32 ``[samples]``, rate in Hz)."""
+    from deepfake_lib.audio import decode_audio
+
+    return decode_audio(_audio_payload(example["audio"]), source=audio_source_name(example))
+
+
 def load_example_audio(example: Mapping[str, Any], *, target_sr: int = TARGET_SAMPLE_RATE) -> np.ndarray:
     """Decode one row's audio to mono float32 ``[samples]`` at ``target_sr`` (Hz)."""
     return load_audio(_audio_payload(example["audio"]), target_sr=target_sr, source=audio_source_name(example))
@@ -568,3 +575,49 @@ def split_table(dd: Mapping[str, Any]) -> pd.DataFrame:
         df.insert(0, "split", split)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def describe_clips(ds: Any) -> pd.DataFrame:
+    """Per-clip table at the native sample rate: ids, label, attack and level statistics.
+
+    Columns: clip_id, utterance_id, label, class, attack, sample_rate (Hz), duration (s),
+    rms_dbfs, peak_dbfs, crest_db, zero_crossing_rate (crossings per sample). Decodes every
+    clip once (no resampling), so it costs about a millisecond per clip.
+    """
+    from deepfake_lib.audio import level_stats
+
+    rows = []
+    for ex in ds:
+        wave, sr = load_example_native(ex)
+        stats = level_stats(wave, sr)
+        rows.append({"clip_id": ex["clip_id"], "utterance_id": ex["utterance_id"], "label": ex["label"],
+                     "class": LABEL_NAMES[ex["label"]], "attack": ex["attack"], "sample_rate": sr, "duration": stats["duration_s"],
+                     **{k: stats[k] for k in ("rms_dbfs", "peak_dbfs", "crest_db", "zero_crossing_rate")}})
+    return pd.DataFrame(rows)
+
+
+def pick_examples(ds: Any, *, seed: int = 0) -> pd.DataFrame:
+    """One utterance per attack with its bona fide clip: rows (index, clip_id, utterance_id, attack, label).
+
+    For sources without shared utterances (each clip its own group), picks one clip per
+    attack and one bona fide clip instead.
+    """
+    df = ds.select_columns(["clip_id", "utterance_id", "attack", "label"]).to_pandas()
+    df["index"] = np.arange(len(df))
+    rng = np.random.default_rng(seed)
+    picked = []
+    for attack in sorted(a for a in df["attack"].unique() if a != BONAFIDE):
+        spoofs = df[df["attack"] == attack]
+        paired = spoofs[spoofs["utterance_id"].isin(df.loc[df["label"] == 1, "utterance_id"])]
+        pool = paired if len(paired) else spoofs
+        row = pool.iloc[int(rng.integers(len(pool)))]
+        picked.append(row)
+        real = df[(df["label"] == 1) & (df["utterance_id"] == row["utterance_id"])]
+        if len(real):
+            picked.append(real.iloc[0])
+    if not any(r["label"] == 1 for r in picked):
+        reals = df[df["label"] == 1]
+        if len(reals):
+            picked.append(reals.iloc[int(rng.integers(len(reals)))])
+    out = pd.DataFrame(picked)[["index", "clip_id", "utterance_id", "attack", "label"]]
+    return out.drop_duplicates("clip_id").reset_index(drop=True)

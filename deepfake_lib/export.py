@@ -87,7 +87,10 @@ def quantize_int8(model: Any, *, method: str = INT8_METHOD, inplace: bool = Fals
     target = model if inplace else copy.deepcopy(model)
     target = target.to("cpu").eval()
     if method == "torchao":
-        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+        try:
+            from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+        except ImportError as exc:  # optional: not installed by default (slower here without torch.compile)
+            raise ImportError("method='torchao' needs `pip install torchao`") from exc
 
         quantize_(target, Int8DynamicActivationInt8WeightConfig())
         return target

@@ -36,6 +36,8 @@ ATTACK_PALETTE: tuple[str, ...] = ("#E69F00", "#009E73", "#CC79A7", "#9467BD", "
 """Colours of attack ids, assigned in sorted order of the ids (see :func:`attack_colors`)."""
 FAMILY_PALETTE: tuple[str, ...] = ("#4D4D4D", "#0072B2", "#56B4E9", "#009E73", "#E69F00", "#CC79A7", "#D55E00", "#9467BD", "#8C564B")
 """Colours of robustness condition families, in order of appearance."""
+RATE_GREYS: tuple[str, ...] = ("#D9D9D9", "#969696", "#525252", "#252525")
+"""Neutral shades for sample rates (class and attack colours stay reserved)."""
 
 STYLE: dict[str, Any] = {
     "font.size": 10,
@@ -104,6 +106,15 @@ def _class_name(label: Any) -> str:
     if isinstance(label, str):
         return label
     return LABEL_NAMES[int(label)]
+
+
+def _class_hist(ax: Any, values: np.ndarray, name: str, edges: np.ndarray, label: str | None = None) -> None:
+    """One class's histogram as a thick outline (Real solid, Fake dashed) over a faint fill, so
+    identical distributions stay readable."""
+    color = CLASS_COLORS[name]
+    ax.hist(values, bins=edges, histtype="stepfilled", color=color, alpha=0.12)
+    ax.hist(values, bins=edges, histtype="step", color=color, linewidth=2, linestyle="-" if name == "Real" else "--",
+            label=label or name)
 
 
 def _wrap(text: str, width: int = 28) -> str:
@@ -195,15 +206,15 @@ def plot_distributions(df: pd.DataFrame, *, bins: int = 30) -> Any:
     classes = [c for c in ("Real", "Fake") if c in {_class_name(v) for v in df["label"]}]
     cls = df["label"].map(_class_name)
     rates = sorted(df["sample_rate"].unique())
-    for col, (column, unit) in zip((0, 2), (("duration", "duration (s)"), ("rms_dbfs", "RMS level (dBFS)"))):
+    panels = (("duration", "duration (s)", "Duration"), ("rms_dbfs", "RMS level (dBFS)", "RMS level"))
+    for col, (column, unit, what) in zip((0, 2), panels):
         ax = axes[0, col]
         edges = np.histogram_bin_edges(df[column].to_numpy(float), bins=bins)
         for name in classes:
-            ax.hist(df.loc[cls == name, column], bins=edges, histtype="stepfilled", alpha=0.35, color=CLASS_COLORS[name],
-                    edgecolor=CLASS_COLORS[name], linewidth=1.5, label=name)
+            _class_hist(ax, df.loc[cls == name, column].to_numpy(float), name, edges)
         ax.set_xlabel(unit)
         ax.set_ylabel("clips")
-        ax.set_title(f"{unit.split(' (')[0].capitalize()} per class")
+        ax.set_title(f"{what} per class")
         ax.legend()
     ax = axes[0, 1]
     width = 0.8 / max(len(classes), 1)
@@ -218,7 +229,7 @@ def plot_distributions(df: pd.DataFrame, *, bins: int = 30) -> Any:
 
     attacks = sorted(df["attack"].astype(str).unique(), key=lambda a: (a != "bonafide", a))
     colors = attack_colors(attacks)
-    for col, (column, unit) in zip((0, 2), (("duration", "duration (s)"), ("rms_dbfs", "RMS level (dBFS)"))):
+    for col, (column, unit, what) in zip((0, 2), panels):
         ax = axes[1, col]
         data = [df.loc[df["attack"].astype(str) == a, column].to_numpy(float) for a in attacks]
         parts = ax.boxplot(data, patch_artist=True, widths=0.6, medianprops={"color": "black"})
@@ -228,68 +239,93 @@ def plot_distributions(df: pd.DataFrame, *, bins: int = 30) -> Any:
         ax.set_xticks(range(1, len(attacks) + 1), attacks, rotation=30, ha="right")
         ax.set_xlabel("attack id")
         ax.set_ylabel(unit)
-        ax.set_title(f"{unit.split(' (')[0].capitalize()} per attack")
+        ax.set_title(f"{what} per attack")
     ax = axes[1, 1]
     bottom = np.zeros(len(attacks))
     for k, r in enumerate(rates):
         share = np.array([float((df.loc[df["attack"].astype(str) == a, "sample_rate"] == r).mean()) for a in attacks])
-        ax.bar(range(len(attacks)), share * 100, bottom=bottom, color=FAMILY_PALETTE[(k + 1) % len(FAMILY_PALETTE)],
-               label=f"{r / 1000:g} kHz")
+        ax.bar(range(len(attacks)), share * 100, bottom=bottom, color=RATE_GREYS[k % len(RATE_GREYS)],
+               edgecolor="white", label=f"{r / 1000:g} kHz")
         bottom += share * 100
     ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right")
     ax.set_xlabel("attack id")
     ax.set_ylabel("share of clips (%)")
     ax.set_title("Sample rate per attack")
-    ax.legend(title="native rate", loc="lower right", framealpha=0.9)
+    ax.legend(title="native rate", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle("Trivial properties per class and attack (overlap = no shortcut)")
     return fig
 
 
-def _log_mel_db(wave: np.ndarray, sr: int, n_mels: int) -> tuple[np.ndarray, int]:
-    """Log-mel power [n_mels, frames] in dB re. full scale, and the hop (samples)."""
-    import librosa
+def _hz_to_mel(f: Any) -> Any:
+    return 2595.0 * np.log10(1.0 + np.maximum(f, 0.0) / 700.0)
+
+
+def _mel_to_hz(m: Any) -> Any:
+    return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
+
+
+def _log_mel_db(wave: np.ndarray, sr: int, n_mels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-mel power (HTK mel scale) of ``wave``: ``(times_s [frames+1], band_edges_hz [n_mels+1],
+    power_db [n_mels, frames])`` in dB re. full scale (STFT with scipy, 32 ms Hann, 8 ms hop;
+    triangular filters from torchaudio)."""
+    import torch
+    import torchaudio
+    from scipy.signal import stft
 
     n_fft = int(2 ** round(math.log2(0.032 * sr)))
     hop = n_fft // 4
-    x = np.asarray(wave, dtype=np.float32)
+    x = np.asarray(wave, dtype=np.float64)
     if x.size < n_fft:
         x = np.pad(x, (0, n_fft - x.size))
-    mel = librosa.feature.melspectrogram(y=x, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmax=sr / 2)
-    return librosa.power_to_db(mel, ref=1.0, amin=1e-10), hop
+    _, t, z = stft(x, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="zeros", scaling="spectrum")
+    fb = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, 0.0, sr / 2, n_mels, sr, norm=None, mel_scale="htk")
+    mel = np.asarray(fb.to(torch.float64)).T @ (np.abs(z) ** 2)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 1))
+    times = np.append(t - hop / (2 * sr), t[-1] + hop / (2 * sr)).clip(min=0)
+    return times, edges, 10 * np.log10(np.maximum(mel, 1e-12))
+
+
+def _mel_axis(ax: Any, fmax: float) -> None:
+    """Mel-scaled frequency axis with ticks in Hz."""
+    ax.set_yscale("function", functions=(_hz_to_mel, _mel_to_hz))
+    ticks = [f for f in (0, 250, 500, 1000, 2000, 4000, 8000, 16000) if f <= fmax]
+    ax.set_yticks(ticks, [f"{f:g}" for f in ticks])
+    ax.set_ylim(0, fmax)
 
 
 @_styled
 def plot_waveform_and_spectrogram(pairs: Sequence[tuple[str, np.ndarray, int]], *, n_mels: int = 64,
                                   dynamic_range_db: float = 80.0) -> Any:
     """Waveform and log-mel spectrogram of each ``(title, wave [samples], sample_rate Hz)``,
-    one row per clip, on a shared amplitude axis and a shared colour scale (dB re. full scale)."""
-    import librosa.display
-
+    one row per clip, on a shared amplitude axis and a shared colour scale (dB re. full scale);
+    the spectrogram's frequency axis is mel-scaled with ticks in Hz."""
     if not pairs:
         raise ValueError("plot_waveform_and_spectrogram: no clips given")
     specs = [_log_mel_db(w, int(sr), n_mels) for _, w, sr in pairs]
-    vmax = max(float(s.max()) for s, _ in specs)
+    vmax = max(float(db.max()) for _, _, db in specs)
     vmin = vmax - dynamic_range_db
     amp = max(float(np.max(np.abs(w))) for _, w, _ in pairs) * 1.05 or 1.0
-    fig = _new_figure((12, 2.4 * len(pairs) + 0.6))
+    fig = _new_figure((12, 2.5 * len(pairs) + 0.6))
     axes = fig.subplots(len(pairs), 2, squeeze=False, width_ratios=[1, 1.25])
-    image = None
-    for row, ((title, wave, sr), (spec, hop)) in enumerate(zip(pairs, specs)):
+    mesh = None
+    for row, ((title, wave, sr), (times, edges, db)) in enumerate(zip(pairs, specs)):
         t = np.arange(len(wave)) / sr
         ax = axes[row, 0]
         ax.plot(t, wave, color="#333333", linewidth=0.5)
         ax.set_ylim(-amp, amp)
         ax.set_xlim(0, t[-1] if len(t) else 1)
         ax.set_title(f"{title}: waveform ({sr / 1000:g} kHz)")
+        ax.set_xlabel("time (s)")
         ax.set_ylabel("amplitude (full scale = 1)")
         ax = axes[row, 1]
-        image = librosa.display.specshow(spec, sr=int(sr), hop_length=hop, x_axis="time", y_axis="mel", fmax=sr / 2,
-                                         ax=ax, vmin=vmin, vmax=vmax, cmap="magma")
+        mesh = ax.pcolormesh(times, edges, db, vmin=vmin, vmax=vmax, cmap="magma", shading="flat", rasterized=True)
+        _mel_axis(ax, sr / 2)
+        ax.set_xlim(0, len(wave) / sr)
+        ax.grid(False)
         ax.set_title(f"{title}: log-mel spectrogram")
+        ax.set_xlabel("time (s)")
         ax.set_ylabel("frequency (Hz, mel scale)")
-        ax.set_xlabel("time (s)" if row == len(pairs) - 1 else "")
-        axes[row, 0].set_xlabel("time (s)" if row == len(pairs) - 1 else "")
-    fig.colorbar(image, ax=axes[:, 1], label="power (dB re. full scale)", shrink=0.9)
+    fig.colorbar(mesh, ax=axes[:, 1].tolist(), label="power (dB re. full scale)", shrink=0.9)
     fig.suptitle("Waveforms and log-mel spectrograms (shared scales)")
     return fig
 
@@ -322,8 +358,7 @@ def plot_shortcut_features(features: pd.DataFrame, labels: Sequence[int] | np.nd
         else:
             edges = np.histogram_bin_edges(v, bins=bins)
             for name, cls in (("Real", 1), ("Fake", 0)):
-                ax.hist(v[y == cls], bins=edges, histtype="stepfilled", alpha=0.35, color=CLASS_COLORS[name],
-                        edgecolor=CLASS_COLORS[name], linewidth=1.5, label=name)
+                _class_hist(ax, v[y == cls], name, edges)
         ax.set_title(f"{col}  (AUC {auc:.2f})")
         ax.set_xlabel(_feature_unit(col))
         ax.set_ylabel("clips")
@@ -383,6 +418,11 @@ def plot_split_groups(split_table: pd.DataFrame, *, group_column: str = "utteran
     ax2.set_xlabel(f"{group_column} groups ({len(groups)}, sorted by split)")
     ax2.set_ylabel("split")
     ax2.grid(False)
+    from matplotlib.patches import Patch
+
+    ax2.legend(handles=[Patch(color="#4D4D4D", label="group's clips are in this split"),
+                        Patch(color="#D62728", label="group in several splits (leak)")],
+               loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2, frameon=False)
     n_leak = int(sum(len(v) > 1 for v in membership))
     ax2.set_title(f"Split of every group: {n_leak} group(s) in more than one split" + (" (red)" if n_leak else ""))
     fig.suptitle("Group-disjoint splits")
@@ -434,7 +474,8 @@ def plot_resampling(wave_before: np.ndarray, sr_before: int, wave_after: np.ndar
 def _stft_db(wave: np.ndarray, sr: int, n_fft: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from scipy.signal import stft
 
-    f, t, z = stft(np.asarray(wave, dtype=np.float64), fs=sr, nperseg=min(n_fft, len(wave)), noverlap=min(n_fft, len(wave)) * 3 // 4)
+    n = min(n_fft, len(wave))
+    f, t, z = stft(np.asarray(wave, dtype=np.float64), fs=sr, nperseg=n, noverlap=n // 2)
     return f, t, 20 * np.log10(np.maximum(np.abs(z), 1e-8))
 
 
@@ -452,15 +493,15 @@ def plot_augmentation_grid(items: Sequence[tuple[str, np.ndarray]], *, sample_ra
     vmax = max(float(s[2].max()) for s in specs)
     ncols = min(ncols, len(items))
     nrows = math.ceil(len(items) / ncols)
-    fig = _new_figure((4.4 * ncols + 0.8, 3.0 * nrows + 0.5))
+    fig = _new_figure((3.9 * ncols + 0.8, 2.7 * nrows + 0.5))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)).ravel()
     mesh = None
     for k, (ax, (name, _), (f, t, db)) in enumerate(zip(axes, items, specs)):
         mesh = ax.pcolormesh(t, f, db, vmin=vmax - dynamic_range_db, vmax=vmax, shading="auto", cmap="magma",
                              rasterized=True)
         ax.set_title(("before: " if k == 0 else "after: ") + str(name))
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("frequency (Hz)")
+        ax.set_xlabel("time (s)" if k + ncols >= len(items) else "")
+        ax.set_ylabel("frequency (Hz)" if k % ncols == 0 else "")
         ax.grid(False)
     for ax in axes[len(items):]:
         ax.set_visible(False)
@@ -640,8 +681,7 @@ def plot_score_histograms(scores: pd.DataFrame, *, threshold: float | None = Non
     edges = np.histogram_bin_edges(s, bins=bins)
     cls = scores["label"].map(_class_name)
     for name in ("Real", "Fake"):
-        axes[0].hist(s[(cls == name).to_numpy()], bins=edges, histtype="stepfilled", alpha=0.4, color=CLASS_COLORS[name],
-                     edgecolor=CLASS_COLORS[name], linewidth=1.5, label=f"{name} (n={int((cls == name).sum())})")
+        _class_hist(axes[0], s[(cls == name).to_numpy()], name, edges, label=f"{name} (n={int((cls == name).sum())})")
     axes[0].set_title("Scores per class")
     if has_attack:
         attacks = sorted(scores["attack"].astype(str).unique(), key=lambda a: (a != "bonafide", a))

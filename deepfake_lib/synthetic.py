@@ -492,14 +492,15 @@ def _mel_matrices(n_mels: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
 def _attack_griffin_lim(x: np.ndarray, difficulty: float, rng: np.random.Generator) -> np.ndarray:
     """A01: magnitude -> coarse mel -> time-smoothed -> pseudo-inverse -> Griffin-Lim.
 
-    Difficulty 0 / 0.5 / 1: 20 / 40 / 80 mel bands, 2 / 7 / 24 fast Griffin-Lim iterations
+    Difficulty 0 / 0.5 / 1: 20 / 28 / 80 mel bands, 2 / 4 / 24 fast Griffin-Lim iterations
     from random phase. Artefacts: harmonics smeared above ~1 kHz, phase incoherence
     (phasiness, smeared onsets) in every frame.
     """
+    t = difficulty ** 2
     n_fft, hop = 512, 128
-    n_mels = int(round(20 * 4 ** difficulty))
-    n_iter = max(1, int(round(2 * 12 ** difficulty)))
-    smooth = _lerp(1.5, 0.3, difficulty)  # over-smoothing of the "predicted" mel (frames)
+    n_mels = int(round(20 * 4 ** t))
+    n_iter = max(1, int(round(2 * 12 ** t)))
+    smooth = _lerp(1.5, 0.3, t)  # over-smoothing of the "predicted" mel (frames)
     spec = _stft(x, n_fft, hop, n_fft)
     mag = spec.abs().numpy().astype(np.float64)
     fb, fb_pinv = _mel_matrices(n_mels, n_fft)
@@ -550,15 +551,16 @@ def _block_filter(x: np.ndarray, h: np.ndarray, block: int, n_fft: int) -> np.nd
 
 
 def _attack_lpc_vocoder(x: np.ndarray, difficulty: float, rng: np.random.Generator) -> np.ndarray:
-    """A02: LPC-10-style vocoder: order-16 LPC every 20 ms, binary voicing, pulse-train excitation.
+    """A02: LPC-10-style vocoder: band-limited, order-16 LPC per block, binary voicing, pulse excitation.
 
     Voiced blocks are excited by single-sample pulses on a smoothed pitch track (no jitter,
     shimmer or aspiration noise below difficulty 0.5; a little of each towards 1), unvoiced
     blocks by white noise; the synthesis filter switches abruptly every block. Artefacts:
     buzzy, too-regular harmonics up to 8 kHz and frame-rate roughness in every voiced frame.
     """
+    t = difficulty ** 2
     order, n_fft = 16, 1024
-    block = int(round(_lerp(320, 160, difficulty)))  # 20 ms .. 10 ms parameter updates
+    block = int(round(_lerp(320, 160, t)))  # 20 ms .. 10 ms parameter updates
     win = 400
     n = x.shape[0]
     pre = np.append(x[0], x[1:] - 0.97 * x[:-1]).astype(np.float32)
@@ -591,7 +593,7 @@ def _attack_lpc_vocoder(x: np.ndarray, difficulty: float, rng: np.random.Generat
     # excitation: perfectly regular pulses, noise in unvoiced blocks, hard voicing switches
     centres = np.arange(n_blocks) * block + block // 2
     f0_s = np.interp(np.arange(n), centres, f0)
-    jitter = _lerp(0.0, 0.01, max(0.0, 2 * difficulty - 1))
+    jitter = _lerp(0.0, 0.01, t)
     phase = np.cumsum(f0_s / _SR)
     if jitter > 0:
         jit = 1 + jitter * rng.standard_normal(int(phase[-1]) + 2)
@@ -600,12 +602,17 @@ def _attack_lpc_vocoder(x: np.ndarray, difficulty: float, rng: np.random.Generat
     at = np.flatnonzero(np.diff(np.floor(phase)) > 0) + 1
     pulses[at] = np.sqrt(_SR / f0_s[at])
     v = np.repeat(voiced.astype(np.float32), block)[:n]
-    asp = _lerp(0.0, 0.3, max(0.0, 2 * difficulty - 1))  # aspiration noise in voiced blocks
+    asp = _lerp(0.0, 0.3, t)  # aspiration noise in voiced blocks
     noise = rng.standard_normal(n).astype(np.float32)
     exc = v * (pulses + asp * noise) + (1.0 - v) * noise
     deemph = 1.0 / (1.0 - 0.97 * np.exp(-2j * np.pi * np.fft.rfftfreq(n_fft)))
     h = np.sqrt(err / np.sum(np.hanning(win) ** 2))[:, None] / a_spec * deemph[None, :]
-    return _block_filter(exc, h.astype(np.complex64), block, n_fft)
+    y = _block_filter(exc, h.astype(np.complex64), block, n_fft)
+    # the vocoder runs at a reduced rate: bandwidth 4 / 5 / 8 kHz for difficulty 0 / 0.5 / 1
+    cutoff = _lerp(4000.0, 8000.0, t)
+    if cutoff < 7800.0:
+        y = scipy.signal.sosfiltfilt(scipy.signal.ellip(8, 0.1, 60, cutoff, fs=_SR, output="sos"), y)
+    return y.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -617,13 +624,14 @@ def _attack_imaging(x: np.ndarray, difficulty: float, rng: np.random.Generator) 
     """A03: 8 kHz generation, then 2x zero-insertion upsampling with a weak interpolation filter.
 
     The 0-4 kHz band is mirrored into 4-8 kHz (spectral image at f -> 8 kHz - f, at -2 /
-    -12 / -22 dB for difficulty 0 / 0.5 / 1) while most of the real 4-8 kHz content is lost.
+    -7 / -22 dB for difficulty 0 / 0.5 / 1) while most of the real 4-8 kHz content is lost.
     """
+    t = difficulty ** 2
     low = scipy.signal.sosfiltfilt(_halfband_sos(), x)
     high = x - low
     image = low * np.where(np.arange(x.shape[0]) % 2 == 0, 1.0, -1.0)  # (-1)^n mirrors f -> 8 kHz - f
-    image_gain = 10 ** (_lerp(-2.0, -22.0, difficulty) / 20)
-    keep_high = _lerp(0.1, 0.7, difficulty)
+    image_gain = 10 ** (_lerp(-2.0, -22.0, t) / 20)
+    keep_high = _lerp(0.1, 0.7, t)
     return (low + keep_high * high + image_gain * image).astype(np.float32)
 
 
@@ -631,9 +639,10 @@ def _attack_checkerboard(x: np.ndarray, difficulty: float, rng: np.random.Genera
     """A04: transposed-convolution upsampler (stride 8): periodic "checkerboard" artefact.
 
     Uneven kernel overlap makes the output gain repeat every 8 samples, so tonal lines at
-    multiples of 2 kHz (2, 4, 6 kHz) follow the speech envelope, at -12 / -21 / -30 dB
+    multiples of 2 kHz (2, 4, 6 kHz) follow the speech envelope, at -8 / -13.5 / -30 dB
     relative to the speech for difficulty 0 / 0.5 / 1; the upsampler also dulls 5-8 kHz.
     """
+    t = difficulty ** 2
     stride = 8
     k = np.arange(1, stride // 2)
     amps = rng.uniform(0.5, 1.0, size=k.shape[0])
@@ -645,11 +654,41 @@ def _attack_checkerboard(x: np.ndarray, difficulty: float, rng: np.random.Genera
     from scipy.ndimage import uniform_filter1d
 
     env = np.sqrt(np.maximum(uniform_filter1d(x.astype(np.float64) ** 2, 160, mode="nearest"), 0.0))
-    level = 10 ** (_lerp(-12.0, -30.0, difficulty) / 20)
+    level = 10 ** (_lerp(-8.0, -30.0, t) / 20)
     tones = env * np.tile(pattern, -(-n // stride))[:n] * level
     dull = scipy.signal.sosfilt(scipy.signal.butter(2, 5000.0, fs=_SR, output="sos"), x)
-    mix = _lerp(0.6, 0.1, difficulty)
+    mix = _lerp(0.6, 0.1, t)
     return ((1 - mix) * x + mix * dull + tones).astype(np.float32)
+
+
+def _zero_crossing_rate(x: np.ndarray) -> float:
+    """Sign changes per sample of ``x`` [samples]."""
+    signs = np.signbit(x)
+    return float(np.count_nonzero(signs[1:] != signs[:-1])) / max(1, x.shape[0] - 1)
+
+
+def _match_tilt(wave: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``wave`` [samples] at 16 kHz with a power-law spectral tilt that matches ``reference``.
+
+    A post-filter like those of real vocoders: the tilt ``(f / 1 kHz) ** alpha`` (``f``
+    floored at 100 Hz, ``|alpha| <= 1.5``) is chosen by bisection so that the zero-crossing
+    rate equals that of ``reference``.
+    """
+    import scipy.fft
+
+    m = scipy.fft.next_fast_len(wave.shape[0], real=True)
+    log_f = np.log(np.maximum(np.fft.rfftfreq(m, 1.0 / _SR), 100.0) / 1000.0)
+    spec = scipy.fft.rfft(wave, n=m)
+    target = _zero_crossing_rate(reference)
+
+    def tilted(alpha: float) -> np.ndarray:
+        return scipy.fft.irfft(spec * np.exp(alpha * log_f), n=m)[:wave.shape[0]]
+
+    lo, hi = -1.5, 1.5
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _zero_crossing_rate(tilted(mid)) < target else (lo, mid)
+    return tilted(0.5 * (lo + hi)).astype(np.float32)
 
 
 _ATTACK_FUNCS = {
@@ -665,7 +704,9 @@ def spoof_utterance(clean: np.ndarray, sample_rate: int, attack: str, difficulty
     """Resynthesis of ``clean`` [samples] at ``sample_rate`` Hz with ``attack``: same length, float32.
 
     The attack runs on the band below 8 kHz at 16 kHz; the clean band above 8 kHz is kept.
-    ``difficulty`` in [0, 1]: 0 blatant, 1 faint. The RMS level of ``clean`` is kept.
+    A spectral-tilt post-filter then matches the clean clip's RMS frequency (so the
+    zero-crossing rate does not give the attack away) and the RMS level of ``clean`` is kept.
+    ``difficulty`` in [0, 1]: 0 blatant, 1 faint.
     """
     if attack not in _ATTACK_FUNCS:
         raise ValueError(f"attack = {attack!r}: unknown; expected one of {sorted(_ATTACK_FUNCS)}")
@@ -674,7 +715,7 @@ def spoof_utterance(clean: np.ndarray, sample_rate: int, attack: str, difficulty
     clean = np.asarray(clean, dtype=np.float32)
     n = clean.shape[0]
     low = _resample(clean, sample_rate, _SR)
-    spoof = _ATTACK_FUNCS[attack](low, float(difficulty), rng)
+    spoof = _match_tilt(_ATTACK_FUNCS[attack](low, float(difficulty), rng), low)
     spoof *= _rms(low) / _rms(spoof)
     if sample_rate == _SR:
         return spoof.astype(np.float32)

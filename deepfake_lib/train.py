@@ -672,3 +672,44 @@ def cross_validate(cfg: ExperimentConfig, *, n_folds: int = 5, data: Any | None 
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "folds.csv", index=False)
     return table
+
+
+def profile_preprocessing(ds: Any, *, n_clips: int = 40, max_duration_s: float = 3.0, seed: int = 0) -> pd.DataFrame:
+    """Cost of each preprocessing stage, milliseconds per clip, over the first ``n_clips`` clips.
+
+    Stages, in the order training applies them: decode (native rate), resample to 16 kHz
+    (cached kernel), random crop to ``max_duration_s``, augmentation (default
+    :class:`~deepfake_lib.augment.AugmentConfig`), and normalisation by a wav2vec2 feature
+    extractor. Returns one row per stage with mean and median ms, and a ``total`` row.
+    """
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from deepfake_lib.audio import crop_or_pad, resample
+    from deepfake_lib.augment import AugmentConfig, Augmenter
+    from deepfake_lib.data import load_example_native
+
+    fe = Wav2Vec2FeatureExtractor(sampling_rate=TARGET_SAMPLE_RATE, return_attention_mask=True)
+    augmenter = Augmenter(AugmentConfig(), sample_rate=TARGET_SAMPLE_RATE, seed=seed)
+    rng = np.random.default_rng(seed)
+    n = int(round(max_duration_s * TARGET_SAMPLE_RATE))
+    times: dict[str, list[float]] = {k: [] for k in ("decode", "resample to 16 kHz", "crop", "augment", "normalise")}
+    for i in range(min(n_clips, len(ds))):
+        ex = ds[i]
+        t0 = time.perf_counter()
+        wave, sr = load_example_native(ex)
+        t1 = time.perf_counter()
+        wave = resample(wave, sr, TARGET_SAMPLE_RATE)
+        t2 = time.perf_counter()
+        wave = crop_or_pad(wave, n, rng=rng) if len(wave) > n else wave
+        t3 = time.perf_counter()
+        wave = augmenter(wave)
+        t4 = time.perf_counter()
+        fe(wave, sampling_rate=TARGET_SAMPLE_RATE, return_tensors="np")
+        t5 = time.perf_counter()
+        for key, (a, b) in zip(times, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))):
+            times[key].append((b - a) * 1000.0)
+    table = pd.DataFrame({"stage": list(times), "ms_mean": [np.mean(v) for v in times.values()],
+                          "ms_median": [np.median(v) for v in times.values()]})
+    total = np.sum(list(times.values()), axis=0)
+    table.loc[len(table)] = {"stage": "total", "ms_mean": float(np.mean(total)), "ms_median": float(np.median(total))}
+    return table

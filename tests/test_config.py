@@ -56,9 +56,10 @@ def test_frozen_and_replace_revalidates() -> None:
 
 def test_yaml_round_trip_and_errors(tmp_path: Path) -> None:
     good = tmp_path / "p.yaml"
-    good.write_text("model_source: some/model\nepochs: 7\nprecision: fp16\n")
+    good.write_text("model_source: some/model\nepochs: 7\nprecision: fp16\nlearning_rate: 1e-3\n")
     cfg = ExperimentConfig.from_yaml(good)
     assert (cfg.model_source, cfg.epochs, cfg.precision) == ("some/model", 7, "fp16")
+    assert cfg.learning_rate == 1e-3  # YAML 1.1 reads 1e-3 as a string; numbers are meant
     typo = tmp_path / "typo.yaml"
     typo.write_text("epoch: 7\n")
     with pytest.raises(ConfigError, match=r"typo\.yaml.*epoch"):

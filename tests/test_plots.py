@@ -63,8 +63,7 @@ def test_colours_are_fixed():
 
 
 def test_class_balance_from_each_table_kind():
-    from deepfake_lib.data import summarize_splits  # noqa: F401  (the table format below is its output)
-
+    # the format of deepfake_lib.data.summarize_splits
     summary = pd.DataFrame({"split": ["train", "train", "train", "test", "test"], "class": ["Fake", "Fake", "Real", "Fake", "Real"],
                             "attack": ["A01", "A02", "bonafide", "A01", "bonafide"], "clips": [10, 12, 22, 3, 3]})
     check_labelled(plots.plot_class_balance(summary))
