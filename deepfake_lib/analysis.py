@@ -840,12 +840,15 @@ def score_windows(
     hop_s: float = 0.25,
     sample_rate: int = TARGET_SAMPLE_RATE,
     batch_size: int = 32,
+    out_dir: str | os.PathLike[str] | None = None,
+    name: str = "windows",
 ) -> pd.DataFrame:
     """Score timeline of a long clip: one score per window of ``window_s`` seconds every ``hop_s`` s.
 
     ``wave`` is float32 ``[samples]`` at ``sample_rate`` (16 kHz). Windows lie inside the clip
     (no padding); a last window is aligned to the end so every sample is covered; a clip shorter
-    than one window is scored whole. Returns start_s, end_s, center_s, score, prob_real.
+    than one window is scored whole. Returns start_s, end_s, center_s, score, prob_real; writes
+    ``<name>.csv`` to ``out_dir``.
     """
     from scipy.special import expit
 
@@ -865,13 +868,17 @@ def score_windows(
             starts = np.append(starts, x.size - win)
     windows = [x[s:s + win] for s in starts]
     scores = _score_waves(model, feature_extractor, windows, batch_size=batch_size)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "start_s": starts / sample_rate,
         "end_s": (starts + win) / sample_rate,
         "center_s": (starts + win / 2) / sample_rate,
         "score": scores,
         "prob_real": expit(scores),
     })
+    folder = _save_dir(out_dir)
+    if folder is not None:
+        table.to_csv(folder / f"{_slug(name)}.csv", index=False)
+    return table
 
 
 def occlusion_map(
@@ -885,6 +892,8 @@ def occlusion_map(
     n_fft: int = 512,
     hop_length: int = 128,
     batch_size: int = 16,
+    out_dir: str | os.PathLike[str] | None = None,
+    name: str = "occlusion",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score change when one frequency band in one time segment is removed.
 
@@ -896,7 +905,8 @@ def occlusion_map(
     original)`` in log-odds: negative where removing the region makes the clip look less
     bona fide (the model relied on it as evidence of Real), positive where it held spoof
     evidence. Zeroing leaves a spectral hole, itself unnatural; read the map comparatively.
-    All ``bands x segments`` variants are scored in batches.
+    All ``bands x segments`` variants are scored in batches. Writes ``<name>.json`` (matrix,
+    edges and the original's score) to ``out_dir``.
     """
     import torch
 
@@ -931,6 +941,11 @@ def occlusion_map(
         variants.extend(out[s] for s in range(n_seg))
     scores = _score_waves(model, feature_extractor, variants, batch_size=batch_size)
     matrix = (scores[1:] - scores[0]).reshape(edges.size - 1, n_seg)
+    folder = _save_dir(out_dir)
+    if folder is not None:
+        _write_json(folder / f"{_slug(name)}.json", {"matrix": matrix, "band_edges_hz": edges, "segment_edges_s": seg_edges,
+                                                     "original_score": float(scores[0]), "n_fft": n_fft,
+                                                     "hop_length": hop_length})
     return matrix, edges, seg_edges
 
 

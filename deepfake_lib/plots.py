@@ -36,6 +36,8 @@ ATTACK_PALETTE: tuple[str, ...] = ("#E69F00", "#009E73", "#CC79A7", "#9467BD", "
 """Colours of attack ids, assigned in sorted order of the ids (see :func:`attack_colors`)."""
 FAMILY_PALETTE: tuple[str, ...] = ("#4D4D4D", "#0072B2", "#56B4E9", "#009E73", "#E69F00", "#CC79A7", "#D55E00", "#9467BD", "#8C564B")
 """Colours of robustness condition families, in order of appearance."""
+SYSTEM_PALETTE: tuple[str, ...] = ("#000000", "#009E73", "#9467BD", "#E69F00", "#8C564B", "#CC79A7", "#7F7F7F")
+"""Colours of compared systems (never the class colours, which mean Real and Fake)."""
 RATE_GREYS: tuple[str, ...] = ("#D9D9D9", "#969696", "#525252", "#252525")
 """Neutral shades for sample rates (class and attack colours stay reserved)."""
 
@@ -626,13 +628,12 @@ def plot_roc_det(labels: Any, scores: Any, *, name: str | None = None) -> Any:
     from deepfake_lib.metrics import compute_det_curve, compute_eer
 
     systems = _as_systems(labels, scores, name)
-    fig = _new_figure((11.5, 5))
+    fig = _new_figure((11.5, 5.4 + 0.25 * math.ceil(len(systems) / 3)))
     ax_roc, ax_det = fig.subplots(1, 2)
     lo_p, hi_p = _DET_TICKS[0] / 2, 0.97
     clip = lambda v: norm.ppf(np.clip(v, lo_p, hi_p))  # noqa: E731
-    cycle = [REAL_COLOR, FAKE_COLOR, "#009E73", "#E69F00", "#CC79A7", "#4D4D4D", "#9467BD"]
     for k, (sys_name, y, s) in enumerate(systems):
-        color = cycle[k % len(cycle)]
+        color = SYSTEM_PALETTE[k % len(SYSTEM_PALETTE)]
         far, frr, _ = compute_det_curve(y, s)
         eer = compute_eer(y, s).eer
         auc = roc_auc_score(y, s)
@@ -647,7 +648,6 @@ def plot_roc_det(labels: Any, scores: Any, *, name: str | None = None) -> Any:
     ax_roc.set_xlabel("false acceptance rate (spoofs accepted)")
     ax_roc.set_ylabel("true acceptance rate (bona fide accepted)")
     ax_roc.set_title("ROC (dot = EER point)")
-    ax_roc.legend(loc="lower right")
     ticks = norm.ppf(_DET_TICKS)
     tick_labels = [f"{100 * t:g}" for t in _DET_TICKS]
     ax_det.plot([norm.ppf(lo_p), norm.ppf(hi_p)], [norm.ppf(lo_p), norm.ppf(hi_p)], color="#999999", linestyle=":",
@@ -660,7 +660,8 @@ def plot_roc_det(labels: Any, scores: Any, *, name: str | None = None) -> Any:
     ax_det.set_xlabel("false acceptance rate (%)")
     ax_det.set_ylabel("false rejection rate (%)")
     ax_det.set_title("DET (normal-deviate axes; dot = EER)")
-    ax_det.legend(loc="upper right")
+    handles, labels_ = ax_roc.get_legend_handles_labels()
+    fig.legend(handles, labels_, loc="outside lower center", ncol=min(3, len(handles)), frameon=False)
     fig.suptitle("Detection performance on the test split")
     return fig
 
@@ -692,9 +693,10 @@ def plot_score_histograms(scores: pd.DataFrame, *, threshold: float | None = Non
         axes[1].set_title("Scores per attack")
     for ax in axes:
         if threshold is not None:
-            ax.axvline(threshold, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.2f}")
+            ax.axvline(threshold, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.3g}")
         ax.set_xlabel("score (log-odds of Real; higher = more bona fide)")
         ax.set_ylabel("clips")
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle("Score distributions")
     return fig
@@ -726,11 +728,34 @@ def plot_confusion_matrix(cm: Any, labels: Sequence[str] = LABEL_NAMES, *, title
     return fig
 
 
+def _condition_tick(row: Mapping[str, Any]) -> str:
+    """Short tick label of a robustness condition: its parameter with a unit (family shown below)."""
+    family, unit, value = str(row.get("family", "")), str(row.get("unit", "") or ""), row.get("parameter")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not np.isfinite(number):
+        text = str(value) if value not in (None, "") and str(value) != "nan" else str(row["condition"])
+        return text.removeprefix("ogg-")
+    if unit == "Hz":
+        return f"{number / 1000:g} kHz"
+    if unit == "fraction of peak":
+        return f"{number:g} x peak"
+    if unit.startswith("dB"):
+        return f"{number:+g} dB" if family == "gain" else f"{number:g} dB"
+    if unit.startswith("s"):
+        return f"{number:g} s"
+    return f"{number:g} {unit}".strip()
+
+
 @_styled
 def plot_robustness(robustness: pd.DataFrame) -> Any:
     """EER (with 95% interval) under each degradation, grouped and coloured by family, with
     the clean EER and its interval as a reference band. ``robustness``:
     :func:`deepfake_lib.analysis.evaluate_robustness`."""
+    from matplotlib.transforms import blended_transform_factory
+
     need = {"condition", "family", "eer"}
     if not need <= set(robustness.columns):
         raise ValueError(f"plot_robustness: robustness lacks {sorted(need - set(robustness.columns))}")
@@ -745,7 +770,7 @@ def plot_robustness(robustness: pd.DataFrame) -> Any:
         pos += 1.0
         last = fam
     x = np.asarray(x)
-    fig = _new_figure((max(8.0, 0.55 * len(df) + 3), 5))
+    fig = _new_figure((max(8.0, 0.62 * len(df) + 3.2), 5.2))
     ax = fig.subplots()
     low = df["eer_low"] if "eer_low" in df else df["eer"]
     high = df["eer_high"] if "eer_high" in df else df["eer"]
@@ -758,14 +783,20 @@ def plot_robustness(robustness: pd.DataFrame) -> Any:
     for fam in families:
         sel = (df["family"] == fam).to_numpy()
         ax.errorbar(x[sel], _pct(df["eer"][sel]), yerr=100 * _error(df["eer"][sel], low[sel], high[sel]), fmt="o",
-                    color=colors[fam], ecolor=colors[fam], capsize=3, markersize=6, label=fam)
+                    color=colors[fam], ecolor=colors[fam], capsize=3, markersize=6)
     ax.axhline(50, color="#999999", linestyle=":", linewidth=1, label="chance (50%)")
-    ax.set_xticks(x, [_wrap(c, 18) for c in df["condition"]], rotation=45, ha="right")
-    ax.set_xlabel("condition (grouped by family)")
+    ax.set_xticks(x, [_condition_tick(r) for _, r in df.iterrows()], fontsize=8)
+    ax.set_xlim(x.min() - 0.7, x.max() + 0.7)
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    for fam in families:
+        xs = x[(df["family"] == fam).to_numpy()]
+        ax.text(xs.mean(), -0.09, _wrap(fam, max(11, 9 * xs.size)), transform=trans, ha="center", va="top", fontsize=9,
+                color=colors[fam], fontweight="bold")
+    ax.set_xlabel("condition, grouped by family", labelpad=34)
     ax.set_ylabel("EER (%)")
     ax.set_ylim(0, max(55.0, float(np.nanmax(_pct(high))) + 5))
     ax.set_title("Robustness: test EER under degradations (95% intervals)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="family")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -781,7 +812,7 @@ def plot_reliability(calibration: Mapping[str, Any]) -> Any:
     n_bins = int(calibration.get("n_bins", 10))
     width = 1.0 / n_bins
     for k, (key, ece_key, label, color) in enumerate((("reliability_before", "ece_before", "before", "#7F7F7F"),
-                                                      ("reliability_after", "ece_after", f"after (T = {t:.2f})", REAL_COLOR))):
+                                                      ("reliability_after", "ece_after", f"after (T = {t:.2f})", "#009E73"))):
         curve = calibration[key]
         counts = np.asarray(curve["count"], dtype=float)
         sizes = 20 + 180 * counts / max(counts.max(), 1)
@@ -824,18 +855,19 @@ def plot_occlusion(matrix: np.ndarray, band_edges: Sequence[float], segment_edge
         t = np.arange(len(wave)) / sample_rate
         ax_w.plot(t, wave, color="#333333", linewidth=0.5)
         ax_w.set_ylabel("amplitude")
-        ax_w.set_title("Clip")
+        ax_w.set_title("Clip (waveform, 16 kHz)")
     else:
         ax = fig.subplots()
     lim = float(np.nanmax(np.abs(m))) or 1e-6
-    mesh = ax.pcolormesh(se, be, m, cmap="RdBu_r", norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), shading="flat",
+    rows = np.arange(be.size)  # one equal-height row per band, whatever its width in Hz
+    mesh = ax.pcolormesh(se, rows, m, cmap="RdBu_r", norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), shading="flat",
                          edgecolors="white", linewidth=0.3)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("frequency band (Hz)")
-    ax.set_yticks(be)
+    ax.set_ylabel("frequency band (Hz; one row per band)")
+    ax.set_yticks(rows, [f"{f:g}" for f in be])
     ax.grid(False)
     ax.set_title("Occlusion: score change when a band is removed")
-    fig.colorbar(mesh, ax=ax, label="score change (log-odds of Real)")
+    fig.colorbar(mesh, ax=ax, label="score change (log-odds of Real)\nblue: it looked bona fide, red: it looked spoofed")
     return fig
 
 
@@ -857,11 +889,11 @@ def plot_window_timeline(windows: pd.DataFrame, threshold: float = 0.0, *, bound
     ax.scatter(t, s, c=[REAL_COLOR if v >= threshold else FAKE_COLOR for v in s], s=28, zorder=3, edgecolor="white")
     ax.fill_between(t, s, threshold, where=s >= threshold, color=REAL_COLOR, alpha=0.2, interpolate=True, label="above: Real")
     ax.fill_between(t, s, threshold, where=s < threshold, color=FAKE_COLOR, alpha=0.2, interpolate=True, label="below: Fake")
-    ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.2f}")
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
     end = float(windows["end_s"].max()) if "end_s" in windows else float(t.max())
     edges = [0.0, *[float(b) for b in boundaries], end]
-    for b in boundaries:
-        ax.axvline(b, color="#7F7F7F", linewidth=1.5, linestyle="-.")
+    for k, b in enumerate(boundaries):
+        ax.axvline(b, color="#7F7F7F", linewidth=1.5, linestyle="-.", label="splice point" if k == 0 else None)
     if segment_labels:
         ymax = ax.get_ylim()[1]
         for k, lab in enumerate(segment_labels[: len(edges) - 1]):
@@ -878,7 +910,8 @@ def plot_window_timeline(windows: pd.DataFrame, threshold: float = 0.0, *, bound
 @_styled
 def plot_protocol_comparison(table: pd.DataFrame) -> Any:
     """Accuracy and EER of each protocol row of :func:`deepfake_lib.analysis.compare_protocols`,
-    with their intervals (bars of a row without a figure are left out)."""
+    with their intervals (the table's ``interval`` column says which kind; a row without a
+    figure says "not measured")."""
     need = {"protocol", "accuracy"}
     if not need <= set(table.columns):
         raise ValueError(f"plot_protocol_comparison: table lacks {sorted(need - set(table.columns))}")
@@ -886,7 +919,7 @@ def plot_protocol_comparison(table: pd.DataFrame) -> Any:
     y = np.arange(len(df))[::-1]
     fig = _new_figure((12, 1.0 * len(df) + 2))
     ax1, ax2 = fig.subplots(1, 2, sharey=True)
-    colors = [FAMILY_PALETTE[(i + 1) % len(FAMILY_PALETTE)] for i in range(len(df))]
+    colors = np.asarray([SYSTEM_PALETTE[(i + 1) % len(SYSTEM_PALETTE)] for i in range(len(df))])
     for ax, key, title in ((ax1, "accuracy", "Accuracy (%)"), (ax2, "eer", "EER (%)")):
         if key not in df:
             continue
@@ -894,16 +927,20 @@ def plot_protocol_comparison(table: pd.DataFrame) -> Any:
         lo = df.get(f"{key}_low", df[key]).to_numpy(float)
         hi = df.get(f"{key}_high", df[key]).to_numpy(float)
         ok = np.isfinite(v)
-        ax.barh(y[ok], 100 * v[ok], color=np.asarray(colors)[ok], alpha=0.85, height=0.6)
+        ax.barh(y[ok], 100 * v[ok], color=colors[ok], alpha=0.85, height=0.6)
         ax.errorbar(100 * v[ok], y[ok], xerr=100 * _error(v[ok], lo[ok], hi[ok]), fmt="none", ecolor="black", capsize=4)
-        for yy, vv, ok_ in zip(y, v, ok):
-            ax.text(1, yy, f"{100 * vv:.1f}%" if ok_ else "not measured", va="center", ha="left", fontsize=9,
-                    color="white" if ok_ else "#7F7F7F", fontweight="bold" if ok_ else "normal")
+        for yy, vv, hh, ok_ in zip(y, v, hi, ok):
+            if ok_:
+                ax.text(100 * np.nanmax([vv, hh]) + 1.5, yy, f"{100 * vv:.1f}%", va="center", ha="left", fontsize=9,
+                        fontweight="bold")
+            else:
+                ax.text(1, yy, "not measured", va="center", ha="left", fontsize=9, color="#7F7F7F")
         ax.set_xlim(0, 100)
         ax.set_xlabel(title)
-        ax.set_title(title.split(" (")[0] + " with 95% interval")
-    ax1.set_yticks(y, [_wrap(p, 34) for p in df["protocol"]])
-    ax1.set_ylabel("protocol")
+        ax.set_title(title.split(" (")[0] + " with its interval")
+    names = [f"{p} (n={int(n)})" if "n_clips" in df else str(p) for p, n in zip(df["protocol"], df.get("n_clips", df["protocol"]))]
+    ax1.set_yticks(y, [_wrap(p, 34) for p in names])
+    ax1.set_ylabel("protocol (clips the figure is measured on)")
     ax2.tick_params(axis="y", labelleft=False)
     fig.suptitle("The study's protocol against ours (same data)")
     return fig
@@ -918,12 +955,17 @@ def plot_epoch_picking(summary: Mapping[str, Any]) -> Any:
     ax = fig.subplots()
     n = summary["n_val"]
     edges = np.linspace(-0.5 / n, 1 + 0.5 / n, n + 2)
-    ax.hist(summary["honest_subsets"]["draws"], bins=edges, alpha=0.5, color=REAL_COLOR,
-            label=f"selected epoch {summary['selected_epoch']} on {n}-clip subsets")
-    ax.hist(summary["picked"]["draws"], bins=edges, alpha=0.5, color=FAKE_COLOR, label=f"best epoch picked on the same {n} clips")
-    ax.axvline(summary["honest_accuracy"], color="black", linestyle="--",
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = 0.4 / n
+    honest_color, picked_color = "#4D4D4D", "#E69F00"
+    for k, (key, color, label) in enumerate((
+            ("honest_subsets", honest_color, f"selected epoch {summary['selected_epoch']} on {n}-clip subsets"),
+            ("picked", picked_color, f"best epoch picked on the same {n} clips"))):
+        counts, _ = np.histogram(summary[key]["draws"], bins=edges)
+        ax.bar(centers + (k - 0.5) * width, counts, width, color=color, label=label)
+    ax.axvline(summary["honest_accuracy"], color=honest_color, linestyle="--",
                label=f"honest accuracy on all {summary['n_test_clips']} test clips ({100 * summary['honest_accuracy']:.1f}%)")
-    ax.axvline(summary["picked"]["mean"], color=FAKE_COLOR, linestyle="-", linewidth=2,
+    ax.axvline(summary["picked"]["mean"], color=picked_color, linestyle="-", linewidth=2,
                label=f"mean when picked ({100 * summary['picked']['mean']:.1f}%)")
     ax.set_xlim(edges[0], edges[-1])
     ax.xaxis.set_major_formatter(_percent_formatter())
@@ -968,15 +1010,21 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
     ax.set_title("EER per attack (95% intervals)")
     if loao is not None:
         ax = axes[1]
+        from matplotlib.patches import Patch
+
         xs = np.arange(len(loao))
         width = 0.38
-        for k, (prefix, label, color) in enumerate((("seen_", "seen attacks", REAL_COLOR),
-                                                   ("unseen_", "held-out attack (unseen)", FAKE_COLOR))):
+        held_colors = attack_colors(loao["attack"])
+        for k, prefix in enumerate(("seen_", "unseen_")):
             v = loao[prefix + "eer"].to_numpy(float)
             lo = loao.get(prefix + "eer_low", loao[prefix + "eer"]).to_numpy(float)
             hi = loao.get(prefix + "eer_high", loao[prefix + "eer"]).to_numpy(float)
             pos = xs + (k - 0.5) * width
-            ax.bar(pos, 100 * v, width, color=color, alpha=0.85, label=label)
+            if prefix == "seen_":
+                ax.bar(pos, 100 * v, width, color="#BDBDBD", edgecolor="#4D4D4D")
+            else:
+                ax.bar(pos, 100 * v, width, color=[held_colors[str(a)] for a in loao["attack"]], edgecolor="#4D4D4D",
+                       hatch="//")
             ax.errorbar(pos, 100 * v, yerr=100 * _error(v, lo, hi), fmt="none", ecolor="black", capsize=3)
         ax.set_xticks(xs, [str(a) for a in loao["attack"]])
         ax.set_xlabel("attack held out of training")
@@ -986,6 +1034,8 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
         ax.axhline(50, color="#999999", linestyle=":", linewidth=1)
         epochs = sorted(set(int(e) for e in loao["epochs"])) if "epochs" in loao else []
         ax.set_title("Leave one attack out" + (f" ({', '.join(map(str, epochs))}-epoch runs)" if epochs else ""))
-        ax.legend(loc="upper right")
+        ax.legend(handles=[Patch(facecolor="#BDBDBD", edgecolor="#4D4D4D", label="seen attacks (the others)"),
+                           Patch(facecolor="white", edgecolor="#4D4D4D", hatch="//", label="held-out attack (unseen)")],
+                  loc="upper right")
     fig.suptitle("Per-attack detection")
     return fig

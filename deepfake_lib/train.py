@@ -556,7 +556,7 @@ def fine_tune(
         "notes": notes,
     }
     if shortcut_control:
-        from deepfake_lib.baselines import evaluate_shortcut_control
+        from deepfake_lib.analysis import evaluate_shortcut_control
 
         metrics["shortcut_control"] = evaluate_shortcut_control(splits, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
     history.to_csv(run / RUN_FILES["history"], index=False)

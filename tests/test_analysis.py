@@ -300,9 +300,10 @@ def test_classical_baselines_and_shortcut_control(splits, tmp_path):
 # --------------------------------------------------------------------------------------
 # windows and occlusion
 # --------------------------------------------------------------------------------------
-def test_score_windows_cover_the_clip(tiny):
+def test_score_windows_cover_the_clip(tiny, tmp_path):
     wave = np.concatenate([speech_like(0, 1.2), speech_like(1, 1.1)])
-    df = score_windows(tiny.model, tiny.feature_extractor, wave, window_s=1.0, hop_s=0.25)
+    df = score_windows(tiny.model, tiny.feature_extractor, wave, window_s=1.0, hop_s=0.25, out_dir=tmp_path)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "windows.csv"), df)
     assert list(df.columns) == ["start_s", "end_s", "center_s", "score", "prob_real"]
     assert df["start_s"].iloc[0] == 0.0
     assert df["end_s"].iloc[-1] == pytest.approx(wave.size / SR)
@@ -313,11 +314,12 @@ def test_score_windows_cover_the_clip(tiny):
     assert len(short) == 1 and short["end_s"].iloc[0] == pytest.approx(0.5)
 
 
-def test_occlusion_map_shape_and_edges(tiny):
+def test_occlusion_map_shape_and_edges(tiny, tmp_path):
     wave = speech_like(2, 1.0)
     bands = (0, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000)
     matrix, band_edges, seg_edges = occlusion_map(tiny.model, tiny.feature_extractor, wave, n_time_segments=4,
-                                                  band_edges_hz=bands)
+                                                  band_edges_hz=bands, out_dir=tmp_path)
+    np.testing.assert_allclose(json.loads((tmp_path / "occlusion.json").read_text())["matrix"], matrix)
     assert matrix.shape == (8, 4)
     assert np.isfinite(matrix).all()
     np.testing.assert_array_equal(band_edges, bands)
