@@ -269,15 +269,22 @@ def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def simulate_telephone(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Narrowband telephone channel: resample to 8 kHz and back
-    (:func:`deepfake_lib.audio.resample`), then band-pass 300-3400 Hz."""
+    """Narrowband telephone channel: resample to 8 kHz and back, then band-pass 300-3400 Hz.
+
+    Uses polyphase resampling (``scipy.signal.resample_poly``): a telephone channel needs no
+    studio-grade kernel, and this one is about ten times cheaper than the data pipeline's.
+    """
+    from math import gcd
+
     x = _as_wave(wave)
     sample_rate = int(sample_rate)
     if x.size == 0:
         return x.copy()
     if sample_rate != TELEPHONE_RATE:
-        narrow = resample(x, sample_rate, TELEPHONE_RATE)
-        x = _fit_length(resample(narrow, TELEPHONE_RATE, sample_rate), x.size)
+        g = gcd(sample_rate, TELEPHONE_RATE)
+        up, down = TELEPHONE_RATE // g, sample_rate // g
+        narrow = signal.resample_poly(x, up, down)
+        x = _fit_length(signal.resample_poly(narrow, down, up).astype(np.float32), x.size)
     return band_limit(x, sample_rate, 300.0, 3400.0)
 
 

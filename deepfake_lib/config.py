@@ -92,6 +92,7 @@ class ExperimentConfig:
     robustness: bool = True  # score the test split under noise, codecs, reverb, ...
     leave_one_attack_out: bool = True  # retrain with each attack held out (cheap runs)
     loao_epochs: int = 4  # epochs for each leave-one-attack-out run
+    cross_source: str = ""  # a second source to test on ("" = a fresh embedded corpus, other seed, fainter artefacts)
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

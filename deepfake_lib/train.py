@@ -612,6 +612,14 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
+def load_run_config(run_dir: str | os.PathLike[str], **changes: Any) -> ExperimentConfig:
+    """The configuration a run was trained with (its ``config.json``), with ``changes`` applied."""
+    path = Path(run_dir) / RUN_FILES["config"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run notebook 03 / fine_tune into {run_dir} first")
+    return ExperimentConfig.from_params(json.loads(path.read_text()), strict=True).replace(**changes)
+
+
 def load_run(run_dir: str | os.PathLike[str]) -> RunResult:
     """Read a finished run folder back (for analysis notebooks and the Detector)."""
     run = Path(run_dir)
