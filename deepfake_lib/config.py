@@ -60,13 +60,13 @@ class ExperimentConfig:
     data_source: str = "embedded"  # "embedded", a Hub dataset id, a parquet file/folder, an audiofolder, a protocol file
     n_utterances: int = 300  # embedded corpus: utterances; each gives one bona fide clip and its spoofs
     spoofs_per_utterance: int = 1  # embedded corpus: spoofed versions per utterance
-    difficulty: float = 0.5  # embedded corpus: 0 = blatant artefacts, 1 = faint ones
+    difficulty: float = 0.5  # embedded corpus: from 0 (blatant artefacts) to 1 (faint ones)
     val_fraction: float = 0.15  # share of groups for validation (model selection)
     test_fraction: float = 0.15  # share of groups for the test split (reported once)
     skip_bad_audio: bool = False  # skip undecodable rows (and report them) instead of failing
     # model
     model_source: str = "tiny"  # "tiny", a Hub model id, or a local model folder
-    freeze_feature_encoder: bool | None = None  # None = freeze for pretrained checkpoints, train for "tiny"
+    freeze_feature_encoder: bool | None = None  # None: freeze for pretrained checkpoints, train it for the tiny model
     freeze_base: bool = False  # train only the classification head
     use_weighted_layer_sum: bool = False  # classify from a learned mix of all transformer layers
     # training
@@ -78,7 +78,7 @@ class ExperimentConfig:
     warmup_fraction: float = 0.1  # share of optimiser steps spent warming up
     weight_decay: float = 0.01  # AdamW weight decay
     max_duration_s: float = 3.0  # training crop length, seconds (random crop, repeat-pad)
-    eval_window_s: float = 0.0  # evaluation: 0 scores the full clip, else mean over windows of this length
+    eval_window_s: float = 0.0  # evaluation: 0 scores whole clips, else the mean over windows of this length
     augment: bool = True  # on-the-fly augmentation of training clips (never validation/test)
     class_weighting: bool = True  # weight the loss by inverse class frequency when labels are imbalanced
     precision: str = "auto"  # "auto" (fp16 on CUDA, fp32 on CPU), "fp32", "fp16", "bf16"
@@ -92,7 +92,7 @@ class ExperimentConfig:
     robustness: bool = True  # score the test split under noise, codecs, reverb, ...
     leave_one_attack_out: bool = True  # retrain with each attack held out (cheap runs)
     loao_epochs: int = 4  # epochs for each leave-one-attack-out run
-    cross_source: str = ""  # a second source to test on ("" = a fresh embedded corpus, other seed, fainter artefacts)
+    cross_source: str = ""  # a second source to test on; empty: a fresh embedded corpus, other seed, fainter artefacts
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -220,3 +220,23 @@ def _matches(value: Any, hint: Any) -> bool:
     if hint is str:
         return isinstance(value, str)
     return isinstance(value, hint)
+
+
+def quiet_libraries() -> None:
+    """Silence progress bars and advisory logging of datasets, transformers and huggingface_hub.
+
+    Called explicitly by the notebooks (never on import), so that executed notebooks hold
+    results rather than progress-bar debris; warnings and errors still show.
+    """
+    import logging
+
+    import datasets
+    import huggingface_hub.utils
+    import transformers
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    huggingface_hub.utils.disable_progress_bars()
+    logging.getLogger("deepfake_lib").setLevel(logging.WARNING)

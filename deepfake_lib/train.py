@@ -513,6 +513,9 @@ def fine_tune(
         eval_precision=precision,
         epoch_hook=epoch_hook,
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the history table and on_epoch report instead
     resume = cfg.resume and any((run / RUN_FILES["checkpoints"]).glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=True if resume else None)
     train_seconds = time.perf_counter() - started
@@ -612,11 +615,11 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def load_run_config(run_dir: str | os.PathLike[str], **changes: Any) -> ExperimentConfig:
+def load_run_config(folder: str | os.PathLike[str], **changes: Any) -> ExperimentConfig:
     """The configuration a run was trained with (its ``config.json``), with ``changes`` applied."""
-    path = Path(run_dir) / RUN_FILES["config"]
+    path = Path(folder) / RUN_FILES["config"]
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run notebook 03 / fine_tune into {run_dir} first")
+        raise FileNotFoundError(f"{path}: missing; run notebook 03 / fine_tune into {folder} first")
     return ExperimentConfig.from_params(json.loads(path.read_text()), strict=True).replace(**changes)
 
 
