@@ -380,33 +380,28 @@ def run_corpus(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """``deepfake-lib train``: fine-tune with parameters from a YAML file and ``--set`` options."""
-    import yaml
+    """``deepfake-lib train``: fine-tune with parameters from a YAML file and ``--set`` options.
 
+    Runs unchanged under ``torchrun --nproc_per_node N`` (DDP through the Trainer); every rank
+    prints one closing line, and only rank 0 writes the run folder.
+    """
     from deepfake_lib.config import ConfigError, ExperimentConfig
 
-    params: dict[str, Any] = {}
     try:
-        if args.params:
-            try:
-                data = yaml.safe_load(Path(args.params).read_text())
-            except (OSError, yaml.YAMLError) as exc:
-                raise ConfigError(f"{args.params}: cannot read parameters ({exc})") from exc
-            if data is not None and not isinstance(data, dict):
-                raise ConfigError(f"{args.params}: expected a mapping of parameter names to values")
-            params.update(data or {})
-        params.update(parse_set_options(args.set or []))
-        cfg = ExperimentConfig.from_params(params, strict=True)
+        base = ExperimentConfig.from_yaml(args.params) if args.params else ExperimentConfig()
+        cfg = ExperimentConfig.from_params({**base.to_dict(), **parse_set_options(args.set or [])}, strict=True)
     except (ConfigError, UsageError) as exc:
         print(f"deepfake-lib train: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from deepfake_lib.train import fine_tune
 
     result = fine_tune(cfg)
-    print(f"run folder: {result.run_dir}")
+    rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
     test = (result.metrics or {}).get("test") or {}
     if "eer" in test:
+        print(f"run folder: {result.run_dir}")
         print(f"test EER {test['eer']:.3f}, AUC {test.get('auc', float('nan')):.3f} (n={test.get('n')})")
+    print(f"rank {rank} of {world} finished", flush=True)
     return EXIT_OK
 
 
