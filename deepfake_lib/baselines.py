@@ -25,34 +25,26 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from deepfake_lib.audio import level_stats
+
 TRIVIAL_FEATURES: tuple[str, ...] = ("duration_s", "rms_dbfs", "peak_dbfs", "sample_rate", "zero_crossing_rate")
 """Names of the columns of :func:`extract_trivial_features`, in order."""
-
-_FLOOR = 1e-10  # amplitude floor for dB values (-200 dBFS)
-
 
 def extract_trivial_features(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """Shortcut-control features of a clip at its native rate: [5] float64.
 
     In the order of :data:`TRIVIAL_FEATURES`: duration (s), RMS level (dBFS), peak level
-    (dBFS), sample rate (Hz) and zero-crossing rate (sign changes per sample, 0..1).
+    (dBFS), sample rate (Hz) and zero-crossing rate (sign changes per sample, 0..1), as
+    :func:`deepfake_lib.audio.level_stats` measures them.
     """
-    x = np.asarray(wave, dtype=np.float64)
+    x = np.asarray(wave)
     if x.ndim != 1 or x.shape[0] < 2:
         raise ValueError(f"wave: expected a mono clip [samples] of at least 2 samples, got shape {x.shape}")
-    if sample_rate <= 0:
+    if not sample_rate > 0:
         raise ValueError(f"sample_rate = {sample_rate}: must be positive")
-    rms = np.sqrt(np.mean(x * x))
-    peak = np.max(np.abs(x))
-    signs = np.signbit(x)
-    zcr = np.count_nonzero(signs[1:] != signs[:-1]) / (x.shape[0] - 1)
-    return np.array([
-        x.shape[0] / sample_rate,
-        20 * np.log10(max(rms, _FLOOR)),
-        20 * np.log10(max(peak, _FLOOR)),
-        float(sample_rate),
-        zcr,
-    ])
+    stats = level_stats(x, sample_rate)
+    stats["sample_rate"] = float(sample_rate)
+    return np.array([stats[name] for name in TRIVIAL_FEATURES], dtype=np.float64)
 
 
 @contextlib.contextmanager
@@ -84,7 +76,8 @@ def extract_lfcc_frames(wave_16k: np.ndarray, sample_rate: int = 16000, n_lfcc: 
     if x.ndim != 1 or x.shape[0] == 0:
         raise ValueError(f"wave_16k: expected a mono clip [samples], got shape {x.shape}")
     with torch.no_grad(), _one_torch_thread():
-        lfcc = _lfcc_transform(int(sample_rate), int(n_lfcc))(torch.from_numpy(x) + 0.0)
+        tensor = torch.tensor(x)  # a copy: the input may be a read-only array
+        lfcc = _lfcc_transform(int(sample_rate), int(n_lfcc))(tensor)
         lfcc = torch.nan_to_num(lfcc, nan=0.0, neginf=-100.0, posinf=100.0)
         delta = torchaudio.functional.compute_deltas(lfcc[None])[0]
         frames = torch.cat([lfcc, delta], dim=0).T

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import io
 import json
 import math
 import os
@@ -240,7 +239,7 @@ _STOPS = [
 
 @dataclasses.dataclass
 class _Tracks:
-    """Control tracks at the 5 ms frame rate (frames along axis 0)."""
+    """Control tracks at the 10 ms frame rate (frames along axis 0)."""
 
     formants: np.ndarray  # [frames, 5] Hz
     bandwidths: np.ndarray  # [frames, 5] Hz
@@ -274,10 +273,10 @@ def _plan_utterance(rng: np.random.Generator, n_frames: int, vtl: float, rate: f
     vowel = _VOWELS[rng.integers(len(_VOWELS))]
     f_targets[:pos] = vowel
     while pos < n_frames:
-        # onset: up to two consonants
+        nxt = _VOWELS[rng.integers(len(_VOWELS))]  # the syllable's vowel
+        # onset: up to two consonants, with transitions from the last vowel towards the next
         for _ in range(rng.choice([0, 1, 1, 1, 2])):
             kind = rng.choice(["sonorant", "fricative", "stop"], p=[0.35, 0.3, 0.35])
-            nxt = _VOWELS[rng.integers(len(_VOWELS))]
             if kind == "sonorant":
                 s = _SONORANTS[rng.integers(len(_SONORANTS))]
                 k = frames(40, 80)
@@ -311,10 +310,9 @@ def _plan_utterance(rng: np.random.Generator, n_frames: int, vtl: float, rate: f
                     k = closure + burst + asp
                 else:
                     k = closure + burst
-            vowel = nxt
             pos += k
         # nucleus
-        vowel = _VOWELS[rng.integers(len(_VOWELS))]
+        vowel = nxt
         k = frames(70, 200)
         sl = slice(pos, pos + k)
         f_targets[sl] = vowel
@@ -323,7 +321,7 @@ def _plan_utterance(rng: np.random.Generator, n_frames: int, vtl: float, rate: f
         if rng.random() < 0.45:
             stress[pos + k // 3:pos + 2 * k // 3] = 1.0
         pos += k
-        # optional coda fricative / nasal
+        # optional coda nasal
         if rng.random() < 0.3:
             s = _SONORANTS[rng.integers(2)]
             k = frames(40, 80)
@@ -861,8 +859,9 @@ def apply_channel(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, 
     if not (-60.0 <= level <= -6.0 and 6.0 <= crest <= 30.0 and level + crest <= -0.5):
         raise ValueError(f"level_dbfs = {level}, crest_db = {crest}: need -60..-6 dBFS, 6..30 dB, "
                          "and a peak (their sum) of at most -0.5 dBFS")
-    x = _limit_peaks(x / _rms(x), 10 ** (crest / 20), sr)  # crest factor at most `crest` dB
-    x *= 10 ** (level / 20) / _rms(x)  # exact RMS level
+    for _ in range(3):  # limiting lowers the RMS a little, so limit again after renormalising
+        x = _limit_peaks(x / _rms(x), 10 ** (crest / 20), sr)
+    x *= 10 ** (level / 20) / _rms(x)  # exact RMS level; crest factor at most `crest` dB (+0.05)
     return x.astype(np.float32)
 
 
