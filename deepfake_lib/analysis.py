@@ -1327,7 +1327,7 @@ def compare_protocols(
                      "eer": nan, "eer_low": nan, "eer_high": nan, "auc": nan, "auc_low": nan, "auc_high": nan,
                      "interval": f"5-95% over {epoch_picking['n_draws']} random subsets",
                      "note": (f"honest accuracy of the selected epoch {epoch_picking['selected_epoch']}: "
-                              f"{epoch_picking['honest_accuracy']:.3f}; inflation {epoch_picking['inflation']:+.3f}")})
+                              f"{100 * epoch_picking['honest_accuracy']:.1f}%; inflation {100 * epoch_picking['inflation']:+.1f} points")})
     table = pd.DataFrame(rows)
     folder = _save_dir(out_dir)
     if folder is not None:

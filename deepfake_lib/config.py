@@ -70,14 +70,14 @@ class ExperimentConfig:
     freeze_base: bool = False  # train only the classification head
     use_weighted_layer_sum: bool = False  # classify from a learned mix of all transformer layers
     # training
-    epochs: int = 20  # upper bound; early stopping on validation EER decides
-    patience: int = 5  # epochs without a better validation EER before stopping
+    epochs: int = 16  # upper bound; early stopping on validation EER decides
+    patience: int = 4  # epochs without a better validation EER before stopping
     batch_size: int = 16  # clips per device step
     gradient_accumulation_steps: int = 1  # steps per optimiser update
     learning_rate: float = 5e-4  # peak learning rate (linear warm-up then decay)
     warmup_fraction: float = 0.1  # share of optimiser steps spent warming up
     weight_decay: float = 0.01  # AdamW weight decay
-    max_duration_s: float = 3.0  # training crop length, seconds (random crop, repeat-pad)
+    max_duration_s: float = 1.5  # training crop length, seconds (random crop, repeat-pad; 4 s for pretrained models)
     eval_window_s: float = 0.0  # evaluation: 0 scores whole clips, else the mean over windows of this length
     augment: bool = True  # on-the-fly augmentation of training clips (never validation/test)
     class_weighting: bool = True  # weight the loss by inverse class frequency when labels are imbalanced
