@@ -33,12 +33,13 @@ test-fast: setup  ## unit tests only (no training-heavy or notebook tests)
 notebooks: setup  ## re-execute the committed notebooks in place on the defaults and strip volatile metadata
 	$(PY) -m deepfake_lib.cli refresh-notebooks
 
-bench: setup  ## run every benchmark (about 30 min); figures print and land in benchmarks/results/
+bench: setup  ## run every benchmark (about 30 min); figures land in benchmarks/results/ and the README table
 	$(PY) benchmarks/bench_audio.py
 	$(PY) benchmarks/bench_corpus.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_latency.py --no-compile $(if $(wildcard $(RUN_DIR)/metrics.json),--run-dir $(RUN_DIR))
 	$(PY) benchmarks/bench_service.py $(if $(wildcard $(RUN_DIR)/metrics.json),--model $(RUN_DIR))
+	$(PY) benchmarks/report.py --update README.md
 
 serve: setup  ## serve the demo run's model on http://127.0.0.1:8000 (MODEL=path to override)
 	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8000

@@ -20,3 +20,43 @@ def test_benchmark_script_imports_and_shows_usage(script: Path) -> None:
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout and "--quick" in done.stdout
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _report_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "benchmarks" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_benchmark_table_is_the_rendered_results() -> None:
+    """The README's table is generated from benchmarks/results/*.json, never typed by hand."""
+    report = _report_module()
+    text = (ROOT / "README.md").read_text()
+    assert report.START in text and report.END in text
+    block = text.split(report.START, 1)[1].split(report.END, 1)[0].strip()
+    assert block == report.render().strip(), "README table is stale: run `python benchmarks/report.py --update README.md`"
+
+
+def test_report_marks_missing_results_and_reads_saved_figures(tmp_path: Path) -> None:
+    report = _report_module()
+    assert report.render(tmp_path).count("not measured yet") == 5
+    (tmp_path / "service.json").write_text(
+        '{"clients": 20, "clip_s": 4.0, "requests_per_s": 12.34, "latency_ms": {"p50": 150.0, "p95": 420.0},'
+        ' "errors": 0, "requests_ok": 200, "server_rss_growth_mb": 7.0}')
+    table = report.render(tmp_path)
+    assert "12.3 requests/s" in table and "p95 420 ms" in table and table.count("not measured yet") == 4
+
+
+def test_report_update_refuses_a_readme_without_markers(tmp_path: Path) -> None:
+    report = _report_module()
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers here\n")
+    with pytest.raises(ValueError, match="README.md"):
+        report.update(readme, tmp_path)
+    assert readme.read_text() == "# no markers here\n"  # nothing lost
