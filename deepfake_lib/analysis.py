@@ -1223,7 +1223,7 @@ def summarize_epoch_picking(
     test clips, the best accuracy over epochs on that subset is what the study's protocol would
     report ("picked"); the honest figure is the accuracy of the validation-selected epoch
     (``selected_epoch``, e.g. ``metrics["best_epoch"]``; default: the epoch with the lowest
-    validation EER in ``epoch_scores``) on the whole test split. Accuracy is at ``threshold``
+    validation EER in ``epoch_scores``, ties broken by AUC as in training) on the whole test split. Accuracy is at ``threshold``
     (score 0 = P(Real) 0.5, as the study used) for both. Returns ``picked`` and
     ``honest_subsets`` (the same subsets without picking) as {mean, median, p05, p95, draws},
     ``honest_accuracy``, ``inflation`` (picked mean - honest), and the epochs. Writes
@@ -1243,8 +1243,13 @@ def summarize_epoch_picking(
         val = epoch_scores[epoch_scores["split"] == "validation"]
         if val.empty:
             raise ValueError("pass selected_epoch: epoch_scores has no validation rows to select an epoch on")
-        eers = {int(e): compute_eer(g["label"], g["score"]).eer for e, g in val.groupby("epoch")}
-        selected_epoch = min(eers, key=lambda e: (eers[e], e))
+        from sklearn.metrics import roc_auc_score
+
+        from deepfake_lib.train import selection_score
+
+        picks = {int(e): selection_score(compute_eer(g["label"], g["score"]).eer, roc_auc_score(g["label"], g["score"]))
+                 for e, g in val.groupby("epoch")}
+        selected_epoch = min(picks, key=lambda e: (picks[e], e))
     if int(selected_epoch) not in epochs:
         raise ValueError(f"selected_epoch {selected_epoch} is not among the recorded epochs {epochs}")
     sel = epochs.index(int(selected_epoch))

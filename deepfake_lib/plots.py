@@ -521,7 +521,7 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
 
     ``history``: :func:`deepfake_lib.train.history_table` (epoch, train_loss, eval_loss,
     eval_eer, eval_auc, eval_accuracy). The best epoch (``best_epoch``, default the lowest
-    validation EER) is marked.
+    validation EER, ties broken by AUC) is marked.
     """
     fig = _new_figure((12, 4))
     ax1, ax2 = fig.subplots(1, 2)
@@ -542,7 +542,9 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
     ax2.set_ylim(0, 100)
     ax2.set_title("Validation EER and accuracy")
     if best_epoch is None and "eval_eer" in h and h["eval_eer"].notna().any():
-        best_epoch = int(h.loc[h["eval_eer"].idxmin(), "epoch"])
+        ranked = h.dropna(subset=["eval_eer"])  # lowest EER, ties broken by AUC as in training
+        by = ["eval_eer", "eval_auc"] if "eval_auc" in ranked else ["eval_eer"]
+        best_epoch = int(ranked.sort_values(by, ascending=[True, False][:len(by)], kind="stable")["epoch"].iloc[0])
     if best_epoch is not None:
         for ax in (ax1, ax2):
             ax.axvline(best_epoch, color="#7F7F7F", linestyle="--", linewidth=1, label=f"best epoch ({best_epoch})")

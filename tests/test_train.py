@@ -28,6 +28,7 @@ from deepfake_lib.train import (
     predict_logits,
     prepare_data,
     resolve_precision,
+    selection_score,
     state_dict_checksum,
 )
 
@@ -89,6 +90,13 @@ def test_history_table_merges_train_and_eval_logs() -> None:
     assert table["train_loss"].tolist() == [0.7, 0.5]
 
 
+def test_selection_prefers_lower_eer_and_breaks_ties_by_auc() -> None:
+    one_clip = 1 / 45  # one clip of 45 per class: the smallest EER step on the default validation split
+    assert selection_score(0.10, 0.90) < selection_score(0.10 + one_clip, 1.0)  # a real EER gain always wins
+    assert selection_score(0.10, 0.97) < selection_score(0.10, 0.96)  # among tied EERs, the higher AUC
+    assert selection_score(0.0, 1.0) == 0.0
+
+
 def test_scores_do_not_depend_on_batch_composition(splits: object) -> None:
     tiny = build_tiny_model(seed=1)
     ds = ClipDataset(splits["test"], train=False)
@@ -111,9 +119,10 @@ def test_fine_tune_writes_the_run_folder_and_learns(toy_corpus: Path, tmp_path: 
     assert m["threshold"]["chosen_on"] == "validation EER"
     assert {"eer", "auc", "accuracy", "ci", "confusion_matrix"} <= set(m["test"])
     assert m["shortcut_control"]["eer"] >= 0.0 and m["caveat"] == ""
-    # the selected epoch is the best validation epoch (early stopping on validation EER)
+    # the selected epoch is the best validation epoch (lowest EER, ties broken by the highest AUC)
     h = result.history
-    assert h.loc[h["epoch"] == m["best_epoch"], "eval_eer"].iloc[0] == h["eval_eer"].min()
+    tied = h[h["eval_eer"] == h["eval_eer"].min()]
+    assert m["best_epoch"] == int(tied.loc[tied["eval_auc"].idxmax(), "epoch"])
     assert m["test"]["eer"] <= 0.25, f"the toy task should be learnt, test EER {m['test']['eer']}"
     scores = pd.read_csv(result.run_dir / "test_scores.csv")
     assert {"clip_id", "label", "score", "prob_real", "attack", "utterance_id"} <= set(scores.columns)
