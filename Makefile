@@ -33,7 +33,7 @@ test-fast: setup  ## unit tests only (no training-heavy or notebook tests)
 notebooks: setup  ## re-execute the committed notebooks in place on the defaults and strip volatile metadata
 	$(PY) -m deepfake_lib.cli refresh-notebooks
 
-bench: setup  ## run every benchmark (about 30 min); figures land in benchmarks/results/ and the README table
+bench: setup  ## run every benchmark (15 to 30 min on 2 cores); figures land in benchmarks/results/ and the README table
 	$(PY) benchmarks/bench_audio.py
 	$(PY) benchmarks/bench_corpus.py
 	$(PY) benchmarks/bench_training.py

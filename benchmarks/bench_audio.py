@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
             "torchaudio": torchaudio.__version__, "numpy": np.__version__,
             "soundfile": sf.__version__, "libsndfile": sf.__libsndfile_version__,
             "cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "supported_formats": audio.supported_formats(),
         },
         "matmul_probe_gflops": {"before": probe_before, "after": probe_after},

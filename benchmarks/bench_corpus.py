@@ -129,7 +129,8 @@ def main() -> None:
         "stages_ms_per_clip": stages,
         "matmul_gflops_before_after": [probe_before, probe_after],
         "host": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-                 "torch_threads": torch.get_num_threads(), "machine": platform.machine()},
+                 "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+                 "cpu_capability": torch.backends.cpu.get_cpu_capability()},
     }
 
     print(f"embedded corpus: {write['n_clips']} clips (n_utterances={config.n_utterances}, "

@@ -336,10 +336,8 @@ def main() -> None:
             print(f"{name}: {desc}, {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
             model_waves = waves if name == "tiny" else waves[:BASE_PARITY_CLIPS]
             all_results[name] = bench_model(name, model, fe, threshold, model_waves, args, Path(tmp))
-            all_results[name]["parity_clips"] = len(model_waves)
             del model
             gc.collect()
-    print_table(all_results)
     report = {
         "benchmark": "latency",
         "clip_s": CLIP_S,
@@ -356,7 +354,8 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2) + "\n")  # saved before printing: a table bug loses nothing
+    print_table(all_results)
     print(f"\nsaved {out} ({report['wall_s']:.0f} s)")
 
 

@@ -39,6 +39,13 @@ RESULTS = Path(__file__).resolve().parent / "results" / "service.json"
 SR = 16_000
 
 
+def _cpu_capability() -> str:
+    """torch's CPU instruction-set level (AVX2, AVX512, ...); imported late to keep the load client light."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -190,7 +197,7 @@ def main() -> None:
         "server_rss_mb": rss,
         "server_rss_growth_mb": rss["end"] - rss["after_warmup"],
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version()},
+                    "python": platform.python_version(), "cpu_capability": _cpu_capability()},
     }
     print(f"{'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
           f"{'server ms':>9} {'RSS warm':>9} {'RSS half':>9} {'RSS end':>8}")

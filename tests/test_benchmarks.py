@@ -60,3 +60,19 @@ def test_report_update_refuses_a_readme_without_markers(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="README.md"):
         report.update(readme, tmp_path)
     assert readme.read_text() == "# no markers here\n"  # nothing lost
+
+
+@pytest.mark.slow
+def test_latency_quick_run_saves_results_that_the_report_renders(tmp_path: Path) -> None:
+    """A smoke run end to end: the script measures, saves its JSON, and the README table reads it."""
+    out = tmp_path / "latency.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_latency.py"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    import json
+
+    saved = json.loads(out.read_text())
+    fp32 = saved["models"]["tiny"]["fp32"]
+    assert fp32["batch1_ms_per_clip"] > 0 and fp32["parity"]["label_agreement"] == 1.0
+    rows = _report_module().latency_rows(saved)
+    assert any("tiny default, fp32" in r for r in rows) and any("int8" in r for r in rows)
