@@ -1229,7 +1229,7 @@ def summarize_epoch_picking(
     ``honest_accuracy``, ``inflation`` (picked mean - honest), and the epochs. Writes
     ``epoch_picking.json``.
     """
-    from deepfake_lib.metrics import compute_eer
+    from deepfake_lib.metrics import compute_metrics, selection_score
 
     _require_columns(epoch_scores, ("epoch", "split", "clip_id", "label", "score"), "epoch_scores")
     test = epoch_scores[epoch_scores["split"] == "test"]
@@ -1243,12 +1243,10 @@ def summarize_epoch_picking(
         val = epoch_scores[epoch_scores["split"] == "validation"]
         if val.empty:
             raise ValueError("pass selected_epoch: epoch_scores has no validation rows to select an epoch on")
-        from sklearn.metrics import roc_auc_score
-
-        from deepfake_lib.train import selection_score
-
-        picks = {int(e): selection_score(compute_eer(g["label"], g["score"]).eer, roc_auc_score(g["label"], g["score"]))
-                 for e, g in val.groupby("epoch")}
+        picks = {}
+        for e, g in val.groupby("epoch"):
+            m = compute_metrics(g["label"], g["score"])
+            picks[int(e)] = selection_score(m["eer"], m["auc"])
         selected_epoch = min(picks, key=lambda e: (picks[e], e))
     if int(selected_epoch) not in epochs:
         raise ValueError(f"selected_epoch {selected_epoch} is not among the recorded epochs {epochs}")

@@ -542,9 +542,12 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
     ax2.set_ylim(0, 100)
     ax2.set_title("Validation EER and accuracy")
     if best_epoch is None and "eval_eer" in h and h["eval_eer"].notna().any():
-        ranked = h.dropna(subset=["eval_eer"])  # lowest EER, ties broken by AUC as in training
-        by = ["eval_eer", "eval_auc"] if "eval_auc" in ranked else ["eval_eer"]
-        best_epoch = int(ranked.sort_values(by, ascending=[True, False][:len(by)], kind="stable")["epoch"].iloc[0])
+        from deepfake_lib.metrics import selection_score
+
+        ranked = h.dropna(subset=["eval_eer"])
+        aucs = ranked["eval_auc"].fillna(0.0) if "eval_auc" in ranked else [0.0] * len(ranked)
+        picks = [selection_score(e, a) for e, a in zip(ranked["eval_eer"], aucs)]
+        best_epoch = int(ranked["epoch"].iloc[int(np.argmin(picks))])
     if best_epoch is not None:
         for ax in (ax1, ax2):
             ax.axvline(best_epoch, color="#7F7F7F", linestyle="--", linewidth=1, label=f"best epoch ({best_epoch})")

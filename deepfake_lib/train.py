@@ -309,18 +309,8 @@ def scores_table(ds: Any, logits: np.ndarray) -> pd.DataFrame:
 # the Trainer layer
 # --------------------------------------------------------------------------------------
 SELECTION_METRIC = "selection"
-"""The ``eval_`` metric that picks the checkpoint and drives early stopping (see :func:`selection_score`)."""
-
-
-def selection_score(eer: float, auc: float) -> float:
-    """Validation EER with ties broken by ROC AUC: ``eer + 1e-6 * (1 - auc)``; lower is better.
-
-    On a small validation split the EER moves in steps of one clip (1.1 points on 90 clips), so
-    epochs often tie; among tied epochs the better-ranked one (higher AUC) wins. The AUC term is at
-    most 1e-6, below any EER step of a split with fewer than a million clips per class, so it never
-    outweighs a real EER difference.
-    """
-    return float(eer) + 1e-6 * (1.0 - float(auc))
+"""The ``eval_`` metric that picks the checkpoint and drives early stopping
+(:func:`deepfake_lib.metrics.selection_score`)."""
 
 
 def _trainer_class() -> type:
@@ -347,7 +337,7 @@ def _trainer_class() -> type:
             return (loss, outputs) if return_outputs else loss
 
         def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict[str, float]:
-            from deepfake_lib.metrics import compute_metrics
+            from deepfake_lib.metrics import compute_metrics, selection_score
 
             ds = eval_dataset if eval_dataset is not None else self.eval_dataset
             start = time.perf_counter()
@@ -438,7 +428,7 @@ def fine_tune(
         shortcut_control: fit the trivial-feature control on the same split and report it.
 
     Selection: the checkpoint with the best validation EER, ties broken by validation AUC
-    (:func:`selection_score`; early stopping with ``cfg.patience`` on the same score); the
+    (:func:`deepfake_lib.metrics.selection_score`; early stopping with ``cfg.patience`` on the same score); the
     test split is scored once, with that model, and its accuracy is
     taken at the validation EER threshold.
     """

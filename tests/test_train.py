@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from deepfake_lib.config import ExperimentConfig
+from deepfake_lib.metrics import selection_score
 from deepfake_lib.models import build_tiny_model
 from deepfake_lib.train import (
     RUN_FILES,
@@ -28,7 +29,6 @@ from deepfake_lib.train import (
     predict_logits,
     prepare_data,
     resolve_precision,
-    selection_score,
     state_dict_checksum,
 )
 
