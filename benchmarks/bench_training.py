@@ -623,8 +623,16 @@ def machine_facts() -> dict[str, Any]:
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
+def save_report(report: dict[str, Any], out: Path) -> None:
+    """Write the results JSON atomically (a temporary file, then a rename)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(out.suffix + ".tmp")
+    tmp_out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    os.replace(tmp_out, out)
+
+
 def update_default_run(out: Path, quick: bool, seeds: Sequence[int], started: float) -> None:
-    """``--only-default-run``: rerun part D and replace it (and its machine) in the saved results."""
+    """``--only-default-run``: rerun part D and replace it in the saved results, noting this machine."""
     if not out.exists():
         raise SystemExit(f"{out}: no saved results to update; run the whole benchmark first")
     report = json.loads(out.read_text())
@@ -634,9 +642,7 @@ def update_default_run(out: Path, quick: bool, seeds: Sequence[int], started: fl
     report["default_run_machine"] = machine_facts()
     report["default_run_wall_s"] = time.perf_counter() - started
     print_table(report)
-    tmp_out = out.with_suffix(out.suffix + ".tmp")
-    tmp_out.write_text(json.dumps(report, indent=2, default=float) + "\n")
-    os.replace(tmp_out, out)
+    save_report(report, out)
     print(f"\nupdated part D in {out} ({report['default_run_wall_s']:.0f} s)")
 
 
@@ -763,7 +769,6 @@ def main() -> None:
     report["gpu"] = part_gpu(probe_s)
     report = {
         "benchmark": "training",
-        "default_run_machine": machine_facts(),
         "quick": bool(args.quick),
         "threads": THREADS,
         "batch_size": BATCH,
@@ -788,10 +793,7 @@ def main() -> None:
     }
     print_table(report)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(out.suffix + ".tmp")
-    tmp_out.write_text(json.dumps(report, indent=2, default=float) + "\n")
-    os.replace(tmp_out, out)
+    save_report(report, out)
     print(f"\nsaved {out} ({report['wall_s']:.0f} s)")
 
 
