@@ -13,7 +13,7 @@ Exit codes: 0 every file scored (or already done), 1 some files failed (the othe
 scored), 2 usage error, model that cannot be loaded, or no input files. 130 on Ctrl-C.
 
 ``deepfake-lib`` subcommands: ``detect`` (the same as ``deepfake-detect``), ``serve``,
-``export``, ``corpus``, ``train``, ``series`` and ``refresh-notebooks``; run
+``export``, ``corpus``, ``train``, ``series``, ``refresh-notebooks`` and ``score``; run
 ``deepfake-lib SUBCOMMAND --help`` for each.
 """
 
@@ -424,6 +424,7 @@ def run_refresh_notebooks(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``deepfake-lib`` parser with all subcommands."""
     from deepfake_lib.infer import BACKENDS
+    from deepfake_lib.scorefile import add_score_arguments, run_score
 
     parser = argparse.ArgumentParser(prog="deepfake-lib", description="Audio deepfake detection workbench.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -474,6 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("refresh-notebooks", help="re-execute the committed notebooks on the defaults")
     p.set_defaults(handler=run_refresh_notebooks)
+
+    p = sub.add_parser("score", help="score a detector's score file against a protocol (EER, minDCF, Cllr)")
+    add_score_arguments(p)
+    p.set_defaults(handler=run_score)
     return parser
 
 
