@@ -11,13 +11,15 @@ Decoding goes through ``soundfile`` (libsndfile), never FFmpeg, so it works wher
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import io
 import logging
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO, Union
 
 import numpy as np
@@ -62,6 +64,23 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 """Format names used by :func:`supported_formats`, mapped to libsndfile (format, subtype)."""
 
+MAX_DURATION_S = 3600.0
+"""Default longest audio (seconds) that :func:`decode_audio` and :func:`load_audio` accept;
+change it per call (``max_duration_s``) or for a block of code (:func:`duration_limit`)."""
+SERVICE_MAX_DURATION_S = 600.0
+"""Default longest upload (seconds of audio) the web service scores."""
+CLI_MAX_DURATION_S = 3600.0
+"""Default longest file (seconds) ``deepfake-detect`` scores."""
+LOADER_MAX_DURATION_S = 600.0
+"""Default longest clip (seconds) the data loader accepts."""
+READ_BLOCK_SAMPLES = 1 << 18
+"""Samples (frames x channels) decoded per block: memory per block is 1 MiB of float32,
+whatever the file's length, channel count or what its header claims."""
+_UNKNOWN_LENGTH = 1 << 62
+"""Frame counts at or above this are libsndfile's "length unknown" (SF_COUNT_MAX), not a claim."""
+
+_duration_limit: contextvars.ContextVar[float] = contextvars.ContextVar("max_duration_s", default=MAX_DURATION_S)
+
 AudioInput = Union[bytes, bytearray, memoryview, str, os.PathLike, np.ndarray, BinaryIO, Mapping]
 
 
@@ -79,6 +98,47 @@ class AudioError(ValueError):
 
     def __reduce__(self):  # keep pickling (DataLoader workers) working with two arguments
         return (type(self), (self.source, self.problem))
+
+
+class AudioTooLongError(AudioError):
+    """Audio longer than the duration limit, by its header or while it was being decoded.
+
+    ``duration_s`` is the declared or decoded length (seconds; a lower bound when decoding
+    stopped at the limit) and ``limit_s`` the limit in force.
+    """
+
+    def __init__(self, source: str, problem: str, duration_s: float = math.nan, limit_s: float = math.nan):
+        super().__init__(source, problem)
+        self.duration_s = float(duration_s)
+        self.limit_s = float(limit_s)
+
+    def __reduce__(self):
+        return (type(self), (self.source, self.problem, self.duration_s, self.limit_s))
+
+
+def _check_limit(max_duration_s: float | None) -> float:
+    """The duration limit in seconds: ``max_duration_s``, else the one of :func:`duration_limit`."""
+    limit = _duration_limit.get() if max_duration_s is None else float(max_duration_s)
+    if math.isnan(limit) or limit <= 0:
+        raise ValueError(f"max_duration_s={max_duration_s!r}: must be a positive number of seconds (inf = no limit)")
+    return limit
+
+
+@contextlib.contextmanager
+def duration_limit(max_duration_s: float) -> Iterator[float]:
+    """Within this block (and this thread or task), :func:`decode_audio` and :func:`load_audio`
+    refuse audio longer than ``max_duration_s`` seconds unless a call passes its own limit.
+    This is how callers bound decoding done for them (e.g. by ``Detector.predict``)."""
+    token = _duration_limit.set(_check_limit(max_duration_s))
+    try:
+        yield _duration_limit.get()
+    finally:
+        _duration_limit.reset(token)
+
+
+def current_duration_limit() -> float:
+    """The duration limit (seconds) that applies now (see :func:`duration_limit`)."""
+    return _duration_limit.get()
 
 
 # --------------------------------------------------------------------------- validation
@@ -187,29 +247,101 @@ def _truncation_problem(extra_info: str, declared_frames: int, read_frames: int)
     return None
 
 
-def _read_encoded(handle: Any, source: str) -> tuple[np.ndarray, int]:
-    """Decode a path or file-like with libsndfile; AudioError on failure or truncation."""
+def _decode_problem(exc: BaseException) -> str:
+    """A libsndfile error as a problem statement for :class:`AudioError`."""
+    text = str(getattr(exc, "error_string", None) or exc).strip()
+    low = text.lower()
+    if "not recognised" in low or "not recognized" in low or "pipe" in low or "unknown format" in low:
+        # libsndfile says "(possibly a pipe?)" when its MP3 probe gives up on arbitrary bytes
+        return "not a recognised audio format (WAV, FLAC, Ogg, MP3...)"
+    if "malformed" in low or "lost sync" in low:
+        return f"truncated or corrupt audio data (libsndfile: {text})"
+    return f"cannot decode (libsndfile: {text})"
+
+
+@contextlib.contextmanager
+def _encoded_handle(data: Any, source: str) -> Iterator[Any]:
+    """A binary handle on encoded ``data`` (bytes, a path or a file object); AudioError for an
+    empty, missing or unreadable input."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        if len(data) == 0:
+            raise AudioError(source, "empty data (0 bytes)")
+        yield io.BytesIO(bytes(data))
+    elif isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            problem = "broken link (its target does not exist)" if os.path.islink(path) else "file not found"
+            raise AudioError(source, problem) from None
+        except OSError as exc:  # ELOOP for a looping link, EACCES...
+            raise AudioError(source, f"cannot read file ({exc.strerror or exc})") from None
+        if os.path.isdir(path):
+            raise AudioError(source, "is a directory, not an audio file")
+        if st.st_size == 0:
+            raise AudioError(source, "empty file (0 bytes)")
+        try:
+            fh = open(path, "rb")
+        except OSError as exc:
+            raise AudioError(source, f"cannot read file ({exc.strerror or exc})") from None
+        with fh:
+            yield fh
+    elif hasattr(data, "read"):
+        yield data
+    else:
+        raise AudioError(source, f"cannot decode an object of type {type(data).__name__}")
+
+
+@contextlib.contextmanager
+def _open_sound(handle: Any, source: str, limit_s: float) -> Iterator[sf.SoundFile]:
+    """Open ``handle`` with libsndfile and check its header (rate, channels, declared length
+    against ``limit_s`` seconds) before any sample is decoded."""
     try:
-        with sf.SoundFile(handle) as f:
-            declared = int(f.frames)
-            rate = int(f.samplerate)
-            data = f.read(dtype="float32", always_2d=True)
-            extra = f.extra_info
+        f = sf.SoundFile(handle)
     except sf.LibsndfileError as exc:
-        text = str(exc.error_string if hasattr(exc, "error_string") else exc)
-        if "not recognised" in text.lower() or "not recognized" in text.lower():
-            problem = "not a recognised audio format (WAV, FLAC, Ogg, MP3...)"
-        elif "malformed" in text.lower() or "lost sync" in text.lower():
-            problem = f"truncated or corrupt audio data (libsndfile: {text.strip()})"
-        else:
-            problem = f"cannot decode (libsndfile: {text.strip()})"
-        raise AudioError(source, problem) from None
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(source, f"cannot decode ({exc})") from None
-    problem = _truncation_problem(extra, declared, data.shape[0])
+        raise AudioError(source, _decode_problem(exc)) from None
+    except (RuntimeError, TypeError, ValueError, OverflowError, MemoryError) as exc:
+        raise AudioError(source, f"cannot decode ({type(exc).__name__}: {exc})") from None
+    with f:
+        rate = _check_rate(f.samplerate, source)
+        if f.channels < 1:
+            raise AudioError(source, f"header declares {f.channels} channels")
+        declared = int(f.frames)
+        if 0 < declared < _UNKNOWN_LENGTH and declared / rate > limit_s:
+            raise AudioTooLongError(
+                source, f"header declares {declared} samples at {rate} Hz ({declared / rate:.1f} s), "
+                        f"over the limit of {limit_s:g} s", declared / rate, limit_s)
+        yield f
+
+
+def _read_mono_blocks(f: sf.SoundFile, source: str, limit_s: float) -> Iterator[np.ndarray]:
+    """Decode an open file in blocks of :data:`READ_BLOCK_SAMPLES` samples, each mixed to mono
+    float32 ``[frames]``; AudioTooLongError as soon as more than ``limit_s`` seconds decode
+    (whatever the header said), AudioError for corrupt data or a truncation libsndfile tolerated."""
+    rate = int(f.samplerate)
+    declared = int(f.frames)
+    block_frames = max(1, READ_BLOCK_SAMPLES // int(f.channels))
+    max_frames = math.floor(limit_s * rate) if math.isfinite(limit_s) else None
+    n_read = 0
+    while True:
+        try:
+            block = f.read(block_frames, dtype="float32", always_2d=True)
+        except sf.LibsndfileError as exc:
+            raise AudioError(source, f"{_decode_problem(exc)} after {n_read} samples") from None
+        except (RuntimeError, ValueError, MemoryError) as exc:
+            raise AudioError(source, f"cannot decode after {n_read} samples ({type(exc).__name__}: {exc})") from None
+        if block.shape[0] == 0:
+            break
+        n_read += block.shape[0]
+        if max_frames is not None and n_read > max_frames:
+            raise AudioTooLongError(
+                source, f"decodes to more than {limit_s:g} s (the limit) at {rate} Hz; the header declared "
+                        + (f"{declared / rate:.1f} s" if 0 < declared < _UNKNOWN_LENGTH else "no length"),
+                n_read / rate, limit_s)
+        yield block[:, 0].copy() if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float64).astype(np.float32)
+    problem = _truncation_problem(f.extra_info, declared if declared < _UNKNOWN_LENGTH else 0, n_read)
     if problem:
         raise AudioError(source, problem)
-    return data, rate
 
 
 def _default_source(data: Any) -> str:
@@ -226,89 +358,86 @@ def _default_source(data: Any) -> str:
     return str(name) if isinstance(name, str) else "file object"
 
 
+def _unwrap(data: Any, sample_rate: int | None, source: str) -> tuple[Any, int | None]:
+    """The payload of a ``datasets`` audio dict (bytes, array or path) and its rate."""
+    while isinstance(data, Mapping):
+        if data.get("bytes") is not None:
+            data = data["bytes"]
+        elif data.get("array") is not None:
+            sample_rate = data.get("sampling_rate", sample_rate)
+            data = np.asarray(data["array"])
+        elif data.get("path"):
+            data = data["path"]
+        else:
+            raise AudioError(source, "audio dict has no 'bytes', 'array' or 'path'")
+    return data, sample_rate
+
+
+def _decode_array(data: np.ndarray, sample_rate: int | None, source: str, limit_s: float) -> tuple[np.ndarray, int]:
+    if sample_rate is None:
+        raise AudioError(source, "an array needs sample_rate (Hz)")
+    rate = _check_rate(sample_rate, source)
+    if data.ndim not in (1, 2):
+        raise AudioError(source, f"expected [samples] or a 2-D array, got shape {data.shape}")
+    if data.size == 0:
+        raise AudioError(source, "zero-length audio (no samples)")
+    n = max(data.shape)
+    if n / rate > limit_s:
+        raise AudioTooLongError(source, f"{n / rate:.1f} s of audio, over the limit of {limit_s:g} s", n / rate, limit_s)
+    try:
+        wave = to_mono(convert_to_float32(data))
+    except ValueError as exc:
+        raise AudioError(source, str(exc)) from None
+    validate_waveform(wave, rate, source)
+    peak = float(np.max(np.abs(wave)))
+    if peak > 2.0:
+        logger.warning("%s: samples peak at %.3g; expected [-1, 1] (unscaled PCM?)", source, peak)
+    return wave, rate
+
+
+def _warn_rate(source: str, rate: int, sample_rate: int | None) -> None:
+    if sample_rate is not None and int(sample_rate) != rate:
+        logger.warning("%s: header says %d Hz, caller said %s Hz; using the header", source, rate, sample_rate)
+
+
 def decode_audio(
     data: AudioInput,
     sample_rate: int | None = None,
     *,
     source: str | None = None,
+    max_duration_s: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """Decode audio to ``(wave [samples] float32 mono, sample_rate in Hz)`` at its own rate.
 
     ``data`` is encoded bytes, a file path, a binary file object, a numpy array, or a
     ``datasets`` audio dict (``{"bytes", "path"}`` as given by ``Audio(decode=False)``, or
     ``{"array", "sampling_rate"}``). WAV, FLAC, Ogg Vorbis/Opus and MP3 decode through
-    libsndfile. Arrays need ``sample_rate``; they may be ``[samples]``, ``[samples, channels]``
+    libsndfile, in blocks of :data:`READ_BLOCK_SAMPLES` samples mixed to mono as they come.
+    Arrays need ``sample_rate``; they may be ``[samples]``, ``[samples, channels]``
     or ``[channels, samples]`` (channels = the smaller axis) and integer PCM is scaled to
     [-1, 1]. For encoded input the header's rate is used; a different ``sample_rate`` is
     logged and ignored. ``source`` names the audio in errors (default: the path, ``'bytes'``
-    or ``'array'``).
+    or ``'array'``). ``max_duration_s`` (seconds; default :func:`current_duration_limit`,
+    normally :data:`MAX_DURATION_S`) is checked against the header before decoding and
+    enforced while decoding, so a forged header or a decompression bomb costs at most the
+    limit's worth of memory.
 
-    Raises :class:`AudioError` (naming the source) for empty data, a missing file, truncated
-    or non-audio data, zero length, NaN/inf samples, digital silence, or a rate outside
-    [1 kHz, 384 kHz].
+    Raises :class:`AudioTooLongError` over the limit, and :class:`AudioError` (naming the
+    source) for empty data, a missing file or broken link, truncated or non-audio data, zero
+    length, NaN/inf samples, digital silence, or a rate outside [1 kHz, 384 kHz].
     """
     src = source if source is not None else _default_source(data)
-
-    if isinstance(data, Mapping):
-        if data.get("bytes") is not None:
-            return decode_audio(data["bytes"], sample_rate, source=src)
-        if data.get("array") is not None:
-            rate = data.get("sampling_rate", sample_rate)
-            return decode_audio(np.asarray(data["array"]), rate, source=src)
-        if data.get("path"):
-            return decode_audio(data["path"], sample_rate, source=src)
-        raise AudioError(src, "audio dict has no 'bytes', 'array' or 'path'")
-
+    limit = _check_limit(max_duration_s)
+    data, sample_rate = _unwrap(data, sample_rate, src)
     if isinstance(data, np.ndarray):
-        if sample_rate is None:
-            raise AudioError(src, "an array needs sample_rate (Hz)")
-        rate = _check_rate(sample_rate, src)
-        if data.ndim not in (1, 2):
-            raise AudioError(src, f"expected [samples] or a 2-D array, got shape {data.shape}")
-        if data.size == 0:
-            raise AudioError(src, "zero-length audio (no samples)")
-        try:
-            wave = to_mono(convert_to_float32(data))
-        except ValueError as exc:
-            raise AudioError(src, str(exc)) from None
-        validate_waveform(wave, rate, src)
-        peak = float(np.max(np.abs(wave)))
-        if peak > 2.0:
-            logger.warning("%s: samples peak at %.3g; expected [-1, 1] (unscaled PCM?)", src, peak)
-        return wave, rate
-
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        if len(data) == 0:
-            raise AudioError(src, "empty data (0 bytes)")
-        raw, rate = _read_encoded(io.BytesIO(bytes(data)), src)
-    elif isinstance(data, (str, os.PathLike)):
-        path = os.fspath(data)
-        if not os.path.exists(path):
-            raise AudioError(src, "file not found")
-        if os.path.isdir(path):
-            raise AudioError(src, "is a directory, not an audio file")
-        if os.path.getsize(path) == 0:
-            raise AudioError(src, "empty file (0 bytes)")
-        try:
-            with open(path, "rb") as fh:
-                raw, rate = _read_encoded(fh, src)
-        except OSError as exc:
-            raise AudioError(src, f"cannot read file ({exc.strerror or exc})") from None
-    elif hasattr(data, "read"):
-        raw, rate = _read_encoded(data, src)
-    else:
-        raise AudioError(src, f"cannot decode an object of type {type(data).__name__}")
-
-    if sample_rate is not None and int(sample_rate) != rate:
-        logger.warning("%s: header says %d Hz, caller said %s Hz; using the header",
-                       src, rate, sample_rate)
-    rate = _check_rate(rate, src)
-    if raw.shape[0] == 0:
+        return _decode_array(data, sample_rate, src, limit)
+    with _encoded_handle(data, src) as handle, _open_sound(handle, src, limit) as f:
+        rate = int(f.samplerate)
+        blocks = list(_read_mono_blocks(f, src, limit))
+    _warn_rate(src, rate, sample_rate)
+    if not blocks:
         raise AudioError(src, "zero-length audio (no samples)")
-    if raw.shape[1] == 1:
-        wave = raw[:, 0].copy()
-    else:
-        wave = raw.mean(axis=1, dtype=np.float64).astype(np.float32)
+    wave = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
     validate_waveform(wave, rate, src)
     return wave, rate
 
@@ -379,20 +508,131 @@ def resample(wave: np.ndarray, orig_sr: int, target_sr: int = 16_000) -> np.ndar
     return out.numpy().astype(np.float32, copy=False)
 
 
+class BlockResampler:
+    """Resample a stream of ``[frames]`` blocks from ``orig_sr`` to ``target_sr`` Hz with
+    bounded memory: :meth:`push` blocks in, collect what it returns, then :meth:`finish`.
+
+    The concatenated output equals :func:`resample` of the whole signal (same cached kernel,
+    float32 rounding aside): input is cut at multiples of the reduced rate ratio and each
+    piece is resampled with enough real neighbouring samples on both sides that the kernel
+    never sees a cut. Rate pairs whose kernel is too large (see :data:`MAX_KERNEL_ELEMENTS`)
+    use FFT resampling of pieces of at least one second with half a second of context on
+    each side (close to, not equal to, the whole-signal FFT result).
+    """
+
+    def __init__(self, orig_sr: int, target_sr: int, *, block_frames: int = READ_BLOCK_SAMPLES) -> None:
+        self.orig_sr = _as_rate(orig_sr, "orig_sr")
+        self.target_sr = _as_rate(target_sr, "target_sr")
+        g = math.gcd(self.orig_sr, self.target_sr)
+        self._orig_u, self._new_u = self.orig_sr // g, self.target_sr // g
+        self._identity = self.orig_sr == self.target_sr
+        self._fft = not self._identity and _kernel_elements(self.orig_sr, self.target_sr) > MAX_KERNEL_ELEMENTS
+        if self._identity:
+            context = 0
+        elif self._fft:
+            context = max(self.orig_sr // 2, 1)
+        else:
+            context = int(get_resampler(self.orig_sr, self.target_sr).width)
+        unit = self._orig_u
+        self._context = -(-context // unit) * unit  # rounded up to whole units
+        self._step = max(unit, (max(int(block_frames), self.orig_sr if self._fft else 1) // unit) * unit)
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._start = 0  # input position of _buf[0]
+        self._next = 0  # input position of the next output unit
+        self._n_in = 0
+
+    def _run(self, segment: np.ndarray) -> np.ndarray:
+        """Resample a piece whose start is a whole number of units into the signal."""
+        n_out = math.ceil(segment.shape[0] * self._new_u / self._orig_u)
+        if self._fft:
+            from scipy.signal import resample as fft_resample
+
+            return fft_resample(segment.astype(np.float64), n_out).astype(np.float32)
+        import torch
+
+        with torch.inference_mode():
+            out = get_resampler(self.orig_sr, self.target_sr)(torch.from_numpy(np.ascontiguousarray(segment)))
+        return out.numpy()[:n_out]
+
+    def _emit(self, end: int) -> np.ndarray:
+        """Output for input positions [_next, end) (``end`` a whole number of units, or the end)."""
+        right = min(end + self._context, self._start + self._buf.shape[0])
+        out = self._run(self._buf[: right - self._start])
+        first = (self._next - self._start) // self._orig_u * self._new_u
+        last = math.ceil((end - self._start) * self._new_u / self._orig_u)
+        result = out[first:last].copy()
+        self._next = end
+        keep_from = max(0, end - self._context)
+        self._buf = self._buf[keep_from - self._start:]
+        self._start = keep_from
+        return result
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Add float32 ``[frames]`` input; returns the output samples that are now final."""
+        arr = np.asarray(block, dtype=np.float32).reshape(-1)
+        self._n_in += arr.shape[0]
+        if self._identity:
+            return arr.copy()
+        self._buf = np.concatenate([self._buf, arr]) if self._buf.size else arr.copy()
+        available = self._start + self._buf.shape[0] - self._context
+        end = self._next + (available - self._next) // self._orig_u * self._orig_u
+        if end - self._next < self._step:
+            return np.zeros(0, dtype=np.float32)
+        return self._emit(end)
+
+    def finish(self) -> np.ndarray:
+        """The remaining output; the total is ``ceil(n_in * target_sr / orig_sr)`` samples."""
+        if self._identity or self._n_in == self._next:
+            return np.zeros(0, dtype=np.float32)
+        return self._emit(self._n_in)
+
+
 def load_audio(
     data: AudioInput,
     sample_rate: int | None = None,
     *,
     target_sr: int = 16_000,
     source: str | None = None,
+    max_duration_s: float | None = None,
 ) -> np.ndarray:
     """Decode, mix to mono, validate and resample to ``target_sr`` Hz: float32 ``[samples]``.
 
-    The one call the data pipeline uses; ``data``, ``sample_rate`` and ``source`` are as in
-    :func:`decode_audio`, and :class:`AudioError` is raised for bad audio.
+    The one call the data pipeline uses; ``data``, ``sample_rate``, ``source`` and
+    ``max_duration_s`` (seconds, checked against the header and while decoding) are as in
+    :func:`decode_audio`, and :class:`AudioError` is raised for bad audio. Encoded audio is
+    decoded and resampled block by block (:class:`BlockResampler`), so peak memory is the
+    16 kHz result plus a few blocks, whatever the source rate and channel count.
     """
-    wave, rate = decode_audio(data, sample_rate, source=source)
-    return resample(wave, rate, target_sr)
+    src = source if source is not None else _default_source(data)
+    limit = _check_limit(max_duration_s)
+    payload, rate_hint = _unwrap(data, sample_rate, src)
+    if isinstance(payload, np.ndarray):
+        wave, rate = _decode_array(payload, rate_hint, src, limit)
+        return resample(wave, rate, target_sr)
+    target = _as_rate(target_sr, "target_sr")
+    pieces: list[np.ndarray] = []
+    n_in, n_bad, peak = 0, 0, 0.0
+    with _encoded_handle(payload, src) as handle, _open_sound(handle, src, limit) as f:
+        rate = int(f.samplerate)
+        stream = BlockResampler(rate, target)
+        for block in _read_mono_blocks(f, src, limit):
+            n_in += block.shape[0]
+            finite = np.isfinite(block)
+            if not finite.all():
+                n_bad += int(block.size - np.count_nonzero(finite))
+            elif n_bad == 0:
+                peak = max(peak, float(np.max(np.abs(block))))
+            if n_bad == 0:
+                pieces.append(stream.push(block))
+    _warn_rate(src, rate, rate_hint)
+    if n_in == 0:
+        raise AudioError(src, "zero-length audio (no samples)")
+    if n_bad:
+        raise AudioError(src, f"{n_bad} of {n_in} samples are NaN or infinite")
+    if peak < SILENCE_PEAK:
+        raise AudioError(src, f"digital silence (peak {peak:.1e} < {SILENCE_PEAK:.0e})")
+    pieces.append(stream.finish())
+    return np.concatenate(pieces).astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------- crops and windows
