@@ -3,13 +3,19 @@ returns a :class:`matplotlib.figure.Figure` with titles, axis labels with units 
 
 Colours are fixed across the series: bona fide (Real) is always :data:`REAL_COLOR`, spoofed
 (Fake) :data:`FAKE_COLOR`, and each attack id gets the same colour from :data:`ATTACK_PALETTE`
-in every figure (:func:`attack_colors`). Figures are detached from pyplot's figure manager as
-soon as they are made, so they never pile up in memory and Jupyter shows each one exactly once
-(as the cell's result); use :func:`save_figure` to write a PNG.
+in every figure (:func:`attack_colors`).
+
+How a figure reaches the reader, exactly once: figures are detached from pyplot's figure manager
+as soon as they are made, so the inline backend never shows them on its own (no double display,
+no pile-up in scripts and tests). In a notebook, either end a cell with the figure (IPython shows
+a cell's value once), or call :func:`save_figure`, which writes the PNG and, in a Jupyter kernel
+(JupyterLab, Colab, papermill), shows that same PNG once where it is called and returns nothing,
+so a cell never displays a path.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import logging
 import math
@@ -83,12 +89,33 @@ def _new_figure(figsize: tuple[float, float]) -> Any:
     return fig
 
 
-def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as a PNG (110 dpi, tight bounding box); creates the folder; returns the path."""
+def _in_jupyter() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Colab, papermill), False in scripts, tests and a terminal IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, show: bool | None = None) -> None:
+    """Write ``fig`` as a PNG (110 dpi, tight bounding box) to ``path``, creating the folder, and
+    show it once in the notebook.
+
+    ``show``: display the written PNG in the cell's output; ``None`` (default) does so only in a
+    Jupyter kernel, never in scripts or tests. Returns ``None``, so a cell that ends with this
+    call shows the figure and nothing else (no path of the machine that ran it).
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=110, bbox_inches="tight", format="png")
-    return p
+    if show if show is not None else _in_jupyter():
+        from IPython.display import display
+
+        # the very bytes written, with the file's name (not its path) as the text form
+        png = base64.b64encode(p.read_bytes()).decode("ascii")
+        display({"image/png": png, "text/plain": f"<figure {p.name}>"}, raw=True)
 
 
 def attack_colors(attacks: Iterable[str]) -> dict[str, str]:
@@ -565,15 +592,6 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
     return fig
 
 
-def _in_jupyter() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 class LiveHistoryPlot:
     """Live training plot for ``fine_tune(..., on_epoch=LiveHistoryPlot())``.
 
@@ -668,6 +686,54 @@ def plot_roc_det(labels: Any, scores: Any, *, name: str | None = None) -> Any:
     handles, labels_ = ax_roc.get_legend_handles_labels()
     fig.legend(handles, labels_, loc="outside lower center", ncol=min(3, len(handles)), frameon=False)
     fig.suptitle("Detection performance on the test split")
+    return fig
+
+
+@_styled
+def plot_far_frr(labels: Any, scores: Any, *, threshold: float | None = None, name: str = "model") -> Any:
+    """FAR and FRR against the decision threshold, crossing at the EER.
+
+    A clip is accepted as bona fide when its score is at least the threshold. At threshold
+    ``t``: FAR (false acceptance rate) = share of spoofs accepted (score >= t); FRR (false
+    rejection rate) = share of bona fide clips rejected (score < t). Raising the threshold
+    trades FAR for FRR; the EER is the rate where the two are equal (the dot, computed as in
+    :func:`deepfake_lib.metrics.compute_eer`). ``labels`` [n] (1 = Real), ``scores`` [n] (higher
+    = more bona fide); ``threshold`` (a score, e.g. the validation EER threshold) is drawn with
+    the FAR and FRR it gives on these clips.
+    """
+    from deepfake_lib.metrics import compute_det_curve, compute_eer
+
+    y = np.asarray(labels, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    far, frr, thresholds = compute_det_curve(y, s)
+    eer = compute_eer(y, s)
+    finite = thresholds[np.isfinite(thresholds)]
+    margin = 0.05 * max(float(finite.max() - finite.min()), 1e-6)
+    # thresholds below every score accept everything; the +inf point (accept nothing) is drawn at the right edge
+    x = np.concatenate([[finite.min() - margin], finite, [finite.max() + margin]])
+    far_x = np.concatenate([[1.0], far])
+    frr_x = np.concatenate([[0.0], frr])
+    fig = _new_figure((8, 4.6))
+    ax = fig.subplots()
+    n_spoof, n_bona = int((y == 0).sum()), int((y == 1).sum())
+    ax.plot(x, _pct(far_x), drawstyle="steps-pre", color=FAKE_COLOR, linewidth=2,
+            label=f"FAR: spoofs accepted (of {n_spoof})")
+    ax.plot(x, _pct(frr_x), drawstyle="steps-pre", color=REAL_COLOR, linewidth=2, linestyle="--",
+            label=f"FRR: bona fide rejected (of {n_bona})")
+    ax.plot([eer.threshold], [100 * eer.eer], marker="o", markersize=8, color="black", linestyle="none",
+            label=f"EER {100 * eer.eer:.1f}% (FAR = FRR) at score {eer.threshold:.3g}")
+    ax.axhline(100 * eer.eer, color="#999999", linestyle=":", linewidth=1)
+    if threshold is not None:
+        t = float(threshold)
+        far_t, frr_t = float(np.mean(s[y == 0] >= t)), float(np.mean(s[y == 1] < t))
+        ax.axvline(t, color="#4D4D4D", linestyle="-.", linewidth=1.2,
+                   label=f"threshold {t:.3g}: FAR {100 * far_t:.1f}%, FRR {100 * frr_t:.1f}%")
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylim(-2, 102)
+    ax.set_xlabel("threshold (score, log-odds of Real; accept as bona fide when score >= threshold)")
+    ax.set_ylabel("error rate (%)")
+    ax.set_title(f"{name}: FAR and FRR against the threshold")
+    ax.legend(loc="upper center", fontsize=8)
     return fig
 
 

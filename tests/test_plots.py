@@ -204,7 +204,42 @@ def test_protocol_and_attack_figures():
     assert "4-epoch" in fig.axes[1].get_title()
 
 
-def test_save_figure_writes_a_png(tmp_path):
+def test_save_figure_writes_a_png_and_returns_nothing(tmp_path, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
     fig = plots.plot_confusion_matrix([[1, 2], [3, 4]])
-    path = plots.save_figure(fig, tmp_path / "sub" / "cm.png")
+    path = tmp_path / "sub" / "cm.png"
+    assert plots.save_figure(fig, path) is None  # a cell ending with the call shows no path
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shown == [], "outside Jupyter nothing is displayed"
+    monkeypatch.setattr(plots, "_in_jupyter", lambda: True)
+    plots.save_figure(fig, path)
+    assert len(shown) == 1, "in Jupyter the figure is shown exactly once"
+    bundle, raw = shown[0]
+    import base64
+
+    assert raw and base64.b64decode(bundle["image/png"]) == path.read_bytes()
+    assert bundle["text/plain"] == "<figure cm.png>", "the text form names the file, never the machine's path"
+    plots.save_figure(fig, path, show=False)
+    assert len(shown) == 1
+
+
+def test_far_frr_curves_cross_at_the_eer():
+    from deepfake_lib.metrics import compute_eer
+
+    df = per_clip_table(40)
+    fig = plots.plot_far_frr(df["label"], df["score"], threshold=0.1)
+    check_labelled(fig)
+    ax = fig.axes[0]
+    far_line, frr_line, dot = ax.lines[:3]
+    assert far_line.get_ydata()[0] == 100 and far_line.get_ydata()[-1] == 0, "FAR falls from 100% to 0%"
+    assert frr_line.get_ydata()[0] == 0 and frr_line.get_ydata()[-1] == 100, "FRR rises from 0% to 100%"
+    eer = compute_eer(df["label"], df["score"])
+    assert dot.get_xdata()[0] == eer.threshold and dot.get_ydata()[0] == 100 * eer.eer
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    y, s = df["label"].to_numpy(), df["score"].to_numpy()
+    far = 100 * np.mean(s[y == 0] >= 0.1)
+    assert any(f"FAR {far:.1f}%" in t for t in texts), texts
+    assert "FAR" in plots.plot_far_frr.__doc__ and "FRR" in plots.plot_far_frr.__doc__
