@@ -1,5 +1,6 @@
-"""Evaluation metrics for bona fide / spoof detection: EER, AUC, thresholded scores, bootstrap
-confidence intervals, calibration and the one text formatter the notebooks use.
+"""Evaluation metrics for bona fide / spoof detection: EER, AUC, the ASVspoof 5 detection costs
+(minDCF, actDCF) and calibration costs (Cllr, minCllr), thresholded scores, bootstrap and exact
+(Clopper-Pearson) intervals, calibration and the one text formatter the notebooks use.
 
 Conventions (the same everywhere in the project):
 
@@ -15,6 +16,45 @@ the distinct score values (plus "accept nothing"), never between tied scores, so
 a bona fide clip and a spoof cannot be broken in the system's favour. The EER is where the
 straight line between the two adjacent distinct thresholds at which FAR - FRR changes sign
 meets FAR = FRR; it is exact (no interpolation) when some threshold has FAR = FRR.
+
+How it differs from the classic ASVspoof script (``compute_eer`` of the 2019/2021/5 evaluation
+packages): that script sorts the individual scores, cuts between every pair of neighbouring
+clips (also between tied ones, in the order the sort leaves them: bona fide first, because it
+concatenates the bona fide scores first) and reports the mean of FAR and FRR at the single cut
+where they are closest. On untied scores the two agree to within one error step (1/n of the
+smaller class); on tied scores the classic value depends on how the tie happened to be ordered
+(example: spoof {0, 1}, bona fide {1, 2} gives 0.5 there, 0.25 here, and 0.0 if the tie were
+broken in the system's favour). :func:`compute_min_dcf` follows the same distinct-threshold rule.
+
+Detection costs and Cllr (the ASVspoof 5 track 1 metrics: primary minDCF, secondary EER, Cllr
+and actDCF, as listed in the ASVspoof 5 evaluation plan and in the README of its evaluation
+package, github.com/asvspoof-challenge/asvspoof5, folder ``evaluation-package``):
+
+- normalised DCF(t) = (C_miss (1 - pi_spoof) P_miss(t) + C_fa pi_spoof P_fa(t)) /
+  min(C_miss (1 - pi_spoof), C_fa pi_spoof), with P_miss = FRR and P_fa = FAR at threshold t.
+  A DCF of 1 is what the better of "accept everything" and "reject everything" costs.
+  :data:`ASVSPOOF5_COSTS` holds the package's parameters (``calculate_metrics.py``:
+  ``Pspoof = 0.05``, ``Cmiss = 1``, ``Cfa = 10``).
+- minDCF: the lowest DCF over all thresholds (an oracle threshold, like the EER's).
+- actDCF: the DCF at the system's own threshold. For a score file read as log-likelihood
+  ratios that is the Bayes threshold ``-log(beta)``, ``beta = C_miss (1 - pi_spoof) /
+  (C_fa pi_spoof)`` (-0.642 with the defaults; ``compute_actDCF`` in ``calculate_modules.py``);
+  for this project's runs it is the validation EER threshold that the deployed detector uses.
+- Cllr (bits) = 1/2 [mean over bona fide of log2(1 + e^-s) + mean over spoofs of log2(1 + e^s)]
+  with s read as natural-log likelihood ratios (bona fide over spoof); 0 is perfect, 1 is what an
+  uninformative LLR of 0 costs, and badly calibrated scores can cost far more.
+- minCllr: the Cllr after the best monotone recalibration (pool-adjacent-violators, PAV), i.e.
+  the discrimination part of Cllr; Cllr - minCllr is the calibration loss.
+
+Turning this project's outputs into LLRs: :func:`score_from_logits` gives the log posterior
+odds ``logit(real) - logit(fake)``, which equals LLR + log(pi / (1 - pi)) for the bona fide share
+pi the classifier was trained on; :func:`llr_from_log_odds` removes that prior and
+:func:`llr_from_probability` does the same for P(bona fide). Fed the raw log-odds (as the
+training and analysis reports are), Cllr also charges the training prior as miscalibration.
+
+Rates at a fixed threshold (FAR, FRR, per-attack miss rates) get exact Clopper-Pearson intervals
+(:func:`rate_interval`, :func:`format_rate`): a bootstrap of a rate with no errors is always
+``[0, 0]``, which says nothing about how small the rate really is.
 
 Every function here validates its input and raises :class:`MetricsError` (a ``ValueError``)
 naming the argument and the problem. Results are plain Python floats and ints, so reports can
@@ -33,6 +73,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp, softmax
+from scipy.stats import binomtest
+from sklearn.isotonic import isotonic_regression
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -63,6 +105,66 @@ class EER:
     """
 
     eer: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class DetectionCosts:
+    """Prior and costs of the detection cost function (DCF).
+
+    ``p_spoof``: prior probability that a trial is a spoof, in (0, 1); ``c_miss``: cost of
+    rejecting a bona fide clip; ``c_fa``: cost of accepting a spoof (both > 0, unitless).
+    The defaults are ASVspoof 5's (:data:`ASVSPOOF5_COSTS`).
+    """
+
+    p_spoof: float = 0.05
+    c_miss: float = 1.0
+    c_fa: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.p_spoof) and 0.0 < self.p_spoof < 1.0):
+            raise MetricsError(f"p_spoof must lie strictly between 0 and 1, got {self.p_spoof!r}")
+        for name in ("c_miss", "c_fa"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise MetricsError(f"{name} must be finite and > 0, got {value!r}")
+
+    @property
+    def miss_weight(self) -> float:
+        """``c_miss * (1 - p_spoof)``: the weight of the miss rate (FRR)."""
+        return self.c_miss * (1.0 - self.p_spoof)
+
+    @property
+    def false_alarm_weight(self) -> float:
+        """``c_fa * p_spoof``: the weight of the false-alarm rate (FAR)."""
+        return self.c_fa * self.p_spoof
+
+    @property
+    def bayes_threshold(self) -> float:
+        """``-log(beta)``, ``beta = c_miss (1 - p_spoof) / (c_fa p_spoof)``: the threshold at which
+        a natural-log likelihood ratio minimises the expected cost (accept when ``llr >= it``)."""
+        return -math.log(self.miss_weight / self.false_alarm_weight)
+
+    def as_dict(self) -> dict[str, float]:
+        """``{"p_spoof", "c_miss", "c_fa"}`` as plain floats (for JSON reports)."""
+        return {"p_spoof": float(self.p_spoof), "c_miss": float(self.c_miss), "c_fa": float(self.c_fa)}
+
+
+ASVSPOOF5_COSTS: DetectionCosts = DetectionCosts(p_spoof=0.05, c_miss=1.0, c_fa=10.0)
+"""ASVspoof 5 track 1 DCF parameters: ``Pspoof = 0.05``, ``Cmiss = 1``, ``Cfa = 10`` (the cost
+model of ``calculate_metrics.py`` in the evaluation package of github.com/asvspoof-challenge/
+asvspoof5, the same values as the ASVspoof 5 evaluation plan's DCF and its t-DCF's CM costs)."""
+
+
+@dataclass(frozen=True)
+class DCF:
+    """A normalised detection cost and the threshold it is taken at.
+
+    ``dcf`` >= 0 (1 = the better of accepting or rejecting everything); ``threshold``: accept as
+    bona fide when ``score >= threshold`` (``math.inf``: reject everything).
+    """
+
+    dcf: float
     threshold: float
 
 
@@ -287,22 +389,242 @@ def selection_score(eer: float, auc: float) -> float:
     return float(eer) + 1e-6 * (1.0 - float(auc))
 
 
+# --------------------------------------------------------------------------------------------
+# detection costs (minDCF, actDCF) and log-likelihood-ratio costs (Cllr, minCllr)
+# --------------------------------------------------------------------------------------------
+
+
+def _normalised_dcf(
+    false_accepts: np.ndarray,
+    false_rejects: np.ndarray,
+    n_spoof: np.ndarray | int,
+    n_bona: np.ndarray | int,
+    costs: DetectionCosts,
+) -> np.ndarray:
+    """Normalised DCF from error counts [..., points] and class totals [...] (broadcast)."""
+    n_spoof = np.asarray(n_spoof, dtype=np.float64)[..., None]
+    n_bona = np.asarray(n_bona, dtype=np.float64)[..., None]
+    cost = costs.miss_weight * false_rejects / n_bona + costs.false_alarm_weight * false_accepts / n_spoof
+    return cost / min(costs.miss_weight, costs.false_alarm_weight)
+
+
+def compute_min_dcf(
+    labels: ArrayLike, scores: ArrayLike, *, costs: DetectionCosts = ASVSPOOF5_COSTS
+) -> DCF:
+    """Minimum normalised DCF of ``labels`` [n] (1 = bona fide) against ``scores`` [n].
+
+    Taken over the same operating points as :func:`compute_eer`: every distinct score (accept
+    ``score >= t``) and ``+inf`` (reject everything), never between tied scores. The lowest
+    threshold wins a tie. With the default :data:`ASVSPOOF5_COSTS`, accepting everything costs 1,
+    so minDCF <= 1. Invariant to strictly increasing transforms of the scores.
+    """
+    label_array, score_array = _validate_pair(labels, scores)
+    thresholds, false_accepts, false_rejects = _error_counts(label_array, score_array)
+    n_bona = int(label_array.sum())
+    dcf = _normalised_dcf(false_accepts, false_rejects, label_array.size - n_bona, n_bona, costs)
+    best = int(np.argmin(dcf))
+    return DCF(dcf=float(dcf[best]), threshold=float(thresholds[best]))
+
+
+def compute_act_dcf(
+    labels: ArrayLike,
+    scores: ArrayLike,
+    *,
+    threshold: float | None = None,
+    costs: DetectionCosts = ASVSPOOF5_COSTS,
+) -> DCF:
+    """Actual normalised DCF: the DCF of deciding ``score >= threshold`` (bona fide).
+
+    ``threshold`` is the system's own decision threshold (for this project's runs, the validation
+    EER threshold in ``metrics.json``); when None, the scores are read as natural-log likelihood
+    ratios and the Bayes threshold :attr:`DetectionCosts.bayes_threshold` is used, as the
+    ASVspoof 5 evaluation package does.
+    """
+    label_array, score_array = _validate_pair(labels, scores)
+    value = costs.bayes_threshold if threshold is None else _validate_threshold(threshold)
+    accepted = score_array >= value
+    false_accepts = np.array([np.sum(accepted & (label_array == 0))])
+    false_rejects = np.array([np.sum(~accepted & (label_array == 1))])
+    n_bona = int(label_array.sum())
+    dcf = _normalised_dcf(false_accepts, false_rejects, label_array.size - n_bona, n_bona, costs)
+    return DCF(dcf=float(dcf[0]), threshold=float(value))
+
+
+def _llr_costs(labels: np.ndarray, llrs: np.ndarray) -> np.ndarray:
+    """Per-clip log-loss in bits [n]: ``log2(1 + e^-llr)`` for bona fide, ``log2(1 + e^llr)`` for
+    spoofs (overflow-free through ``logaddexp``)."""
+    signed = np.where(labels == 1, -llrs, llrs)
+    return np.logaddexp(0.0, signed) / math.log(2.0)
+
+
+def compute_cllr(labels: ArrayLike, llrs: ArrayLike) -> float:
+    """Cost of the log-likelihood ratio, in bits, of ``llrs`` [n] against ``labels`` [n].
+
+    ``Cllr = 1/2 [mean_bona log2(1 + e^-llr) + mean_spoof log2(1 + e^llr)]`` with ``llrs`` natural-
+    log likelihood ratios of bona fide over spoof (convert log-odds and probabilities first with
+    :func:`llr_from_log_odds` / :func:`llr_from_probability`). 0 for perfect, confident scores; 1
+    for an uninformative ``llr = 0``; unbounded for confident errors.
+    """
+    label_array, llr_array = _validate_pair(labels, llrs, scores_name="llrs")
+    cost = _llr_costs(label_array, llr_array)
+    bona = label_array == 1
+    return float(0.5 * (cost[bona].mean() + cost[~bona].mean()))
+
+
+def _pav_cllr(bona_per_level: np.ndarray, spoof_per_level: np.ndarray) -> float:
+    """minCllr (bits) from class counts per distinct score level [levels], levels increasing.
+
+    Pool-adjacent-violators (:func:`sklearn.isotonic.isotonic_regression`, weighted by the clips
+    at each level) gives the monotone posterior ``p`` of bona fide per level that best fits the
+    labels; with the empirical prior removed (``llr = logit(p) - log(N_bona / N_spoof)``) the
+    per-clip costs are ``log2(1 + (1 - p) N_bona / (p N_spoof))`` for bona fide and
+    ``log2(1 + p N_spoof / ((1 - p) N_bona))`` for spoofs, finite because PAV never gives a level
+    holding bona fide clips ``p = 0`` (nor one holding spoofs ``p = 1``).
+    """
+    total = bona_per_level + spoof_per_level
+    present = total > 0
+    bona, spoof, weight = bona_per_level[present], spoof_per_level[present], total[present]
+    n_bona, n_spoof = float(bona.sum()), float(spoof.sum())
+    posterior = isotonic_regression(bona / weight, sample_weight=weight.astype(np.float64), increasing=True)
+    posterior = np.clip(posterior, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bona_cost = np.where(bona > 0, np.log2(1.0 + (1.0 - posterior) * n_bona / (posterior * n_spoof)), 0.0)
+        spoof_cost = np.where(spoof > 0, np.log2(1.0 + posterior * n_spoof / ((1.0 - posterior) * n_bona)), 0.0)
+    return float(0.5 * ((bona * bona_cost).sum() / n_bona + (spoof * spoof_cost).sum() / n_spoof))
+
+
+def _level_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bona fide and spoof counts per distinct score, scores increasing: ``([m], [m])``."""
+    _, level = np.unique(scores, return_inverse=True)
+    n_levels = int(level.max()) + 1
+    bona = np.bincount(level, weights=(labels == 1).astype(np.float64), minlength=n_levels)
+    spoof = np.bincount(level, weights=(labels == 0).astype(np.float64), minlength=n_levels)
+    return bona, spoof
+
+
+def compute_min_cllr(labels: ArrayLike, scores: ArrayLike) -> float:
+    """Minimum Cllr (bits) of ``scores`` [n] against ``labels`` [n]: :func:`compute_cllr` after the
+    optimal monotone recalibration (PAV), with the empirical class prior removed so that
+    uninformative scores give 1. Depends only on the ranking of the scores (tied scores stay
+    tied); ``compute_cllr - compute_min_cllr`` is the calibration loss."""
+    label_array, score_array = _validate_pair(labels, scores)
+    return _pav_cllr(*_level_counts(label_array, score_array))
+
+
+def llr_from_log_odds(log_odds: ArrayLike, *, prior_real: float = 0.5) -> np.ndarray:
+    """Natural-log likelihood ratios [n] from log posterior odds of bona fide [n] (e.g.
+    :func:`score_from_logits`) of a classifier trained with bona fide share ``prior_real``:
+    ``llr = log_odds - log(prior_real / (1 - prior_real))``. With 0.5 it is the identity."""
+    if not (math.isfinite(prior_real) and 0.0 < prior_real < 1.0):
+        raise MetricsError(f"prior_real must lie strictly between 0 and 1, got {prior_real!r}")
+    array = _as_1d(log_odds, "log_odds", float)
+    _check_finite(array, "log_odds")
+    return array - math.log(prior_real / (1.0 - prior_real))
+
+
+def llr_from_probability(
+    prob_real: ArrayLike, *, prior_real: float = 0.5, eps: float = 1e-12
+) -> np.ndarray:
+    """Natural-log likelihood ratios [n] from P(bona fide) [n] in [0, 1] of a classifier trained
+    with bona fide share ``prior_real``. Probabilities are clipped to ``[eps, 1 - eps]`` first, so
+    a 0 or 1 becomes an LLR of about -/+27.6 instead of an infinity."""
+    array = _as_1d(prob_real, "prob_real", float)
+    _check_finite(array, "prob_real")
+    outside = (array < 0.0) | (array > 1.0)
+    if outside.any():
+        first = int(np.flatnonzero(outside)[0])
+        raise MetricsError(
+            f"prob_real must lie in [0, 1]; {int(outside.sum())} value(s) do not, first at index "
+            f"{first} ({array[first]!r})"
+        )
+    clipped = np.clip(array, eps, 1.0 - eps)
+    return llr_from_log_odds(np.log(clipped) - np.log1p(-clipped), prior_real=prior_real)
+
+
+# --------------------------------------------------------------------------------------------
+# exact intervals for rates
+# --------------------------------------------------------------------------------------------
+
+
+def _validate_count(k: int, n: int) -> tuple[int, int]:
+    if int(k) != k or int(n) != n or not 0 <= k <= n or n < 1:
+        raise MetricsError(f"need integer counts 0 <= k <= n with n >= 1, got k={k!r}, n={n!r}")
+    return int(k), int(n)
+
+
+def rate_interval(k: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) two-sided interval for a rate of ``k`` events in ``n`` trials,
+    from :meth:`scipy.stats.binomtest(...).proportion_ci <scipy.stats.binomtest>`.
+
+    Use it for rates at a fixed threshold (FAR, FRR, a per-attack miss rate) instead of a
+    bootstrap, which gives ``[0, 0]`` when there is no error. It assumes independent trials:
+    clips of one speaker or utterance are not, so treat it as a lower bound on the uncertainty.
+    """
+    k, n = _validate_count(k, n)
+    if not 0.0 < confidence < 1.0:
+        raise MetricsError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    interval = binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(interval.low), float(interval.high)
+
+
+def _percent(value: float) -> str:
+    """A rate as a short percentage: 24%, 4.5%, 0.31%."""
+    percent = 100.0 * value
+    if percent >= 10.0 or percent == 0.0:
+        return f"{percent:.0f}%"
+    if percent >= 1.0:
+        return f"{percent:.1f}%"
+    return f"{percent:.2g}%"
+
+
+def format_rate(k: int, n: int, *, confidence: float = 0.95) -> str:
+    """``k`` of ``n`` with an exact bound, for tables and reports.
+
+    No event: the one-sided upper Clopper-Pearson bound, ``"0 of 11, at most 24% at 95%"``; all
+    events: the one-sided lower bound, ``"11 of 11, at least 76% at 95%"``; otherwise the
+    two-sided interval, ``"3 of 11 (27%), 95% CI 6.0%-61%"``.
+    """
+    k, n = _validate_count(k, n)
+    if not 0.0 < confidence < 1.0:
+        raise MetricsError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    level = f"{100.0 * confidence:g}%"
+    if k == 0:
+        high = binomtest(0, n, alternative="less").proportion_ci(confidence_level=confidence).high
+        return f"0 of {n}, at most {_percent(high)} at {level}"
+    if k == n:
+        low = binomtest(n, n, alternative="greater").proportion_ci(confidence_level=confidence).low
+        return f"{n} of {n}, at least {_percent(low)} at {level}"
+    low, high = rate_interval(k, n, confidence=confidence)
+    return f"{k} of {n} ({_percent(k / n)}), {level} CI {_percent(low)}-{_percent(high)}"
+
+
 def compute_metrics(
-    labels: ArrayLike, scores: ArrayLike, *, threshold: float | None = None
+    labels: ArrayLike,
+    scores: ArrayLike,
+    *,
+    threshold: float | None = None,
+    costs: DetectionCosts = ASVSPOOF5_COSTS,
 ) -> dict[str, Any]:
     """Threshold-free and thresholded metrics of ``labels`` [n] (1/0) against ``scores`` [n].
 
-    Keys: ``eer``, ``eer_threshold``, ``auc`` (bona fide as the positive class), and at
-    ``threshold`` (default: the EER threshold; accept when ``score >= threshold``):
-    ``threshold``, ``accuracy``, ``balanced_accuracy``, ``far``, ``frr``, ``per_class``
+    Keys: ``eer``, ``eer_threshold``, ``auc`` (bona fide as the positive class), ``min_dcf`` and
+    ``min_dcf_threshold`` (:func:`compute_min_dcf`), ``act_dcf`` and ``act_dcf_threshold``
+    (:func:`compute_act_dcf` at ``threshold`` when given, else at the Bayes threshold of the
+    scores read as LLRs), ``cllr`` (:func:`compute_cllr`, scores read as LLRs), ``min_cllr``
+    (:func:`compute_min_cllr`), ``costs`` (the DCF parameters), and at ``threshold`` (default:
+    the EER threshold; accept when ``score >= threshold``): ``threshold``, ``accuracy``,
+    ``balanced_accuracy``, ``far``, ``frr``, ``per_class``
     (``{"Fake": {"precision", "recall", "f1", "support"}, "Real": {...}}``),
     ``confusion_matrix`` (``[[tn, fp], [fn, tp]]``, rows = true Fake, Real; columns =
     predicted Fake, Real), and the counts ``n``, ``n_real``, ``n_fake``. All values are plain
-    Python floats and ints.
+    Python floats and ints (``min_dcf_threshold`` is ``inf`` only when rejecting everything is
+    cheapest, which the default costs never make strictly so).
     """
     label_array, score_array = _validate_pair(labels, scores)
     eer = compute_eer(label_array, score_array)
     operating = eer.threshold if threshold is None else _validate_threshold(threshold)
+    min_dcf = compute_min_dcf(label_array, score_array, costs=costs)
+    act_dcf = compute_act_dcf(label_array, score_array, threshold=threshold, costs=costs)
     predicted = (score_array >= operating).astype(np.int64)
     matrix = confusion_matrix(label_array, predicted, labels=[0, 1])
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -315,6 +637,13 @@ def compute_metrics(
         "eer": eer.eer,
         "eer_threshold": eer.threshold,
         "auc": float(roc_auc_score(label_array, score_array)),
+        "min_dcf": min_dcf.dcf,
+        "min_dcf_threshold": min_dcf.threshold,
+        "act_dcf": act_dcf.dcf,
+        "act_dcf_threshold": act_dcf.threshold,
+        "cllr": compute_cllr(label_array, score_array),
+        "min_cllr": compute_min_cllr(label_array, score_array),
+        "costs": costs.as_dict(),
         "threshold": float(operating),
         "accuracy": float(accuracy_score(label_array, predicted)),
         "balanced_accuracy": float(balanced_accuracy_score(label_array, predicted)),
@@ -350,13 +679,22 @@ def _draw_counts(rng: np.random.Generator, n_units: int, n_bootstrap: int) -> np
 
 
 def _replicate_statistics(
-    labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, threshold: float
+    labels: np.ndarray,
+    scores: np.ndarray,
+    weights: np.ndarray,
+    threshold: float,
+    *,
+    act_threshold: float | None = None,
+    costs: DetectionCosts = ASVSPOOF5_COSTS,
 ) -> dict[str, np.ndarray]:
-    """EER, AUC and accuracy of every weighted replicate, vectorised.
+    """EER, AUC, accuracy, minDCF, actDCF, Cllr and minCllr of every weighted replicate.
 
     ``weights`` [B, n]: how many times each clip appears in each replicate. Each statistic equals
     the one computed on ``np.repeat(clips, weights[b])``; replicates with one class come out NaN.
-    Returns ``{"eer", "auc", "accuracy", "valid"}``, each [B].
+    Accuracy is taken at ``threshold``, actDCF at ``act_threshold`` (default: the Bayes threshold
+    of ``costs``). Everything but minCllr is vectorised; minCllr runs one PAV per replicate.
+    Returns ``{"eer", "auc", "accuracy", "min_dcf", "act_dcf", "cllr", "min_cllr", "valid"}``,
+    each [B].
     """
     order = np.argsort(scores, kind="stable")
     sorted_scores = scores[order]
@@ -373,17 +711,55 @@ def _replicate_statistics(
     # Counts strictly below each distinct score level, then below +inf.
     bona_below = np.cumsum(np.hstack([zero, bona_per_level]), axis=1)
     spoof_below = np.cumsum(np.hstack([zero, spoof_per_level]), axis=1)
-    eer, _ = _select_eer(n_spoof[:, None] - spoof_below, bona_below, n_spoof, n_bona)
+    false_accepts = n_spoof[:, None] - spoof_below
+    eer, _ = _select_eer(false_accepts, bona_below, n_spoof, n_bona)
+    min_dcf = _normalised_dcf(false_accepts, bona_below, n_spoof, n_bona, costs).min(axis=1)
     # AUC = P(score_bona > score_spoof) + P(tie) / 2, the same as roc_auc_score.
     pairs = bona_per_level * (spoof_below[:, :-1] + 0.5 * spoof_per_level)
     auc = pairs.sum(axis=1) / (n_bona * n_spoof)
+    valid_weights = weights[valid].astype(np.float64)
     correct = ((scores >= threshold).astype(np.int64) == labels).astype(np.float64)
-    accuracy = (weights[valid] @ correct) / weights[valid].sum(axis=1)
+    accuracy = (valid_weights @ correct) / valid_weights.sum(axis=1)
+    act = costs.bayes_threshold if act_threshold is None else act_threshold
+    accepted = scores >= act
+    act_dcf = _normalised_dcf(
+        (valid_weights @ (accepted & (labels == 0)))[:, None],
+        (valid_weights @ (~accepted & (labels == 1)))[:, None],
+        n_spoof,
+        n_bona,
+        costs,
+    )[:, 0]
+    clip_cost = _llr_costs(labels, scores)
+    bona_mask = (labels == 1).astype(np.float64)
+    cllr = 0.5 * (
+        (valid_weights @ (clip_cost * bona_mask)) / n_bona
+        + (valid_weights @ (clip_cost * (1.0 - bona_mask))) / n_spoof
+    )
+    min_cllr = np.array(
+        [_pav_cllr(bona, spoof) for bona, spoof in zip(bona_per_level, spoof_per_level, strict=True)],
+        dtype=np.float64,
+    )
     result = {"valid": valid}
-    for key, values in (("eer", eer), ("auc", auc), ("accuracy", accuracy)):
+    for key, values in (
+        ("eer", eer),
+        ("auc", auc),
+        ("accuracy", accuracy),
+        ("min_dcf", min_dcf),
+        ("act_dcf", act_dcf),
+        ("cllr", cllr),
+        ("min_cllr", min_cllr),
+    ):
         result[key] = np.full(valid.size, np.nan)
         result[key][valid] = values
     return result
+
+
+BOOTSTRAP_STATISTICS: tuple[str, ...] = ("eer", "auc", "accuracy", "min_dcf", "act_dcf", "cllr", "min_cllr")
+"""Statistics that :func:`bootstrap_ci` gives percentile intervals for."""
+
+_BOOTSTRAP_CHUNK_ELEMENTS = 4_000_000
+"""Replicates are processed in chunks of about this many clip weights (memory bound); the draws
+are the same as in one block, so results do not depend on it."""
 
 
 def bootstrap_ci(
@@ -392,20 +768,29 @@ def bootstrap_ci(
     *,
     groups: ArrayLike | None = None,
     threshold: float | None = None,
+    act_dcf_threshold: float | None = None,
+    costs: DetectionCosts = ASVSPOOF5_COSTS,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int | np.random.Generator = 0,
 ) -> dict[str, Any]:
-    """Percentile bootstrap confidence intervals for EER, AUC and accuracy.
+    """Percentile bootstrap confidence intervals for the statistics in
+    :data:`BOOTSTRAP_STATISTICS` (EER, AUC, accuracy, minDCF, actDCF, Cllr, minCllr).
 
     ``labels`` [n] (1/0), ``scores`` [n]. Resamples clips with replacement, or whole groups when
-    ``groups`` [n] is given (e.g. utterance ids, so a bona fide clip and its spoofs move
-    together). Accuracy is measured at a fixed ``threshold``; when None, at the EER threshold of
-    the full sample (so its interval covers sampling of clips, not re-tuning the threshold).
-    Resamples that contain a single class are skipped.
+    ``groups`` [n] is given: pass the split's grouping column, the speaker when the data names
+    speakers (else the utterance id, so a bona fide clip and its spoofs move together), because
+    clips of one group are not independent. Accuracy is measured at a fixed ``threshold``; when
+    None, at the EER threshold of the full sample (so its interval covers sampling of clips,
+    not re-tuning the threshold). actDCF is measured at ``act_dcf_threshold`` (None: the Bayes
+    threshold of ``costs``, scores read as LLRs). Resamples that contain a single class are
+    skipped.
 
-    Returns ``{"eer": (lo, hi), "auc": (lo, hi), "accuracy": (lo, hi), "n_skipped",
-    "n_bootstrap", "confidence", "threshold"}`` with plain Python numbers.
+    Returns ``{"eer": (lo, hi), "auc": ..., "accuracy": ..., "min_dcf": ..., "act_dcf": ...,
+    "cllr": ..., "min_cllr": ..., "n_skipped", "n_bootstrap", "confidence", "threshold",
+    "degenerate"}`` with plain Python numbers; ``degenerate`` lists the statistics whose
+    replicates were all equal (an interval of zero width, e.g. an EER of 0 on separable scores:
+    report such a rate with :func:`format_rate` instead).
     """
     label_array, score_array = _validate_pair(labels, scores)
     if int(n_bootstrap) != n_bootstrap or n_bootstrap < 1:
@@ -417,9 +802,11 @@ def bootstrap_ci(
         if threshold is None
         else _validate_threshold(threshold)
     )
+    act = None if act_dcf_threshold is None else _validate_threshold(act_dcf_threshold)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if groups is None:
-        weights = _draw_counts(rng, label_array.size, int(n_bootstrap))
+        group_index = None
+        n_units = label_array.size
     else:
         group_array = np.asarray(groups)
         if group_array.ndim != 1 or group_array.size != label_array.size:
@@ -431,9 +818,18 @@ def bootstrap_ci(
             _, group_index = np.unique(group_array, return_inverse=True)
         except TypeError as error:
             raise MetricsError(f"groups cannot be sorted (mixed types?): {error}") from None
-        n_groups = int(group_index.max()) + 1
-        weights = _draw_counts(rng, n_groups, int(n_bootstrap))[:, group_index]
-    replicates = _replicate_statistics(label_array, score_array, weights, operating)
+        n_units = int(group_index.max()) + 1
+    chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // max(n_units, label_array.size))
+    parts = []
+    for start in range(0, int(n_bootstrap), chunk):
+        counts = _draw_counts(rng, n_units, min(chunk, int(n_bootstrap) - start))
+        weights = counts if group_index is None else counts[:, group_index]
+        parts.append(
+            _replicate_statistics(
+                label_array, score_array, weights, operating, act_threshold=act, costs=costs
+            )
+        )
+    replicates = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     valid = replicates["valid"]
     n_skipped = int((~valid).sum())
     if n_skipped == valid.size:
@@ -445,14 +841,19 @@ def bootstrap_ci(
         logger.info("bootstrap_ci: skipped %d of %d single-class resamples", n_skipped, valid.size)
     tail = 100.0 * (1.0 - confidence) / 2.0
     result: dict[str, Any] = {}
-    for key in ("eer", "auc", "accuracy"):
-        low, high = np.percentile(replicates[key][valid], [tail, 100.0 - tail])
+    degenerate = []
+    for key in BOOTSTRAP_STATISTICS:
+        values = replicates[key][valid]
+        low, high = np.percentile(values, [tail, 100.0 - tail])
         result[key] = (float(low), float(high))
+        if values.min() == values.max():
+            degenerate.append(key)
     result.update(
         n_skipped=n_skipped,
         n_bootstrap=int(n_bootstrap),
         confidence=float(confidence),
         threshold=float(operating),
+        degenerate=degenerate,
     )
     return result
 
@@ -463,17 +864,21 @@ def summarize_scores(
     *,
     groups: ArrayLike | None = None,
     threshold: float | None = None,
+    costs: DetectionCosts = ASVSPOOF5_COSTS,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int | np.random.Generator = 0,
 ) -> dict[str, Any]:
-    """The one evaluation report: :func:`compute_metrics` plus ``"ci"`` from
-    :func:`bootstrap_ci` at the same threshold (``"ci"`` is None when ``n_bootstrap == 0``).
+    """The one evaluation report: :func:`compute_metrics` plus ``"ci"``.
 
-    ``labels`` [n] (1/0), ``scores`` [n], ``groups`` [n] optional (e.g. utterance ids). The
-    result is JSON-serialisable; this is what gets written to ``metrics.json``.
+    ``"ci"`` holds :func:`bootstrap_ci` at the same thresholds (accuracy at ``threshold``,
+    actDCF at ``act_dcf_threshold``) plus exact Clopper-Pearson intervals (:func:`rate_interval`)
+    for ``"far"`` and ``"frr"`` at ``threshold``; it is None when ``n_bootstrap == 0``.
+    ``labels`` [n] (1/0), ``scores`` [n], ``groups`` [n] optional: the split's grouping column
+    (speaker when known, else utterance id). The result is JSON-serialisable; this is what gets
+    written to ``metrics.json``.
     """
-    report = compute_metrics(labels, scores, threshold=threshold)
+    report = compute_metrics(labels, scores, threshold=threshold, costs=costs)
     if n_bootstrap == 0:
         report["ci"] = None
         return report
@@ -482,10 +887,15 @@ def summarize_scores(
         scores,
         groups=groups,
         threshold=report["threshold"],
+        act_dcf_threshold=report["act_dcf_threshold"],
+        costs=costs,
         n_bootstrap=n_bootstrap,
         confidence=confidence,
         seed=seed,
     )
+    (tn, fp), (fn, tp) = report["confusion_matrix"]
+    report["ci"]["far"] = rate_interval(fp, fp + tn, confidence=confidence)
+    report["ci"]["frr"] = rate_interval(fn, fn + tp, confidence=confidence)
     return report
 
 
