@@ -9,7 +9,8 @@ Run it with any of::
 ``$DEEPFAKE_MODEL`` is a run folder, export folder, model folder or Hub id (default: the
 demo run ``runs/demo`` under the project root); ``$DEEPFAKE_BACKEND`` (``torch``, ``int8``,
 ``onnx``, ``onnx-int8``), ``$DEEPFAKE_LOG`` (JSON-lines prediction log) and
-``$DEEPFAKE_MAX_UPLOAD_MB`` are optional. Importing this module loads nothing: ``app`` is
+``$DEEPFAKE_MAX_UPLOAD_MB``, ``$DEEPFAKE_MAX_DURATION_S`` and ``$DEEPFAKE_MAX_CONCURRENT`` are
+optional. Importing this module loads nothing: ``app`` is
 built on first access, and the model is loaded once, at start-up, then shared by all requests.
 
 Endpoints:
@@ -19,18 +20,22 @@ Endpoints:
   the :class:`~deepfake_lib.infer.Prediction` as JSON (label, prob_real, score, threshold,
   windows, suspicious_segments, model_id, processing_ms...). Errors: 413 when the upload is
   larger than ``max_upload_mb`` (checked while the body streams in, before it is all
-  read), 415 for a content type that is not audio, 422 for data that does not decode as
-  audio (the message names the upload's file name and the problem).
+  read), or when the audio is longer than ``max_duration_s`` seconds (by its header, or
+  while it decodes: a decompression bomb stops at the limit); 415 for a content type that
+  is not audio; 422 for data that does not decode as audio (the message names the
+  upload's file name and the problem). Every error body is ``{"detail": "..."}``.
 * ``GET /health``: ``{"status": "ok", "model_loaded": ...}``.
 * ``GET /model``: id, labels, threshold and its source, sample rate (Hz), backend, device,
   window and hop (s).
 
 Uploads are decoded from memory (no temporary files) and scored in a worker thread, so the
-event loop keeps serving other requests; model calls are serialised by the detector.
+event loop keeps serving other requests; at most ``max_concurrent`` uploads are decoded and
+scored at once (the others wait their turn), and model calls are serialised by the detector.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoint annotations
 # (``request: Request``) at definition time, and ``Request`` is imported inside create_app.
+import asyncio
 import contextlib
 import io
 import logging
@@ -39,7 +44,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from deepfake_lib.audio import AudioError
+from deepfake_lib.audio import SERVICE_MAX_DURATION_S, AudioError, AudioTooLongError, duration_limit
 from deepfake_lib.infer import Detector
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,32 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 AUDIO_CONTENT_TYPES = ("application/octet-stream", "application/ogg", "application/x-flac")
 """Non-``audio/*`` content types accepted for the uploaded file."""
+
+DEFAULT_MAX_UPLOAD_MB = 20.0
+"""Largest accepted upload (MB, 10^6 bytes) unless configured."""
+
+DEFAULT_MAX_CONCURRENT = 2
+"""Uploads decoded and scored at the same time unless configured; later ones wait."""
+
+_ERROR_BODY = {"application/json": {"schema": {
+    "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}
+PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Upload larger than max_upload_mb, or audio longer than max_duration_s "
+                         "(declared by its header or found while decoding)", "content": _ERROR_BODY},
+    415: {"description": "Content type is not audio (nor multipart/form-data with an audio file)",
+          "content": _ERROR_BODY},
+    422: {"description": "Not decodable audio (corrupt, truncated, empty, silent, NaN/inf, too short) "
+                         "or a malformed multipart body", "content": _ERROR_BODY},
+}
+"""Error responses of ``POST /predict`` as declared in the OpenAPI schema."""
+
+PREDICT_REQUEST_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": [FILE_FIELD], "properties": {
+        FILE_FIELD: {"type": "string", "format": "binary", "description": "the audio file"}}}},
+    "audio/*": {"schema": {"type": "string", "format": "binary"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}}}
+"""OpenAPI request body of ``POST /predict`` (the endpoint reads the body itself)."""
 
 
 class UploadError(Exception):
@@ -172,7 +203,9 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
 def create_app(
     model_source: str,
     *,
-    max_upload_mb: float = 20,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    max_duration_s: float = SERVICE_MAX_DURATION_S,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     log_path: str | os.PathLike[str] | None = None,
     backend: str = "torch",
     threshold: float | None = None,
@@ -184,14 +217,20 @@ def create_app(
     The detector is built once by the app's lifespan (or, without one, by the first request
     that needs it) with :meth:`Detector.from_source` and the given ``backend``,
     ``threshold``, ``device``, ``window_s`` (s) and ``log_path`` (JSON-lines monitoring log).
-    Uploads above ``max_upload_mb`` (MB, 10^6 bytes) are refused with 413.
+    Uploads above ``max_upload_mb`` (MB, 10^6 bytes) or audio longer than ``max_duration_s``
+    (seconds) are refused with 413; at most ``max_concurrent`` uploads are decoded and scored at once.
     """
     from fastapi import FastAPI, HTTPException, Request
     from starlette.concurrency import run_in_threadpool
 
     if not max_upload_mb > 0:
         raise ValueError(f"max_upload_mb={max_upload_mb!r}: must be positive")
+    if not max_duration_s > 0:
+        raise ValueError(f"max_duration_s={max_duration_s!r}: must be positive")
+    if int(max_concurrent) < 1:
+        raise ValueError(f"max_concurrent={max_concurrent!r}: must be at least 1")
     max_bytes = int(max_upload_mb * 1_000_000)
+    work_slots = asyncio.Semaphore(int(max_concurrent))
     lock = threading.Lock()
     holder: dict[str, Detector] = {}
 
@@ -212,6 +251,13 @@ def create_app(
                   description="Audio deepfake detection: POST an audio file to /predict.")
     app.state.load_detector = load_detector
     app.state.max_upload_bytes = max_bytes
+    app.state.max_duration_s = float(max_duration_s)
+    app.state.max_concurrent = int(max_concurrent)
+
+    def score_upload(detector: Detector, data: bytes, filename: str) -> dict[str, Any]:
+        """Decode (bounded by ``max_duration_s``) and score one upload, in a worker thread."""
+        with duration_limit(max_duration_s):
+            return detector.predict(data, None, source=f"upload {filename!r}").to_dict()
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -222,31 +268,38 @@ def create_app(
         detector = await run_in_threadpool(load_detector)
         return detector.describe()
 
-    @app.post("/predict")
+    @app.post("/predict", responses=PREDICT_RESPONSES, openapi_extra=PREDICT_REQUEST_BODY)
     async def predict(request: Request) -> dict[str, Any]:
         try:
             filename, data = await read_upload(request, max_bytes)
         except UploadError as exc:
             raise HTTPException(status_code=exc.status, detail=exc.detail) from None
         detector = await run_in_threadpool(load_detector)
-        try:
-            prediction = await run_in_threadpool(detector.predict, data, None, source=f"upload {filename!r}")
-        except AudioError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
-        return prediction.to_dict()
+        async with work_slots:
+            try:
+                return await run_in_threadpool(score_upload, detector, data, filename)
+            except AudioTooLongError as exc:
+                raise HTTPException(status_code=413, detail=str(exc)) from None
+            except AudioError as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from None
+            except MemoryError:
+                raise HTTPException(status_code=413, detail=f"upload {filename!r}: too large to decode") from None
 
     return app
 
 
 def create_app_from_env() -> Any:
     """The app for ``$DEEPFAKE_MODEL`` (default :data:`DEFAULT_MODEL` under the project root),
-    with ``$DEEPFAKE_BACKEND``, ``$DEEPFAKE_LOG`` and ``$DEEPFAKE_MAX_UPLOAD_MB`` when set."""
+    with ``$DEEPFAKE_BACKEND``, ``$DEEPFAKE_LOG``, ``$DEEPFAKE_MAX_UPLOAD_MB``,
+    ``$DEEPFAKE_MAX_DURATION_S`` and ``$DEEPFAKE_MAX_CONCURRENT`` when set."""
     from deepfake_lib.config import resolve_path
 
     source = os.environ.get(MODEL_ENV) or str(resolve_path(DEFAULT_MODEL))
     return create_app(source, backend=os.environ.get("DEEPFAKE_BACKEND", "torch"),
                       log_path=os.environ.get("DEEPFAKE_LOG") or None,
-                      max_upload_mb=float(os.environ.get("DEEPFAKE_MAX_UPLOAD_MB", "20")))
+                      max_upload_mb=float(os.environ.get("DEEPFAKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
+                      max_duration_s=float(os.environ.get("DEEPFAKE_MAX_DURATION_S", SERVICE_MAX_DURATION_S)),
+                      max_concurrent=int(os.environ.get("DEEPFAKE_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)))
 
 
 _app: Any = None
