@@ -41,6 +41,10 @@ bench: setup  ## run every benchmark (15 to 30 min on 2 cores); figures land in 
 	$(PY) benchmarks/bench_service.py $(if $(wildcard $(RUN_DIR)/metrics.json),--model $(RUN_DIR))
 	$(PY) benchmarks/report.py --update README.md
 
+rehearse: setup  ## dress rehearsal of the Colab run, offline: stand-ins + the four notebooks on params/rehearsal.yaml (30+ min)
+	HF_HUB_OFFLINE=1 $(PY) -m deepfake_lib.rehearsal build --out runs/rehearsal_standins
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_rehearsal.py --skip-build
+
 serve: setup  ## serve the demo run's model on http://127.0.0.1:8000 (MODEL=path to override)
 	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8000
 
