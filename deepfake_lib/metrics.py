@@ -603,14 +603,15 @@ def compute_metrics(
     scores: ArrayLike,
     *,
     threshold: float | None = None,
+    act_dcf_threshold: float | None = None,
     costs: DetectionCosts = ASVSPOOF5_COSTS,
 ) -> dict[str, Any]:
     """Threshold-free and thresholded metrics of ``labels`` [n] (1/0) against ``scores`` [n].
 
     Keys: ``eer``, ``eer_threshold``, ``auc`` (bona fide as the positive class), ``min_dcf`` and
     ``min_dcf_threshold`` (:func:`compute_min_dcf`), ``act_dcf`` and ``act_dcf_threshold``
-    (:func:`compute_act_dcf` at ``threshold`` when given, else at the Bayes threshold of the
-    scores read as LLRs), ``cllr`` (:func:`compute_cllr`, scores read as LLRs), ``min_cllr``
+    (:func:`compute_act_dcf` at ``act_dcf_threshold`` when given, else at ``threshold`` when
+    given, else at the Bayes threshold of the scores read as LLRs), ``cllr`` (:func:`compute_cllr`, scores read as LLRs), ``min_cllr``
     (:func:`compute_min_cllr`), ``costs`` (the DCF parameters), and at ``threshold`` (default:
     the EER threshold; accept when ``score >= threshold``): ``threshold``, ``accuracy``,
     ``balanced_accuracy``, ``far``, ``frr``, ``per_class``
@@ -624,7 +625,12 @@ def compute_metrics(
     eer = compute_eer(label_array, score_array)
     operating = eer.threshold if threshold is None else _validate_threshold(threshold)
     min_dcf = compute_min_dcf(label_array, score_array, costs=costs)
-    act_dcf = compute_act_dcf(label_array, score_array, threshold=threshold, costs=costs)
+    act_dcf = compute_act_dcf(
+        label_array,
+        score_array,
+        threshold=threshold if act_dcf_threshold is None else act_dcf_threshold,
+        costs=costs,
+    )
     predicted = (score_array >= operating).astype(np.int64)
     matrix = confusion_matrix(label_array, predicted, labels=[0, 1])
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -864,6 +870,7 @@ def summarize_scores(
     *,
     groups: ArrayLike | None = None,
     threshold: float | None = None,
+    act_dcf_threshold: float | None = None,
     costs: DetectionCosts = ASVSPOOF5_COSTS,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
@@ -878,7 +885,9 @@ def summarize_scores(
     (speaker when known, else utterance id). The result is JSON-serialisable; this is what gets
     written to ``metrics.json``.
     """
-    report = compute_metrics(labels, scores, threshold=threshold, costs=costs)
+    report = compute_metrics(
+        labels, scores, threshold=threshold, act_dcf_threshold=act_dcf_threshold, costs=costs
+    )
     if n_bootstrap == 0:
         report["ci"] = None
         return report
