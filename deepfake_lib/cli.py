@@ -6,8 +6,10 @@ folder, export folder, model folder or Hub id, and writes one row per file: ``pa
 ``label``, ``prob_real``, ``score``, ``threshold``, ``duration_s``, ``n_windows``,
 ``max_fake_prob``, ``suspicious_segments`` and ``error``. Rows are flushed as they are
 produced; when ``--out`` already exists the files listed in it are skipped and new rows are
-appended, so an interrupted run is resumed by running the same command again. A file that
-cannot be scored gets a row with its error and never stops the run.
+appended, so an interrupted run is resumed by running the same command again (exact for any
+file name). A file that cannot be scored gets a row with its error and never stops the run;
+so does every input that cannot be read (missing, a broken or looping link) and every file
+longer than ``--max-duration-s`` (default 1 hour; checked against its header and while decoding).
 
 Exit codes: 0 every file scored (or already done), 1 some files failed (the others were
 scored), 2 usage error, model that cannot be loaded, or no input files. 130 on Ctrl-C.
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
+import io
 import json
 import logging
 import os
 import re
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -48,29 +53,64 @@ class UsageError(Exception):
 # --------------------------------------------------------------------------------------
 # inputs and results files
 # --------------------------------------------------------------------------------------
-def collect_audio_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
+def _link_problem(path: str) -> str | None:
+    """Why ``path`` cannot be opened as a file (broken or looping link, missing, not a regular
+    file), or None when it can."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "broken link (its target does not exist)" if os.path.islink(path) else "no such file or folder"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"cannot read ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+        return None
+    return "not a regular file"
+
+
+def collect_audio_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Audio files named by ``paths``: files as given, folders searched recursively for
-    :data:`deepfake_lib.data.AUDIO_EXTENSIONS` (case-insensitive), sorted, without duplicates.
-    Returns ``(files, missing)``, all as absolute paths; ``missing`` lists paths that do not exist."""
+    :data:`deepfake_lib.data.AUDIO_EXTENSIONS` (case-insensitive; links to files are followed,
+    links to folders are not), sorted, without duplicates (by real path).
+
+    Returns ``(files, problems)``, all as absolute paths (links are not resolved);
+    ``problems`` pairs each input that cannot be read with why: a missing path, a broken or
+    looping link (named on the command line or found in a folder), a non-regular file.
+    """
     from deepfake_lib.data import AUDIO_EXTENSIONS
 
     files: list[Path] = []
-    missing: list[Path] = []
-    seen: set[Path] = set()
+    problems: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+
+    def add(path: str) -> None:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            files.append(Path(path))
+
     for raw in paths:
-        p = Path(raw).expanduser().resolve()
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
-        elif p.exists():
-            found = [p]
+        top = os.path.abspath(os.path.expanduser(os.fspath(raw)))
+        problem = _link_problem(top)
+        if problem is not None:
+            problems.append((Path(top), problem))
+        elif not os.path.isdir(top):
+            add(top)
         else:
-            missing.append(p)
-            continue
-        for f in found:
-            if f not in seen:
-                seen.add(f)
-                files.append(f)
-    return files, missing
+            found: list[tuple[str, str | None]] = []
+            for folder, dirs, names in os.walk(top, onerror=None, followlinks=False):
+                dirs.sort()
+                for name in names:
+                    if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                        full = os.path.join(folder, name)
+                        found.append((full, _link_problem(full)))
+            for full, problem in sorted(found):
+                if problem is None:
+                    add(full)
+                else:
+                    problems.append((Path(full), problem))
+    return files, problems
 
 
 def results_format(out: str | os.PathLike[str] | None, fmt: str | None) -> str:
@@ -82,40 +122,69 @@ def results_format(out: str | os.PathLike[str] | None, fmt: str | None) -> str:
     return "csv"
 
 
+def _csv_records(text: str) -> Iterator[tuple[list[str], int]]:
+    """``(fields, end)`` for each CSV record of ``text``; ``end`` is the character offset just
+    after it. Lines break only at ``\\n``, ``\\r`` and ``\\r\\n`` outside quotes (never at
+    U+2028 or U+0085); a record cut inside quotes at the end is yielded as it stands."""
+    consumed = [0]
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            consumed[0] += len(line)
+            yield line
+
+    reader = csv.reader(lines())
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:  # unexpected end of data inside quotes: a cut last record
+            yield [], consumed[0]
+            return
+        yield fields, consumed[0]
+
+
 def read_done_paths(out: str | os.PathLike[str], fmt: str) -> set[str]:
     """Paths already present in an existing results file (for resuming).
 
-    A last line cut short by an interrupted run is removed from the file first, so appended
-    rows start on a fresh line. Raises :class:`UsageError` when the file is not a results
-    file of this command (wrong header or unreadable lines), rather than appending to it.
+    Exact for any file name (commas, quotes, ``\\r``, ``\\n``, U+2028, U+0085, bytes that
+    are not UTF-8): CSV is parsed with the csv module and JSON lines are split at ``\\n``
+    only. A last row cut short by an interrupted run is removed from the file first, so
+    appended rows start on a fresh line. Raises :class:`UsageError` when the file is not a
+    results file of this command (wrong header or unreadable lines), rather than appending to it.
     """
     p = Path(out)
     if not p.is_file() or p.stat().st_size == 0:
         return set()
-    text = p.read_text(encoding="utf-8")
-    if not text.endswith("\n"):
-        cut = text.rfind("\n") + 1
-        log.warning("%s: removing an incomplete last line left by an interrupted run", p)
-        with open(p, "r+", encoding="utf-8") as fh:
-            fh.truncate(len(text[:cut].encode("utf-8")))
-        text = text[:cut]
+    with open(p, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        text = fh.read()
     done: set[str] = set()
+    keep = len(text)
     if fmt == "csv":
-        rows = list(csv.reader(text.splitlines()))
-        if not rows:
-            return done
-        if tuple(rows[0]) != RESULT_COLUMNS:
+        records = list(_csv_records(text))
+        if records and (len(records[-1][0]) != len(RESULT_COLUMNS) or not text.endswith("\n")):
+            keep = records[-2][1] if len(records) > 1 else 0
+            records = records[:-1]
+        if records and tuple(records[0][0]) != RESULT_COLUMNS:
             raise UsageError(f"{p}: exists but its header is not {','.join(RESULT_COLUMNS)}; "
                              "choose another --out (it would be appended to)")
-        done.update(r[0] for r in rows[1:] if r)
+        done.update(fields[0] for fields, _ in records[1:] if fields)
     else:
-        for n, line in enumerate(text.splitlines(), start=1):
+        lines = text.split("\n")
+        if lines[-1]:  # no final newline: the last line was cut
+            keep = len(text) - len(lines[-1])
+        for n, line in enumerate(lines[:-1], start=1):
             if not line.strip():
                 continue
             try:
                 done.add(json.loads(line)["path"])
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise UsageError(f"{p}: line {n} is not a deepfake-detect JSON result; choose another --out") from None
+    if keep < len(text):
+        log.warning("%s: removing an incomplete last row left by an interrupted run", p)
+        with open(p, "r+b") as fh:
+            fh.truncate(len(text[:keep].encode("utf-8", "surrogateescape")))
     return done
 
 
@@ -141,12 +210,19 @@ def result_row(path: str, result: Any) -> dict[str, Any]:
 
 
 class ResultsWriter:
-    """Writes result rows as CSV or JSON lines, flushing after every row."""
+    """Writes result rows as CSV or JSON lines, flushing after every row.
 
-    def __init__(self, stream: TextIO, fmt: str, *, write_header: bool) -> None:
+    CSV fields are quoted when needed; a row with a ``\r`` in any field is written with
+    every field quoted (the csv module would otherwise leave ``\r`` bare), so that
+    :func:`read_done_paths` reads back exactly the names written.
+    """
+
+    def __init__(self, stream: TextIO, fmt: str, *, write_header: bool, exact_names: bool = True) -> None:
         self.stream = stream
         self.fmt = fmt
+        self.exact_names = exact_names
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        self._csv_quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL) if fmt == "csv" else None
         if self._csv is not None and write_header:
             self._csv.writerow(RESULT_COLUMNS)
             stream.flush()
@@ -154,13 +230,21 @@ class ResultsWriter:
     def write(self, row: dict[str, Any]) -> None:
         """Append one row and flush it to the operating system."""
         if self._csv is not None:
-            values = dict(row)
+            values = self._names(row)
             segs = values.get("suspicious_segments")
             values["suspicious_segments"] = format_segments(segs) if segs else ""
-            self._csv.writerow(["" if values[c] is None else values[c] for c in RESULT_COLUMNS])
+            fields = ["" if values[c] is None else values[c] for c in RESULT_COLUMNS]
+            quoted = any("\r" in f for f in fields if isinstance(f, str))
+            (self._csv_quoted if quoted else self._csv).writerow(fields)
         else:
-            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self.stream.write(json.dumps(self._names(row), ensure_ascii=False) + "\n")
         self.stream.flush()
+
+    def _names(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with file names kept exact (results files) or made printable (terminal)."""
+        if self.exact_names:
+            return dict(row)
+        return {k: _printable(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 # --------------------------------------------------------------------------------------
@@ -168,6 +252,7 @@ class ResultsWriter:
 # --------------------------------------------------------------------------------------
 def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``deepfake-detect`` / ``deepfake-lib detect``."""
+    from deepfake_lib.audio import CLI_MAX_DURATION_S
     from deepfake_lib.infer import BACKENDS
 
     parser.add_argument("model", metavar="MODEL", help="run folder, export folder, model folder or Hub id")
@@ -182,19 +267,25 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
     parser.add_argument("--log", dest="log_path", help="append one JSON line per prediction to this file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--max-duration-s", type=float, default=None,
+                        help=f"longest audio scored, seconds; longer files get an error row (default {CLI_MAX_DURATION_S:g})")
 
 
 def run_detect(args: argparse.Namespace) -> int:
     """Score the files of ``args`` (see :func:`add_detect_arguments`); returns the exit code."""
+    from deepfake_lib.audio import CLI_MAX_DURATION_S, duration_limit
+
     fmt = results_format(args.out, args.format)
-    files, missing = collect_audio_files(args.paths)
-    for m in missing:
-        print(f"deepfake-detect: {m}: no such file or folder", file=sys.stderr)
-    if not files and not missing:
-        print("deepfake-detect: no input files (looked for " + ", ".join(_audio_extensions()) + ")", file=sys.stderr)
+    max_duration_s = getattr(args, "max_duration_s", None) or CLI_MAX_DURATION_S
+    if not max_duration_s > 0:
+        print(f"deepfake-detect: --max-duration-s {max_duration_s}: must be positive", file=sys.stderr)
         return EXIT_USAGE
+    files, problems = collect_audio_files(args.paths)
+    for path, problem in problems:
+        print(f"deepfake-detect: {_printable(str(path))}: {problem}", file=sys.stderr)
     if not files:
-        print("deepfake-detect: no input files", file=sys.stderr)
+        looked = "" if problems else " (looked for " + ", ".join(_audio_extensions()) + ")"
+        print(f"deepfake-detect: no input files{looked}", file=sys.stderr)
         return EXIT_USAGE
     try:
         done = read_done_paths(args.out, fmt) if args.out else set()
@@ -202,7 +293,7 @@ def run_detect(args: argparse.Namespace) -> int:
         print(f"deepfake-detect: {exc}", file=sys.stderr)
         return EXIT_USAGE
     todo = [f for f in files if str(f) not in done]
-    todo_missing = [m for m in missing if str(m) not in done]
+    todo_problems = [(p, why) for p, why in problems if str(p) not in done]
     n_skipped = len(files) - len(todo)
     counts = {"scored": 0, "Fake": 0, "Real": 0, "errors": 0, "skipped": n_skipped}
 
@@ -225,29 +316,30 @@ def run_detect(args: argparse.Namespace) -> int:
         out_path = Path(args.out)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not out_path.is_file() or out_path.stat().st_size == 0
-        out_stream = open(out_path, "a", encoding="utf-8", newline="")
+        out_stream = open(out_path, "a", encoding="utf-8", errors="surrogateescape", newline="")
     else:
         new_file = True
         out_stream = sys.stdout
     interrupted = False
     try:
-        writer = ResultsWriter(out_stream, fmt, write_header=new_file)
-        for m in todo_missing:
-            writer.write(result_row(str(m), _Missing(f"{m}: no such file or folder")))
+        writer = ResultsWriter(out_stream, fmt, write_header=new_file, exact_names=out_stream is not sys.stdout)
+        for path, problem in todo_problems:
+            writer.write(result_row(str(path), _Missing(f"{path}: {problem}")))
             counts["errors"] += 1
         if detector is not None:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=args.no_progress or not sys.stderr.isatty())
             try:
-                for path, result in zip(todo, detector.predict_many(todo)):
-                    writer.write(result_row(str(path), result))
-                    if result.ok:
-                        counts["scored"] += 1
-                        counts[result.label] += 1
-                    else:
-                        counts["errors"] += 1
-                    bar.update(1)
+                with duration_limit(max_duration_s):
+                    for path, result in score_files(detector, todo):
+                        writer.write(result_row(str(path), result))
+                        if result.ok:
+                            counts["scored"] += 1
+                            counts[result.label] += 1
+                        else:
+                            counts["errors"] += 1
+                        bar.update(1)
             finally:
                 bar.close()
     except KeyboardInterrupt:
@@ -262,6 +354,42 @@ def run_detect(args: argparse.Namespace) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_SOME_FAILED if counts["errors"] else EXIT_OK
+
+
+def score_files(detector: Any, files: Sequence[Path]) -> Iterator[tuple[Path, Any]]:
+    """``(path, result)`` for every file, in order, each as soon as it is known.
+
+    Files are scored in batches by ``detector.predict_many``; an exception that escapes it
+    (rather than becoming a per-file error) no longer loses the run: the files not yet
+    reported are scored one at a time, and a file whose scoring raises gets an error row
+    (``MemoryError``, ``RuntimeError``...) instead of a traceback.
+    """
+    done = 0
+    try:
+        for result in detector.predict_many(files):
+            yield files[done], result
+            done += 1
+        return
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - isolated below, file by file
+        log.warning("batch scoring failed (%s: %s); scoring the remaining %d files one at a time",
+                    type(exc).__name__, exc, len(files) - done)
+    except MemoryError:
+        log.warning("out of memory in batch scoring; scoring the remaining %d files one at a time", len(files) - done)
+    for path in files[done:]:
+        try:
+            result = next(iter(detector.predict_many([path])))
+        except Exception as exc:  # noqa: BLE001 - reported in the file's row
+            result = _Missing(f"{path}: cannot score ({type(exc).__name__}: {exc})")
+        except MemoryError:
+            result = _Missing(f"{path}: cannot score (out of memory)")
+        yield path, result
+
+
+def _printable(text: str) -> str:
+    """``text`` with bytes that are not UTF-8 (surrogate escapes) shown as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class _Missing:
