@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.audio import AudioError, load_audio
+from deepfake_lib.audio import LOADER_MAX_DURATION_S, AudioError, decode_audio, load_audio
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", "
 SPLIT_NAMES = ("train", "validation", "test")
 BONAFIDE = "bonafide"
 UNKNOWN_ATTACK = "unknown"
+MIN_CLIP_SAMPLES = 400
+"""Fewest samples (at 16 kHz) a clip needs: one frame of the wav2vec2-style feature encoder
+(25 ms); the loader refuses shorter clips because the model raises on them."""
 
 _REAL_SYNONYMS = {"real", "bonafide", "bona-fide", "bona_fide", "bona fide", "genuine", "human", "1"}
 _FAKE_SYNONYMS = {"fake", "spoof", "spoofed", "deepfake", "synthetic", "generated", "0"}
@@ -120,12 +123,15 @@ class LoadReport:
         """Rows dropped because their audio could not be decoded."""
         return len(self.skipped)
 
-    def summary(self) -> str:
-        """One line for humans, plus the reasons for skipped rows when there are any."""
+    def summary(self, max_rows: int = 20) -> str:
+        """One line for humans; when rows were skipped, then one line per skipped row (the
+        first ``max_rows``) naming it and why."""
         line = f"{self.source} ({self.kind}): {self.n_rows} clips"
         if self.skipped:
-            reasons = pd.Series([r for _, r in self.skipped]).value_counts()
-            line += f", {self.n_skipped} skipped: " + "; ".join(f"{n} x {r}" for r, n in reasons.items())
+            line += f", {self.n_skipped} skipped:"
+            line += "".join(f"\n  {name}: {reason}" for name, reason in self.skipped[:max_rows])
+            if self.n_skipped > max_rows:
+                line += f"\n  ... and {self.n_skipped - max_rows} more (LoadReport.skipped lists them all)"
         return line
 
 
@@ -160,6 +166,7 @@ def load_source(
     label_column: str | None = None,
     audio_column: str | None = None,
     revision: str | None = None,
+    max_duration_s: float = LOADER_MAX_DURATION_S,
 ) -> tuple[Any, LoadReport]:
     """Load any supported source into the common schema.
 
@@ -169,10 +176,15 @@ def load_source(
         corpus_config: a :class:`deepfake_lib.synthetic.CorpusConfig` for ``"embedded"``.
         streaming: return an ``IterableDatasetDict`` (Hub and parquet sources) for data too
             large for memory or disk; header statistics and skipping happen lazily then.
-        skip_bad_audio: drop rows whose audio cannot be decoded, and list them in the report;
-            otherwise the first bad row raises :class:`~deepfake_lib.audio.AudioError`.
+        skip_bad_audio: drop bad rows and list each with its reason in the report (and the
+            log); otherwise the first bad row raises :class:`~deepfake_lib.audio.AudioError`
+            naming it. Every row is decoded and checked either way (not only its header):
+            it must decode completely, hold finite samples, not be digital silence, be at
+            least :data:`MIN_CLIP_SAMPLES` long at 16 kHz and at most ``max_duration_s``.
         label_column, audio_column: override column detection.
         revision: Hub revision (commit, tag or branch) for reproducible Hub runs.
+        max_duration_s: longest clip accepted, seconds (checked against the header, and
+            while decoding, so a forged header or a decompression bomb is refused cheaply).
 
     Returns:
         ``(DatasetDict, LoadReport)``; the dict holds the source's own splits (often just
@@ -211,7 +223,8 @@ def load_source(
     for split, ds in raw.items():
         ds = _to_common_schema(ds, source=source, split=split, label_column=label_column, audio_column=audio_column)
         if not streaming:
-            ds = _fill_header_columns(ds, source=source, split=split, skip_bad=skip_bad_audio, report=report)
+            ds = _fill_header_columns(ds, source=source, split=split, skip_bad=skip_bad_audio, report=report,
+                                      max_duration_s=max_duration_s)
             report.n_rows += len(ds)
         out[split] = ds
     dd = datasets.IterableDatasetDict(out) if streaming else datasets.DatasetDict(out)
@@ -332,17 +345,26 @@ def _audio_payload(audio: Mapping[str, Any]) -> bytes | str:
     return b""
 
 
-def _fill_header_columns(ds: Any, *, source: str, split: str, skip_bad: bool, report: LoadReport) -> Any:
-    """Read sample rate and duration from file headers where missing; find bad rows.
+def check_clip_length(n_samples: int, sample_rate: int, source: str) -> None:
+    """Raise :class:`AudioError` naming ``source`` when ``n_samples`` at ``sample_rate`` Hz are
+    fewer than :data:`MIN_CLIP_SAMPLES` once resampled to 16 kHz."""
+    at_target = n_samples * TARGET_SAMPLE_RATE / sample_rate
+    if at_target < MIN_CLIP_SAMPLES:
+        raise AudioError(source, f"too short for the model: {n_samples} samples at {sample_rate} Hz "
+                                 f"({n_samples / sample_rate * 1000:.1f} ms; at least {MIN_CLIP_SAMPLES} "
+                                 f"samples at {TARGET_SAMPLE_RATE} Hz are needed)")
 
-    Header reads are cheap (no decoding). Rows whose header cannot be read are either
-    reported and skipped (``skip_bad``) or raise :class:`AudioError` naming the row.
+
+def _fill_header_columns(
+    ds: Any, *, source: str, split: str, skip_bad: bool, report: LoadReport, max_duration_s: float
+) -> Any:
+    """Decode and check every row's audio; fill sample rate and duration where missing.
+
+    A row must decode completely (no truncation), be finite, not silent, long enough for
+    the model (:func:`check_clip_length`) and no longer than ``max_duration_s`` seconds. Bad
+    rows are either skipped and reported with their reason (``skip_bad``) or raise
+    :class:`AudioError` naming the row.
     """
-    import soundfile as sf
-
-    needs_header = bool(len(ds)) and (min(ds["sample_rate"]) < 0 or min(ds["duration"]) < 0)
-    if not needs_header and not skip_bad:
-        return ds
     rates, durations, keep = [], [], []
     for i, ex in enumerate(ds):
         name = f"{source} [{split} row {i}: {audio_source_name(ex)}]"
@@ -350,23 +372,17 @@ def _fill_header_columns(ds: Any, *, source: str, split: str, skip_bad: bool, re
             payload = _audio_payload(ex["audio"])
             if not payload:
                 raise AudioError(name, "empty audio (no bytes and no path)")
-            fh = io.BytesIO(payload) if isinstance(payload, bytes) else payload
-            try:
-                info = sf.info(fh)
-            except Exception as exc:
-                raise AudioError(name, f"not a readable audio file ({exc})") from exc
-            if info.frames <= 0:
-                raise AudioError(name, "zero-length audio")
-            if skip_bad:  # full decode: catches NaN, silence and truncation, not only headers
-                load_audio(payload, source=name, target_sr=info.samplerate)
+            wave, rate = decode_audio(payload, source=name, max_duration_s=max_duration_s)
+            check_clip_length(wave.shape[0], rate, name)
         except AudioError as exc:
             if not skip_bad:
                 raise
             report.skipped.append((name, exc.problem))
+            log.info("skipping %s: %s", name, exc.problem)
             continue
         keep.append(i)
-        rates.append(int(info.samplerate) if ex["sample_rate"] < 0 else int(ex["sample_rate"]))
-        durations.append(float(info.frames / info.samplerate) if ex["duration"] < 0 else float(ex["duration"]))
+        rates.append(int(rate) if ex["sample_rate"] < 0 else int(ex["sample_rate"]))
+        durations.append(float(wave.shape[0] / rate) if ex["duration"] < 0 else float(ex["duration"]))
     if len(keep) != len(ds):
         ds = ds.select(keep)
     ds = ds.remove_columns(["sample_rate", "duration"])
@@ -392,6 +408,16 @@ def _audiofolder_dataset(root: Path) -> Any:
     return datasets.Dataset.from_list(rows)
 
 
+def _protocol_attack(parts: Sequence[str]) -> str:
+    """The attack column of a protocol line: the field just before the bonafide/spoof key
+    (ASVspoof 2019, 2021 and 5 layouts), kept as given (``"A01"``, ``"A19"``, ``"TTS_3"``...);
+    ``"-"`` when the line has none."""
+    key_at = max(i for i, p in enumerate(parts) if p.lower() in ("bonafide", "spoof"))
+    if key_at >= 3 and parts[key_at - 1] != "-":
+        return parts[key_at - 1]
+    return next((p for p in parts[2:key_at] if re.fullmatch(r"A\d\d", p)), "-")
+
+
 def _protocol_dataset(protocol: Path) -> Any:
     """Parse an ASVspoof-style protocol: whitespace columns with a file id and a bonafide/spoof key."""
     import datasets
@@ -406,7 +432,7 @@ def _protocol_dataset(protocol: Path) -> Any:
         if len(parts) < 2 or not keys:
             raise DataSourceError(str(protocol), f"line {n}: expected 'speaker file ... attack bonafide|spoof', got {line!r}")
         file_id = parts[1]
-        attack = next((p for p in parts[2:] if re.fullmatch(r"A\d\d", p)), "-")
+        attack = _protocol_attack(parts)
         path = next((d / f"{file_id}{ext}" for d in folders for ext in (".flac", ".wav") if (d / f"{file_id}{ext}").is_file()), None)
         if path is None:
             raise DataSourceError(str(protocol), f"line {n}: audio for {file_id!r} not found in {', '.join(str(d) for d in folders)}")
@@ -500,7 +526,14 @@ def make_splits(
     for name in SPLIT_NAMES:
         idx = np.flatnonzero(names == name)
         if len(idx) == 0:
-            raise DataSourceError("splits", f"the {name} split is empty: {len(pooled)} clips are too few for these fractions")
+            n_groups = len(set(pooled[col]))
+            if n_groups < 3:
+                what = "speaker" if col == "speaker_id" else "utterance group"
+                raise DataSourceError("splits", f"the {name} split is empty: all {len(pooled)} clips belong to "
+                                                f"{n_groups} {what}{'s' if n_groups != 1 else ''} ({col}), and a group "
+                                                "never straddles splits; at least 3 groups are needed")
+            raise DataSourceError("splits", f"the {name} split is empty: {len(pooled)} clips in {n_groups} groups "
+                                            f"({col}) are too few for these fractions")
         out[name] = pooled.select(idx)
     return datasets.DatasetDict(out)
 
