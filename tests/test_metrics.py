@@ -12,26 +12,39 @@ import math
 import os
 import subprocess
 import sys
-import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from scipy.stats import beta
 from sklearn.metrics import roc_auc_score, roc_curve
 
+import deepfake_lib.metrics as metrics_module
 from deepfake_lib.metrics import (
+    ASVSPOOF5_COSTS,
+    DCF,
     EER,
     EER_METRIC_PATH,
+    DetectionCosts,
     MetricsError,
     _replicate_statistics,
     accuracy_at_threshold,
     bootstrap_ci,
+    compute_act_dcf,
+    compute_cllr,
     compute_det_curve,
     compute_eer,
     compute_metrics,
+    compute_min_cllr,
+    compute_min_dcf,
     compute_reliability_curve,
     expected_calibration_error,
     fit_temperature,
     format_metrics,
+    format_rate,
+    llr_from_log_odds,
+    llr_from_probability,
+    rate_interval,
     score_from_logits,
     softmax_probability,
     summarize_scores,
@@ -80,31 +93,16 @@ def test_eer_all_tied_is_one_half():
     assert result.threshold == 0.3
 
 
-def _eer_splitting_ties_favourably(labels, scores) -> float:
-    """A wrong EER: thresholds between every pair of sorted clips, ties sorted spoof-first,
-    i.e. a tie between the classes is broken in the system's favour."""
-    labels = np.asarray(labels)
-    order = np.lexsort((labels, np.asarray(scores)))  # by score, then spoof (0) before bona (1)
-    sorted_labels = labels[order]
-    n_bona, n_spoof = labels.sum(), (1 - labels).sum()
-    best = None
-    for cut in range(labels.size + 1):  # reject the first `cut` clips
-        frr = sorted_labels[:cut].sum() / n_bona
-        far = (1 - sorted_labels[cut:]).sum() / n_spoof
-        if best is None or abs(far - frr) < best[0]:
-            best = (abs(far - frr), (far + frr) / 2)
-    return float(best[1])
-
-
 def test_eer_ties_between_classes_are_not_split():
     # spoof {0, 1}, bona fide {1, 2}: a spoof and a bona fide clip tie at 1.
     # Distinct thresholds, (FAR, FRR):
     #   t=0 (2/2, 0/2); t=1 (1/2, 0/2) FAR-FRR = +1/2; t=2 (0/2, 1/2) FAR-FRR = -1/2; inf (0, 1).
     # Crossing on the segment t=1 -> t=2 at its midpoint: FAR = 1/2 - 1/2 * 1/2 = 0.25.
-    # Splitting the tie (a cut between the tied spoof and bona fide clip) would give FAR = FRR = 0.
+    # Splitting the tie (a cut between the tied spoof and bona fide clip) would give FAR = FRR = 0;
+    # the classic script gives 0.5 or 0 depending on the order of the tied clips.
     labels, scores = [0, 0, 1, 1], [0.0, 1.0, 1.0, 2.0]
     assert compute_eer(labels, scores) == EER(eer=0.25, threshold=1.0)
-    assert _eer_splitting_ties_favourably(labels, scores) == 0.0
+    assert compute_eer(labels[::-1], scores[::-1]) == EER(eer=0.25, threshold=1.0)
 
 
 def test_eer_four_plus_four_with_one_swap():
@@ -307,11 +305,15 @@ def test_bootstrap_raises_when_every_resample_is_single_class():
     assert messages and all("single class" in message for message in messages)
 
 
-def test_bootstrap_is_fast():
-    labels, scores = _synthetic_scores(1000, seed=9)
-    start = time.perf_counter()
-    bootstrap_ci(labels, scores, n_bootstrap=1000)
-    assert time.perf_counter() - start < 3.0  # about 0.1 s when the machine is quiet
+def test_bootstrap_chunks_give_the_same_intervals(monkeypatch):
+    # Replicates are processed in chunks to bound memory; the draws, and so the intervals, must not
+    # depend on the chunk size (here 7 replicates per chunk against all 300 at once).
+    labels, scores = _synthetic_scores(100, seed=9)
+    groups = np.arange(labels.size) // 2
+    whole = bootstrap_ci(labels, scores, groups=groups, n_bootstrap=300, seed=5)
+    monkeypatch.setattr(metrics_module, "_BOOTSTRAP_CHUNK_ELEMENTS", 7 * labels.size)
+    chunked = bootstrap_ci(labels, scores, groups=groups, n_bootstrap=300, seed=5)
+    assert chunked == whole
 
 
 def test_summarize_scores_and_format_metrics():
@@ -486,3 +488,228 @@ def test_evaluate_loads_eer_module_offline(tmp_path):
     expected = compute_eer(labels, scores)
     assert result["eer"] == pytest.approx(expected.eer, abs=1e-12)
     assert result["threshold"] == pytest.approx(expected.threshold)
+
+
+# ------------------------------------------------------------------------------------------
+# independent implementations: EER, minDCF, actDCF, Cllr, minCllr on random and tied scores
+# ------------------------------------------------------------------------------------------
+
+
+def _brute_rates(labels, scores, threshold):
+    """(FAR, FRR) as exact fractions at one threshold, counted clip by clip."""
+    spoof = [s for s, y in zip(scores, labels) if y == 0]
+    bona = [s for s, y in zip(scores, labels) if y == 1]
+    far = Fraction(sum(1 for s in spoof if s >= threshold), len(spoof))
+    frr = Fraction(sum(1 for s in bona if s < threshold), len(bona))
+    return far, frr
+
+
+def _brute_eer(labels, scores) -> float:
+    """EER by the documented convention, in exact fractions: operating points only at distinct
+    scores and +inf; linear interpolation on the segment where FAR - FRR changes sign."""
+    points = [_brute_rates(labels, scores, t) for t in sorted(set(scores)) + [math.inf]]
+    for (far_a, frr_a), (far_b, frr_b) in zip(points, points[1:]):
+        gap_a, gap_b = far_a - frr_a, far_b - frr_b
+        if gap_a == 0:
+            return float(far_a)
+        if gap_a > 0 > gap_b or gap_b == 0:
+            step = gap_a / (gap_a - gap_b)
+            return float(far_a + step * (far_b - far_a))
+    raise AssertionError("FAR - FRR never changed sign")
+
+
+def _classic_eer(labels, scores) -> float:
+    """The classic ASVspoof-script EER: cuts between sorted clips (bona fide first on ties, as
+    its concatenation leaves them), mean of FAR and FRR at the cut where they are closest."""
+    pairs = sorted(zip(scores, [0 if y == 1 else 1 for y in labels]))  # bona fide (0) first
+    n_bona = sum(labels)
+    n_spoof = len(labels) - n_bona
+    best = None
+    for cut in range(len(pairs) + 1):  # reject the first `cut` clips
+        frr = sum(1 for _, kind in pairs[:cut] if kind == 0) / n_bona
+        far = sum(1 for _, kind in pairs[cut:] if kind == 1) / n_spoof
+        if best is None or abs(frr - far) < best[0]:
+            best = (abs(frr - far), (frr + far) / 2)
+    return best[1]
+
+
+def _brute_min_dcf(labels, scores) -> float:
+    """ASVspoof 5 normalised DCF, written out: (0.95 * 1 * Pmiss + 0.05 * 10 * Pfa) / 0.5."""
+    costs = []
+    for t in sorted(set(scores)) + [math.inf]:
+        far, frr = _brute_rates(labels, scores, t)
+        costs.append((0.95 * float(frr) + 0.5 * float(far)) / 0.5)
+    return min(costs)
+
+
+def _brute_cllr(labels, llrs) -> float:
+    bona = [math.log2(1 + math.exp(-s)) for s, y in zip(llrs, labels) if y == 1]
+    spoof = [math.log2(1 + math.exp(s)) for s, y in zip(llrs, labels) if y == 0]
+    return 0.5 * (sum(bona) / len(bona) + sum(spoof) / len(spoof))
+
+
+def _brute_min_cllr(labels, scores) -> float:
+    """Hand-written pool-adjacent-violators over the distinct score levels (tied clips stay in one
+    block), posterior -> LLR with the empirical prior removed, then Cllr clip by clip."""
+    levels = sorted(set(scores))
+    blocks = []  # [bona, total, members]
+    for level in levels:
+        bona = sum(1 for s, y in zip(scores, labels) if s == level and y == 1)
+        total = sum(1 for s in scores if s == level)
+        blocks.append([bona, total, [level]])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
+            last = blocks.pop()
+            blocks[-1] = [blocks[-1][0] + last[0], blocks[-1][1] + last[1], blocks[-1][2] + last[2]]
+    posterior = {level: Fraction(b, t) for b, t, members in blocks for level in members}
+    n_bona = sum(labels)
+    n_spoof = len(labels) - n_bona
+    total = [0.0, 0.0]
+    for s, y in zip(scores, labels):
+        p = posterior[s]
+        if y == 1:  # log2(1 + e^-llr) with e^llr = p / (1 - p) * n_spoof / n_bona
+            total[1] += math.log2(1 + float((1 - p) * n_bona / (p * n_spoof)))
+        else:
+            total[0] += math.log2(1 + float(p * n_spoof / ((1 - p) * n_bona)))
+    return 0.5 * (total[1] / n_bona + total[0] / n_spoof)
+
+
+def _score_sets():
+    """(name, labels, scores): untied Gaussian, unbalanced, heavily tied (5 levels) and all tied."""
+    rng = np.random.default_rng(21)
+    labels = (rng.random(150) < 0.35).astype(int)
+    untied = rng.normal(size=labels.size) * 1.5 + 1.2 * labels
+    tied = np.round(untied)  # about 5 distinct values, ties within and across classes
+    coarse = np.clip(np.round(untied / 2.0), -1, 1)  # 3 levels
+    return [
+        ("untied", labels, untied),
+        ("tied", labels, tied),
+        ("three levels", labels, coarse),
+        ("all tied", labels, np.zeros(labels.size)),
+        ("separated", labels, labels * 3.0 + rng.normal(size=labels.size) * 0.1),
+    ]
+
+
+@pytest.mark.parametrize(("name", "labels", "scores"), _score_sets(), ids=lambda v: v if isinstance(v, str) else "")
+def test_metrics_match_independent_implementations(name, labels, scores):
+    labels, scores = labels.tolist(), scores.tolist()
+    assert compute_eer(labels, scores).eer == pytest.approx(_brute_eer(labels, scores), abs=1e-12)
+    assert compute_min_dcf(labels, scores).dcf == pytest.approx(_brute_min_dcf(labels, scores), abs=1e-12)
+    far, frr = _brute_rates(labels, scores, -math.log(1.9))
+    assert compute_act_dcf(labels, scores).dcf == pytest.approx((0.95 * frr + 0.5 * far) / 0.5, abs=1e-12)
+    assert compute_cllr(labels, scores) == pytest.approx(_brute_cllr(labels, scores), abs=1e-12)
+    assert compute_min_cllr(labels, scores) == pytest.approx(_brute_min_cllr(labels, scores), abs=1e-9)
+    report = compute_metrics(labels, scores)
+    for key, value in (("min_dcf", _brute_min_dcf(labels, scores)), ("cllr", _brute_cllr(labels, scores))):
+        assert report[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_eer_agrees_with_the_classic_script_within_one_step_on_untied_scores():
+    rng = np.random.default_rng(22)
+    for _ in range(5):
+        labels = (rng.random(120) < 0.4).astype(int).tolist()
+        scores = (rng.normal(size=120) + np.asarray(labels)).tolist()
+        step = 1 / min(sum(labels), len(labels) - sum(labels))
+        assert abs(compute_eer(labels, scores).eer - _classic_eer(labels, scores)) <= step
+
+
+def test_min_cllr_pools_ties_and_is_at_most_cllr():
+    # spoof {0, 1}, bona fide {1, 2}: PAV posteriors 0, 1/2 (the tie), 1 -> the two tied clips
+    # cost log2(1 + 1) = 1 bit each (prior 2:2 removes nothing), the others 0:
+    # minCllr = 1/2 * (1/2 + 1/2) = 0.5. Breaking the tie would give 0.
+    assert compute_min_cllr([0, 0, 1, 1], [0.0, 1.0, 1.0, 2.0]) == pytest.approx(0.5)
+    rng = np.random.default_rng(23)
+    labels = np.repeat([0, 1], 100)
+    scores = rng.normal(size=200) + labels
+    for llrs in (scores, 5.0 * scores - 3.0, 0.1 * scores):
+        assert compute_min_cllr(labels, llrs) <= compute_cllr(labels, llrs) + 1e-12
+    assert compute_min_cllr(labels, scores) == pytest.approx(compute_min_cllr(labels, np.exp(scores)))
+
+
+def test_detection_cost_reference_values():
+    assert ASVSPOOF5_COSTS == DetectionCosts(p_spoof=0.05, c_miss=1.0, c_fa=10.0)
+    assert ASVSPOOF5_COSTS.bayes_threshold == pytest.approx(-math.log(1.9))
+    # Uninformative scores: accepting everything costs 0.5 / 0.5 = 1; an LLR of 0 costs 1 bit.
+    labels = [0, 1, 0, 1, 0]
+    assert compute_min_dcf(labels, [0.0] * 5) == DCF(dcf=1.0, threshold=0.0)
+    assert compute_act_dcf(labels, [0.0] * 5).dcf == 1.0  # 0 >= -0.64: all accepted
+    assert compute_cllr(labels, [0.0] * 5) == pytest.approx(1.0)
+    assert compute_min_cllr(labels, [0.0] * 5) == pytest.approx(1.0)
+    # Perfect, confident scores cost nothing; confidently wrong ones cost a lot.
+    assert compute_min_dcf([0, 1], [-5.0, 5.0]).dcf == 0.0
+    assert compute_cllr([0, 1], [-50.0, 50.0]) == pytest.approx(0.0, abs=1e-12)
+    assert compute_cllr([0, 1], [50.0, -50.0]) == pytest.approx(50 / math.log(2), rel=1e-6)
+    # actDCF at a given threshold: spoofs {1, 2}, bona fide {3, 4}; at t = 2.5 no error, at t = 3.5
+    # one of two bona fide rejected: 0.95 * 1/2 / 0.5 = 0.95.
+    assert compute_act_dcf([0, 0, 1, 1], [1.0, 2.0, 3.0, 4.0], threshold=2.5).dcf == 0.0
+    assert compute_act_dcf([0, 0, 1, 1], [1.0, 2.0, 3.0, 4.0], threshold=3.5).dcf == pytest.approx(0.95)
+    custom = DetectionCosts(p_spoof=0.5, c_miss=1.0, c_fa=1.0)
+    assert compute_min_dcf([0, 0, 1, 1], [1.0, 3.0, 2.0, 4.0], costs=custom).dcf == pytest.approx(0.5)
+
+
+def test_compute_metrics_act_dcf_threshold_rule():
+    labels, scores = _synthetic_scores(60, seed=24)
+    assert compute_metrics(labels, scores)["act_dcf_threshold"] == pytest.approx(-math.log(1.9))
+    assert compute_metrics(labels, scores, threshold=0.3)["act_dcf_threshold"] == 0.3
+    report = compute_metrics(labels, scores, threshold=0.3, act_dcf_threshold=-1.0)
+    assert report["act_dcf_threshold"] == -1.0 and report["threshold"] == 0.3
+    assert report["act_dcf"] == compute_act_dcf(labels, scores, threshold=-1.0).dcf
+    assert report["costs"] == {"p_spoof": 0.05, "c_miss": 1.0, "c_fa": 10.0}
+
+
+def test_replicate_statistics_of_new_metrics_equal_explicit_resampling():
+    labels, scores = _synthetic_scores(80, seed=25, separation=1.0)
+    scores = np.round(scores, 1)
+    weights = np.random.default_rng(1).integers(0, 3, size=(15, labels.size))
+    stats = _replicate_statistics(labels, scores, weights, threshold=0.4, act_threshold=0.2)
+    for row in range(weights.shape[0]):
+        y, s = np.repeat(labels, weights[row]), np.repeat(scores, weights[row])
+        assert stats["min_dcf"][row] == pytest.approx(compute_min_dcf(y, s).dcf, abs=1e-12)
+        assert stats["act_dcf"][row] == pytest.approx(compute_act_dcf(y, s, threshold=0.2).dcf, abs=1e-12)
+        assert stats["cllr"][row] == pytest.approx(compute_cllr(y, s), abs=1e-12)
+        assert stats["min_cllr"][row] == pytest.approx(compute_min_cllr(y, s), abs=1e-9)
+
+
+def test_llr_conversions():
+    np.testing.assert_allclose(llr_from_log_odds([0.0, 2.0], prior_real=0.2), [math.log(4), 2 + math.log(4)])
+    np.testing.assert_allclose(llr_from_log_odds([1.5]), [1.5])
+    np.testing.assert_allclose(llr_from_probability([0.5, 0.8]), [0.0, math.log(4)])
+    assert np.all(np.isfinite(llr_from_probability([0.0, 1.0])))
+    with pytest.raises(MetricsError, match="prior_real"):
+        llr_from_log_odds([0.0], prior_real=1.0)
+    with pytest.raises(MetricsError, match=r"\[0, 1\]"):
+        llr_from_probability([1.2])
+
+
+# ------------------------------------------------------------------------------------------
+# exact intervals for rates
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 11), (3, 11), (11, 11), (1, 200), (57, 90)])
+def test_rate_interval_is_clopper_pearson(k, n):
+    # Clopper-Pearson from beta quantiles: lower B(a/2; k, n-k+1), upper B(1-a/2; k+1, n-k).
+    low = 0.0 if k == 0 else beta.ppf(0.025, k, n - k + 1)
+    high = 1.0 if k == n else beta.ppf(0.975, k + 1, n - k)
+    assert rate_interval(k, n) == pytest.approx((low, high), abs=1e-9)
+
+
+def test_format_rate_texts():
+    # one-sided: 1 - 0.05 ** (1/11) = 0.238; 0.05 ** (1/11) = 0.762.
+    assert format_rate(0, 11) == "0 of 11, at most 24% at 95%"
+    assert format_rate(11, 11) == "11 of 11, at least 76% at 95%"
+    assert format_rate(3, 11) == "3 of 11 (27%), 95% CI 6.0%-61%"
+    assert format_rate(0, 300, confidence=0.99) == "0 of 300, at most 1.5% at 99%"
+    with pytest.raises(MetricsError, match="0 <= k <= n"):
+        format_rate(5, 4)
+
+
+def test_summarize_scores_gives_exact_rate_intervals_and_flags_degenerate_bootstraps():
+    # Separable scores: every resample has EER 0, the bootstrap interval has zero width.
+    labels = np.repeat([0, 1], 11)
+    scores = np.r_[np.linspace(-3, -1, 11), np.linspace(1, 3, 11)]
+    report = summarize_scores(labels, scores, n_bootstrap=200, seed=0)
+    assert report["ci"]["eer"] == (0.0, 0.0) and "eer" in report["ci"]["degenerate"]
+    assert report["far"] == 0.0 and report["ci"]["far"] == pytest.approx(rate_interval(0, 11))
+    assert report["ci"]["far"][1] > 0.25  # two-sided 95% upper bound on 0 of 11: 0.285
+    assert report["ci"]["frr"] == pytest.approx(rate_interval(0, 11))
+    json.dumps(report)
