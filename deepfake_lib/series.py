@@ -1,12 +1,24 @@
 """Run the numbered notebook series with papermill, and keep the committed notebooks clean.
 
 * :func:`run_series` executes ``notebooks/01..04`` in order into ``<run_dir>/notebooks/``,
-  passing the run's parameters (each notebook receives only the names its ``parameters``
-  cell declares), so every artifact of the run lands in one folder.
+  printing one line per cell with its elapsed seconds, and ends with the run folder and the
+  headline figure (test EER with its interval, and the shortcut control).
 * :func:`refresh_notebooks` re-executes the committed notebooks in place on their defaults
   (the embedded offline configuration) and strips volatile metadata, which is how the
   outputs that nbval checks are regenerated after a deliberate change.
 * :func:`check_notebook_hygiene` lists what would make a committed notebook stale or noisy.
+* :func:`require_run` tells notebook 04 (or a user) what a run folder lacks, and how to get it.
+
+**One rule for parameters.** A key of a params file reaches the notebooks the same way by both
+routes: ``make demo PARAMS=x.yaml`` (:func:`run_series`) passes every key to every notebook,
+exactly as ``papermill nb.ipynb out.ipynb -f x.yaml`` does, and each notebook reads the
+parameters it uses (notebooks 01 to 03 build their configuration from the kernel's names,
+notebook 04 takes the run's own configuration). A key that is no
+:class:`~deepfake_lib.config.ExperimentConfig` field stops the run before any work, with a
+:class:`~deepfake_lib.config.ConfigError` naming it, on both routes: :func:`run_series` checks
+the file, and under plain papermill each notebook calls :func:`check_injected_parameters`, which
+checks what papermill injected. A test requires every key of every ``params/*.yaml`` to be
+declared in a notebook's ``parameters`` cell, so a reader finds every setting there.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -22,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deepfake_lib.config import ExperimentConfig, resolve_path
+from deepfake_lib.config import ConfigError, ExperimentConfig, project_root, resolve_path
 
 NOTEBOOKS: tuple[str, ...] = (
     "01_data_exploration.ipynb",
@@ -83,6 +96,109 @@ def parameters_cell_index(path: str | os.PathLike[str]) -> int:
     return next(i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get("tags", []))
 
 
+PAPERMILL_HEADER = "# Parameters"
+"""First line of the cell papermill injects after the ``parameters`` cell (Python kernels)."""
+
+RUN_NEEDS: tuple[str, ...] = ("config.json", "metrics.json", "history.csv", "test_scores.csv",
+                              "validation_scores.csv", "epoch_scores.csv", "model")
+"""What notebook 04 reads from the run folder that notebook 03 wrote."""
+
+
+def declared_parameters(notebooks: Sequence[str] = NOTEBOOKS) -> dict[str, set[str]]:
+    """For every parameter declared by some notebook of the series, the notebooks declaring it."""
+    declared: dict[str, set[str]] = {}
+    for name in notebooks:
+        for key in read_parameters_cell(notebooks_dir() / name):
+            declared.setdefault(key, set()).add(name)
+    return declared
+
+
+def check_parameter_names(names: Sequence[str] | set[str]) -> None:
+    """Raise :class:`ConfigError` naming every key that is no :class:`ExperimentConfig` field.
+
+    The same check, with the same message, guards both routes: :func:`run_series` (before any
+    notebook runs) and plain papermill (:func:`check_injected_parameters`, in the notebook).
+    """
+    fields = set(ExperimentConfig.field_names())
+    unknown = sorted(k for k in names if k not in fields)
+    if unknown:
+        raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}; no notebook can apply them "
+                          f"(known: {', '.join(sorted(fields))})")
+
+
+def injected_parameter_names(history: Sequence[str]) -> list[str]:
+    """Names assigned in the cells papermill injected, from a kernel's input history (``In``)."""
+    names: list[str] = []
+    for source in history:
+        if not isinstance(source, str) or not source.lstrip().startswith(PAPERMILL_HEADER):
+            continue
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign):
+                names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_injected_parameters(namespace: Mapping[str, Any]) -> list[str]:
+    """In a notebook: refuse parameters papermill injected that no run can apply.
+
+    Call with ``globals()`` in the first code cell after the Colab install cell. Reads the
+    kernel's input history (``In``) for the cell papermill injects after the ``parameters``
+    cell; interactive sessions (JupyterLab, Colab) have none, and nothing is checked. Returns
+    the injected names; raises :class:`ConfigError` naming each one that is no parameter.
+    """
+    names = injected_parameter_names(namespace.get("In") or namespace.get("_ih") or [])
+    check_parameter_names(names)
+    return names
+
+
+class _SkipDeclaredElsewhere(logging.Filter):
+    """Drops papermill's "Passed unknown parameter" warning: :func:`run_series` passes every
+    (checked) key to every notebook on purpose, and each notebook reads what it uses."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter:")
+
+
+class _CellProgress:
+    """nbclient hooks that print one line per code cell: index, elapsed seconds, first line of code."""
+
+    def __init__(self, notebook: str, n_code: int) -> None:
+        self.notebook = notebook
+        self.n_code = n_code
+        self.done = 0
+        self.started = time.perf_counter()
+        self.cell_started = self.started
+
+    def on_cell_start(self, cell: Any, cell_index: int, **_: Any) -> None:
+        if cell.cell_type != "code":
+            return
+        self.cell_started = time.perf_counter()
+        first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+        print(f"  {Path(self.notebook).stem} cell {self.done + 1:>2}/{self.n_code}  {first[:60]:<60}", end="",
+              flush=True)
+
+    def on_cell_executed(self, cell: Any, cell_index: int, **_: Any) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        print(f" {now - self.cell_started:7.1f} s  (notebook {now - self.started:6.1f} s)", flush=True)
+
+
+def format_headline(metrics: Mapping[str, Any]) -> str:
+    """``"test EER 8.9% (95% CI 4.4% to 15.6%) on 90 clips; shortcut control 48.9% (...)"`` from a
+    run's ``metrics.json``."""
+
+    def rate(report: Mapping[str, Any]) -> str:
+        ci = (report.get("ci") or {}).get("eer")
+        text = f"{100 * report['eer']:.1f}%"
+        return text + (f" (95% CI {100 * ci[0]:.1f}% to {100 * ci[1]:.1f}%)" if ci else "")
+
+    test = metrics["test"]
+    text = f"test EER {rate(test)} on {test['n']} clips"
+    if metrics.get("shortcut_control"):
+        text += f"; shortcut control (trivial features) {rate(metrics['shortcut_control'])}"
+    return text
+
+
 def run_series(
     run_dir: str | os.PathLike[str] = "runs/demo",
     *,
@@ -91,6 +207,7 @@ def run_series(
     notebooks: Sequence[str] = NOTEBOOKS,
     kernel_name: str = "python3",
     log_output: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Execute the notebooks in order with papermill into ``<run_dir>/notebooks/``.
 
@@ -102,19 +219,23 @@ def run_series(
         notebooks: which notebooks to run (default: all four, in order).
         kernel_name: Jupyter kernel to use.
         log_output: stream cell output to the log (papermill's ``log_output``).
+        progress: print one line per cell (elapsed seconds) and the headline at the end.
 
-    Returns a summary (also written to ``<run_dir>/series.json``): notebook paths and seconds.
-    A failing notebook raises papermill's ``PapermillExecutionError``; the executed copy up to
-    the failing cell is kept in ``<run_dir>/notebooks/`` for inspection.
+    Every key goes to every notebook, as ``papermill -f`` does (see the module docstring);
+    a key that is no parameter raises :class:`~deepfake_lib.config.ConfigError` before anything
+    runs. Returns a summary (also written to ``<run_dir>/series.json``): notebook paths and
+    seconds. A failing notebook raises papermill's ``PapermillExecutionError``; the executed copy
+    up to the failing cell is kept in ``<run_dir>/notebooks/`` for inspection.
     """
     import papermill as pm
 
     overrides: dict[str, Any] = {}
     if params_file is not None:
-        overrides.update(ExperimentConfig.from_yaml(params_file).to_dict())
         given = _yaml_keys(params_file)
-        overrides = {k: v for k, v in overrides.items() if k in given}
+        check_parameter_names(given)  # names first, so the error names the key, not a type
+        overrides.update({k: v for k, v in ExperimentConfig.from_yaml(params_file).to_dict().items() if k in given})
     overrides.update(parameters or {})
+    check_parameter_names(set(overrides))
     run = resolve_path(run_dir)
     overrides["run_dir"] = str(run)
     ExperimentConfig.from_params(overrides, strict=True)  # fail before running anything
@@ -122,24 +243,71 @@ def run_series(
     out_dir = run / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"run_dir": str(run), "parameters": overrides, "notebooks": []}
-    for name in notebooks:
-        src = src_dir / name
-        declared = read_parameters_cell(src)
-        passed = {k: v for k, v in overrides.items() if k in declared}
-        start = time.perf_counter()
-        pm.execute_notebook(str(src), str(out_dir / name), parameters=passed, cwd=str(src_dir),
-                            kernel_name=kernel_name, progress_bar=False, log_output=log_output)
-        seconds = round(time.perf_counter() - start, 1)
-        summary["notebooks"].append({"name": name, "output": str(out_dir / name), "seconds": seconds})
-        print(f"{name}: {seconds:.0f} s -> {out_dir / name}", flush=True)
+    papermill_log = logging.getLogger("papermill")
+    quiet = _SkipDeclaredElsewhere()
+    papermill_log.addFilter(quiet)
+    try:
+        for k, name in enumerate(notebooks, start=1):
+            src = src_dir / name
+            hooks: dict[str, Any] = {}
+            if progress:
+                n_code = sum(c["cell_type"] == "code" for c in json.loads(src.read_text())["cells"])
+                tracker = _CellProgress(name, n_code + 1)  # + the cell papermill injects
+                hooks = {"on_cell_start": tracker.on_cell_start, "on_cell_executed": tracker.on_cell_executed}
+                print(f"[{k}/{len(notebooks)}] {name}", flush=True)
+            start = time.perf_counter()
+            pm.execute_notebook(str(src), str(out_dir / name), parameters=overrides, cwd=str(src_dir),
+                                kernel_name=kernel_name, progress_bar=False, log_output=log_output, **hooks)
+            seconds = round(time.perf_counter() - start, 1)
+            summary["notebooks"].append({"name": name, "output": str(out_dir / name), "seconds": seconds})
+            print(f"{name}: {seconds:.0f} s -> {out_dir / name}", flush=True)
+    finally:
+        papermill_log.removeFilter(quiet)
     (run / "series.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if progress:
+        print(f"run folder: {_display_path(run)}", flush=True)
+        metrics = run / "metrics.json"
+        if metrics.is_file():
+            print(format_headline(json.loads(metrics.read_text())), flush=True)
     return summary
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the current folder or the project root when under one, else as is."""
+    for base in (Path.cwd(), project_root()):
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def require_run(run_dir: str | os.PathLike[str], needs: Sequence[str] = RUN_NEEDS) -> Path:
+    """The absolute run folder, after checking it holds what notebook 04 reads.
+
+    Raises ``FileNotFoundError`` naming what is missing and how to get it: run notebook 03 with
+    the same ``run_dir`` first; on Colab, a fresh runtime keeps nothing, so both notebooks must
+    point ``run_dir`` at the same folder on Google Drive.
+    """
+    run = resolve_path(run_dir)
+    missing = [name for name in needs if not (run / name).exists()]
+    if missing:
+        where = "does not exist" if not run.exists() else f"lacks {', '.join(missing)}"
+        raise FileNotFoundError(
+            f"run folder {run_dir!s} {where}. Notebook 04 analyses the run that notebook 03 wrote: run 03 "
+            f"with the same run_dir first. On Colab a new runtime starts empty, so mount Google Drive "
+            f"(from google.colab import drive; drive.mount('/content/drive')) and give both notebooks the "
+            f"same run_dir on it, e.g. /content/drive/MyDrive/deepfake_lib/runs/colab_t4.")
+    return run
 
 
 def _yaml_keys(path: str | os.PathLike[str]) -> set[str]:
     import yaml
 
-    return set(yaml.safe_load(Path(path).read_text()) or {})
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of parameter names to values")
+    return set(data)
 
 
 def code_source_hash(nb: Mapping[str, Any]) -> str:
