@@ -251,9 +251,7 @@ def _validate_logits(logits: np.ndarray, positive_index: int) -> np.ndarray:
     if array.shape[0] == 0:
         raise MetricsError("logits is empty: metrics need at least one clip")
     if not -array.shape[1] <= positive_index < array.shape[1]:
-        raise MetricsError(
-            f"positive_index {positive_index} is out of range for {array.shape[1]} classes"
-        )
+        raise MetricsError(f"positive_index {positive_index} is out of range for {array.shape[1]} classes")
     _check_finite(array.ravel(), "logits")
     return array
 
@@ -261,9 +259,7 @@ def _validate_logits(logits: np.ndarray, positive_index: int) -> np.ndarray:
 def _validate_probabilities(
     labels: ArrayLike, prob_real: ArrayLike, n_bins: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    label_array, prob_array = _validate_pair(
-        labels, prob_real, scores_name="prob_real", both_classes=False
-    )
+    label_array, prob_array = _validate_pair(labels, prob_real, scores_name="prob_real", both_classes=False)
     outside = (prob_array < 0.0) | (prob_array > 1.0)
     if outside.any():
         first = int(np.flatnonzero(outside)[0])
@@ -329,9 +325,7 @@ def _select_eer(
     return eer[..., 0], index[..., 0]
 
 
-def compute_det_curve(
-    labels: ArrayLike, scores: ArrayLike
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def compute_det_curve(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detection error trade-off at every distinct score threshold.
 
     ``labels`` [n] (1 = bona fide, 0 = spoof), ``scores`` [n] (higher = more bona fide).
@@ -408,9 +402,7 @@ def _normalised_dcf(
     return cost / min(costs.miss_weight, costs.false_alarm_weight)
 
 
-def compute_min_dcf(
-    labels: ArrayLike, scores: ArrayLike, *, costs: DetectionCosts = ASVSPOOF5_COSTS
-) -> DCF:
+def compute_min_dcf(labels: ArrayLike, scores: ArrayLike, *, costs: DetectionCosts = ASVSPOOF5_COSTS) -> DCF:
     """Minimum normalised DCF of ``labels`` [n] (1 = bona fide) against ``scores`` [n].
 
     Taken over the same operating points as :func:`compute_eer`: every distinct score (accept
@@ -489,7 +481,9 @@ def _pav_cllr(bona_per_level: np.ndarray, spoof_per_level: np.ndarray) -> float:
     posterior = np.clip(posterior, 0.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         bona_cost = np.where(bona > 0, np.log2(1.0 + (1.0 - posterior) * n_bona / (posterior * n_spoof)), 0.0)
-        spoof_cost = np.where(spoof > 0, np.log2(1.0 + posterior * n_spoof / ((1.0 - posterior) * n_bona)), 0.0)
+        spoof_cost = np.where(
+            spoof > 0, np.log2(1.0 + posterior * n_spoof / ((1.0 - posterior) * n_bona)), 0.0
+        )
     return float(0.5 * ((bona * bona_cost).sum() / n_bona + (spoof * spoof_cost).sum() / n_spoof))
 
 
@@ -522,9 +516,7 @@ def llr_from_log_odds(log_odds: ArrayLike, *, prior_real: float = 0.5) -> np.nda
     return array - math.log(prior_real / (1.0 - prior_real))
 
 
-def llr_from_probability(
-    prob_real: ArrayLike, *, prior_real: float = 0.5, eps: float = 1e-12
-) -> np.ndarray:
+def llr_from_probability(prob_real: ArrayLike, *, prior_real: float = 0.5, eps: float = 1e-12) -> np.ndarray:
     """Natural-log likelihood ratios [n] from P(bona fide) [n] in [0, 1] of a classifier trained
     with bona fide share ``prior_real``. Probabilities are clipped to ``[eps, 1 - eps]`` first, so
     a 0 or 1 becomes an LLR of about -/+27.6 instead of an infinity."""
@@ -817,8 +809,7 @@ def bootstrap_ci(
         group_array = np.asarray(groups)
         if group_array.ndim != 1 or group_array.size != label_array.size:
             raise MetricsError(
-                f"groups must have shape [{label_array.size}] like labels, got shape "
-                f"{group_array.shape}"
+                f"groups must have shape [{label_array.size}] like labels, got shape {group_array.shape}"
             )
         try:
             _, group_index = np.unique(group_array, return_inverse=True)
@@ -840,8 +831,7 @@ def bootstrap_ci(
     n_skipped = int((~valid).sum())
     if n_skipped == valid.size:
         raise MetricsError(
-            f"all {valid.size} bootstrap resamples contain a single class; "
-            "use more clips or more groups"
+            f"all {valid.size} bootstrap resamples contain a single class; use more clips or more groups"
         )
     if n_skipped:
         logger.info("bootstrap_ci: skipped %d of %d single-class resamples", n_skipped, valid.size)
@@ -919,9 +909,7 @@ def format_metrics(report: dict[str, Any], *, digits: int = 3, name: str | None 
         raise MetricsError(f"digits must be a non-negative integer, got {digits!r}")
     missing = [key for key in ("eer", "auc", "accuracy", "n") if key not in report]
     if missing:
-        raise MetricsError(
-            f"report lacks {missing}; pass the output of compute_metrics or summarize_scores"
-        )
+        raise MetricsError(f"report lacks {missing}; pass the output of compute_metrics or summarize_scores")
     intervals = report.get("ci") or {}
     parts = []
     for label, key in (("EER", "eer"), ("AUC", "auc"), ("acc", "accuracy")):
@@ -982,9 +970,7 @@ def compute_reliability_curve(
     }
 
 
-def expected_calibration_error(
-    labels: ArrayLike, prob_real: ArrayLike, *, n_bins: int = 10
-) -> float:
+def expected_calibration_error(labels: ArrayLike, prob_real: ArrayLike, *, n_bins: int = 10) -> float:
     """Expected calibration error of P(bona fide) ``prob_real`` [n] against ``labels`` [n].
 
     ``sum_b (n_b / n) * |mean prob_real in b - share of bona fide in b|`` over ``n_bins``
@@ -1008,8 +994,7 @@ def fit_temperature(logits: np.ndarray, labels: ArrayLike) -> float:
     raw = _as_1d(labels, "labels", float)
     if raw.size != array.shape[0]:
         raise MetricsError(
-            f"labels has {raw.size} entries but logits has {array.shape[0]} rows; "
-            "they must match one to one"
+            f"labels has {raw.size} entries but logits has {array.shape[0]} rows; they must match one to one"
         )
     bad = ~np.isin(raw, np.arange(array.shape[1]))
     if bad.any():

@@ -63,8 +63,20 @@ from deepfake_lib.metrics import (
 EXIT_OK, EXIT_USAGE = 0, 2
 
 ID_COLUMNS: tuple[str, ...] = (
-    "clip_id", "id", "filename", "file_name", "flac_file_name", "audio_file_name", "trial",
-    "trial_anon", "trial_id", "utt", "utt_id", "file", "path", "utterance_id",
+    "clip_id",
+    "id",
+    "filename",
+    "file_name",
+    "flac_file_name",
+    "audio_file_name",
+    "trial",
+    "trial_anon",
+    "trial_id",
+    "utt",
+    "utt_id",
+    "file",
+    "path",
+    "utterance_id",
 )
 """Header names of the trial id column, in order of preference (lower case, ``-`` read as ``_``)."""
 SCORE_COLUMNS: tuple[str, ...] = ("score", "cm_score", "llr", "cm_llr")
@@ -161,8 +173,11 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], str]:
         raise ScoreFileError(f"{path}: no such file") from None
     except UnicodeDecodeError as error:
         raise ScoreFileError(f"{path}: not a UTF-8 text file ({error})") from None
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        (n, line)
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     if not lines:
         raise ScoreFileError(f"{path}: the file has no entries")
     first = lines[0][1]
@@ -194,8 +209,10 @@ def _read_jsonl(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not records:
         raise ScoreFileError(f"{path}: the file has no entries")
     header = list(dict.fromkeys(key for _, record in records for key in record))
-    rows = [(n, ["" if record.get(key) is None else str(record.get(key)) for key in header])
-            for n, record in records]
+    rows = [
+        (n, ["" if record.get(key) is None else str(record.get(key)) for key in header])
+        for n, record in records
+    ]
     return header, rows
 
 
@@ -217,7 +234,9 @@ def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
 def _check_widths(path: Path, rows: list[tuple[int, list[str]]], width: int) -> None:
     for n, fields in rows:
         if len(fields) != width:
-            raise ScoreFileError(f"{path}: line {n}: expected {width} fields like the header, got {len(fields)}")
+            raise ScoreFileError(
+                f"{path}: line {n}: expected {width} fields like the header, got {len(fields)}"
+            )
 
 
 def _parse_label(path: Path, n: int, value: str) -> int:
@@ -268,7 +287,9 @@ def _protocol_from_table(
         group_col, group_kind = None, "clip"
     labels = np.array([_parse_label(path, n, fields[label_col]) for n, fields in rows], dtype=np.int64)
     attacks = tuple(
-        BONAFIDE if label == 1 else (fields[attack_col] if attack_col is not None and fields[attack_col] else UNKNOWN_ATTACK)
+        BONAFIDE
+        if label == 1
+        else (fields[attack_col] if attack_col is not None and fields[attack_col] else UNKNOWN_ATTACK)
         for label, (_, fields) in zip(labels, rows, strict=True)
     )
     return Protocol(
@@ -321,7 +342,10 @@ def read_protocol(path: str | Path, *, split: str | None = None) -> Protocol:
     path = Path(path)
     rows, _ = _read_rows(path)
     first = rows[0][1]
-    has_header = not any(field.lower() in _KEY_TOKENS for field in first) and _find_column(first, LABEL_COLUMNS) is not None
+    has_header = (
+        not any(field.lower() in _KEY_TOKENS for field in first)
+        and _find_column(first, LABEL_COLUMNS) is not None
+    )
     if has_header:
         header, body = first, rows[1:]
         if not body:
@@ -390,7 +414,9 @@ def _scores_from_detect(path: Path, header: list[str], rows: list[tuple[int, lis
         if fields[column["threshold"]]:
             thresholds.add(_parse_score(path, n, fields[column["threshold"]]))
     if len(thresholds) > 1:
-        raise ScoreFileError(f"{path}: rows were scored at {len(thresholds)} different thresholds; score one model per file")
+        raise ScoreFileError(
+            f"{path}: rows were scored at {len(thresholds)} different thresholds; score one model per file"
+        )
     threshold = thresholds.pop() if thresholds else None
     return ScoreFile(
         path=path,
@@ -404,7 +430,9 @@ def _scores_from_detect(path: Path, header: list[str], rows: list[tuple[int, lis
     )
 
 
-def _scores_from_lines(path: Path, rows: list[tuple[int, list[str]]], known_ids: set[str] | None) -> ScoreFile:
+def _scores_from_lines(
+    path: Path, rows: list[tuple[int, list[str]]], known_ids: set[str] | None
+) -> ScoreFile:
     width = len(rows[0][1])
     _check_widths_plain(path, rows, width)
     numeric = [i for i in range(width) if all(_is_number(fields[i]) for _, fields in rows)]
@@ -412,8 +440,11 @@ def _scores_from_lines(path: Path, rows: list[tuple[int, list[str]]], known_ids:
         n, fields = next((n, f) for n, f in rows if not any(_is_number(x) for x in f))
         raise ScoreFileError(f"{path}: line {n}: no score (a finite number) in {' '.join(fields)!r}")
     score_col = numeric[-1]
-    candidates = [i for i in range(width) if i != score_col and not any(
-        fields[i].lower() in _KEY_TOKENS for _, fields in rows[:50])]
+    candidates = [
+        i
+        for i in range(width)
+        if i != score_col and not any(fields[i].lower() in _KEY_TOKENS for _, fields in rows[:50])
+    ]
     if not candidates:
         raise ScoreFileError(f"{path}: line {rows[0][0]}: expected an id column beside the score")
 
@@ -432,12 +463,20 @@ def _scores_from_lines(path: Path, rows: list[tuple[int, list[str]]], known_ids:
     if key_cols:
         labels = np.array([_KEY_TOKENS[fields[key_cols[0]].lower()] for _, fields in rows], dtype=np.int64)
         attacks = tuple(
-            BONAFIDE if label == 1 else next(
-                (field for field in fields if _ATTACK_TOKEN.fullmatch(field)), UNKNOWN_ATTACK)
+            BONAFIDE
+            if label == 1
+            else next((field for field in fields if _ATTACK_TOKEN.fullmatch(field)), UNKNOWN_ATTACK)
             for label, (_, fields) in zip(labels, rows, strict=True)
         )
-        truth = Protocol(path=path, layout="labels in the score file", ids=ids, labels=labels,
-                         attacks=attacks, groups=None, group_kind="clip")
+        truth = Protocol(
+            path=path,
+            layout="labels in the score file",
+            ids=ids,
+            labels=labels,
+            attacks=attacks,
+            groups=None,
+            group_kind="clip",
+        )
     return ScoreFile(
         path=path,
         layout=f"ASVspoof-style score file ({width} columns)",
@@ -453,7 +492,9 @@ def _scores_from_lines(path: Path, rows: list[tuple[int, list[str]]], known_ids:
 def _check_widths_plain(path: Path, rows: list[tuple[int, list[str]]], width: int) -> None:
     for n, fields in rows:
         if len(fields) != width:
-            raise ScoreFileError(f"{path}: line {n}: expected {width} fields like the first line, got {len(fields)}")
+            raise ScoreFileError(
+                f"{path}: line {n}: expected {width} fields like the first line, got {len(fields)}"
+            )
 
 
 def read_scores(path: str | Path, *, known_ids: set[str] | None = None) -> ScoreFile:
@@ -464,7 +505,9 @@ def read_scores(path: str | Path, *, known_ids: set[str] | None = None) -> Score
     if path.is_dir():
         candidate = path / RUN_SCORE_FILE
         if not candidate.is_file():
-            raise ScoreFileError(f"{path}: a folder without {RUN_SCORE_FILE}; pass a score file or a run folder")
+            raise ScoreFileError(
+                f"{path}: a folder without {RUN_SCORE_FILE}; pass a score file or a run folder"
+            )
         path = candidate
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         header, rows = _read_jsonl(path)
@@ -512,11 +555,15 @@ def match_scores(protocol: Protocol | None, scores: ScoreFile) -> MatchedScores:
     extra = sorted(i for i in score_counts if i not in protocol_counts)
     problems = []
     if missing:
-        problems.append(f"{len(missing)} of {len(protocol_counts)} protocol id(s) have no score{_examples(missing)}")
+        problems.append(
+            f"{len(missing)} of {len(protocol_counts)} protocol id(s) have no score{_examples(missing)}"
+        )
     if failed:
         first_error = scores.failed[failed[0]]
-        problems.append(f"{len(failed)} protocol id(s) failed in the detector{_examples(failed)}, "
-                        f"first error: {first_error}")
+        problems.append(
+            f"{len(failed)} protocol id(s) failed in the detector{_examples(failed)}, "
+            f"first error: {first_error}"
+        )
     if duplicated:
         problems.append(f"{len(duplicated)} id(s) are scored more than once{_examples(duplicated)}")
     if extra:
@@ -524,8 +571,10 @@ def match_scores(protocol: Protocol | None, scores: ScoreFile) -> MatchedScores:
     if problems:
         hint = ""
         if extra and len(extra) == len(score_counts):
-            hint = (f"; no id matches at all: the protocol's ids look like {truth.ids[0]!r}, the scores' "
-                    f"like {scores.ids[0]!r}")
+            hint = (
+                f"; no id matches at all: the protocol's ids look like {truth.ids[0]!r}, the scores' "
+                f"like {scores.ids[0]!r}"
+            )
         raise ScoreFileError(
             f"{scores.path} does not match {truth.path} one to one: " + "; ".join(problems) + hint
         )
@@ -547,9 +596,9 @@ def match_scores(protocol: Protocol | None, scores: ScoreFile) -> MatchedScores:
 
 METRIC_MEANINGS: dict[str, str] = {
     "eer": "equal error rate: where the share of spoofs accepted equals the share of bona fide rejected "
-           "(oracle threshold)",
+    "(oracle threshold)",
     "min_dcf": "ASVspoof 5 primary metric: lowest normalised detection cost over thresholds "
-               "(p_spoof 0.05, C_miss 1, C_fa 10; 1 = no better than accepting everything)",
+    "(p_spoof 0.05, C_miss 1, C_fa 10; 1 = no better than accepting everything)",
     "act_dcf": "normalised detection cost at the system's own threshold (its calibration of the decision)",
     "cllr": "cost of the scores read as log-likelihood ratios, in bits (0 perfect, 1 uninformative)",
     "min_cllr": "Cllr after the best monotone recalibration: what the ranking alone allows",
@@ -587,8 +636,15 @@ def score_report(
     act_threshold = costs.bayes_threshold if threshold is None else float(threshold)
     groups = None if matched.groups is None else np.asarray(matched.groups)
     pooled = summarize_scores(
-        matched.labels, matched.scores, groups=groups, threshold=threshold, act_dcf_threshold=act_threshold,
-        costs=costs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+        matched.labels,
+        matched.scores,
+        groups=groups,
+        threshold=threshold,
+        act_dcf_threshold=act_threshold,
+        costs=costs,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
     )
     operating = pooled["threshold"]
     bona = matched.labels == 1
@@ -598,15 +654,27 @@ def score_report(
     for attack in sorted(set(attacks[~bona])):
         keep = bona | (attacks == attack)
         report = summarize_scores(
-            matched.labels[keep], matched.scores[keep], groups=None if groups is None else groups[keep],
-            threshold=operating, act_dcf_threshold=act_threshold, costs=costs, n_bootstrap=n_bootstrap,
-            confidence=confidence, seed=seed,
+            matched.labels[keep],
+            matched.scores[keep],
+            groups=None if groups is None else groups[keep],
+            threshold=operating,
+            act_dcf_threshold=act_threshold,
+            costs=costs,
+            n_bootstrap=n_bootstrap,
+            confidence=confidence,
+            seed=seed,
         )
         n_spoof = report["n_fake"]
         accepted = report["confusion_matrix"][0][1]
-        rows.append({"attack": str(attack), "n_spoof": n_spoof, **_summary(report),
-                     "spoofs_accepted": accepted,
-                     "spoofs_accepted_text": format_rate(accepted, n_spoof, confidence=confidence)})
+        rows.append(
+            {
+                "attack": str(attack),
+                "n_spoof": n_spoof,
+                **_summary(report),
+                "spoofs_accepted": accepted,
+                "spoofs_accepted_text": format_rate(accepted, n_spoof, confidence=confidence),
+            }
+        )
     return {
         "n": pooled["n"],
         "n_bonafide": pooled["n_real"],
@@ -645,7 +713,8 @@ def format_report(report: dict[str, Any], *, title: str = "") -> str:
     intervals = (
         f"{level} intervals: bootstrap over {report['bootstrap_groups']}s ({report['n_bootstrap']} resamples), "
         "exact (Clopper-Pearson) for counted rates"
-        if report["n_bootstrap"] else "no intervals (--n-bootstrap 0)"
+        if report["n_bootstrap"]
+        else "no intervals (--n-bootstrap 0)"
     )
     lines += [
         f"{report['n']} trials: {report['n_bonafide']} bona fide, {report['n_spoof']} spoof; {intervals}",
@@ -660,16 +729,28 @@ def format_report(report: dict[str, Any], *, title: str = "") -> str:
     table = [("attack", "n spoof", *columns, "spoofs accepted")]
     for name, row in [("pooled", report["pooled"]), *((r["attack"], r) for r in report["per_attack"])]:
         n_spoof = report["n_spoof"] if name == "pooled" else row["n_spoof"]
-        cells = [_cell(row[k], row[f"{k}_ci"], scale=100.0 if k == "eer" else 1.0, digits=2 if k == "eer" else 3)
-                 for k in keys]
+        cells = [
+            _cell(row[k], row[f"{k}_ci"], scale=100.0 if k == "eer" else 1.0, digits=2 if k == "eer" else 3)
+            for k in keys
+        ]
         table.append((name, str(n_spoof), *cells, row["spoofs_accepted_text"]))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip())
-    lines += ["", f"bona fide rejected at {report['threshold']:.4g}: {report['pooled']['bonafide_rejected_text']}"]
-    lines += [f"{name}: {meaning}" for name, meaning in (
-        ("EER", METRIC_MEANINGS["eer"]), ("minDCF", METRIC_MEANINGS["min_dcf"]), ("actDCF", METRIC_MEANINGS["act_dcf"]),
-        ("Cllr", METRIC_MEANINGS["cllr"]), ("minCllr", METRIC_MEANINGS["min_cllr"]))]
+    lines += [
+        "",
+        f"bona fide rejected at {report['threshold']:.4g}: {report['pooled']['bonafide_rejected_text']}",
+    ]
+    lines += [
+        f"{name}: {meaning}"
+        for name, meaning in (
+            ("EER", METRIC_MEANINGS["eer"]),
+            ("minDCF", METRIC_MEANINGS["min_dcf"]),
+            ("actDCF", METRIC_MEANINGS["act_dcf"]),
+            ("Cllr", METRIC_MEANINGS["cllr"]),
+            ("minCllr", METRIC_MEANINGS["min_cllr"]),
+        )
+    ]
     return "\n".join(lines)
 
 
@@ -680,18 +761,39 @@ def format_report(report: dict[str, Any], *, title: str = "") -> str:
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``deepfake-lib score``."""
-    parser.add_argument("--protocol", help="protocol / key file (ASVspoof 2019 LA, 2021, ASVspoof 5 or a CSV with "
-                        "id and label columns); optional when the score file carries labels (a run's test_scores.csv)")
-    parser.add_argument("--scores", required=True, help="score file (ASVspoof layouts, CSV, deepfake-detect CSV/JSONL) "
-                        "or a run folder (its test_scores.csv)")
-    parser.add_argument("--split", help="keep only this split of a protocol with a 'split' column (e.g. test)")
-    parser.add_argument("--threshold", type=float, help="the system's decision threshold (default: the run's or "
-                        "detector's when the score file names one, else the Bayes threshold for LLR scores)")
-    parser.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000; 0: none)")
+    parser.add_argument(
+        "--protocol",
+        help="protocol / key file (ASVspoof 2019 LA, 2021, ASVspoof 5 or a CSV with "
+        "id and label columns); optional when the score file carries labels (a run's test_scores.csv)",
+    )
+    parser.add_argument(
+        "--scores",
+        required=True,
+        help="score file (ASVspoof layouts, CSV, deepfake-detect CSV/JSONL) "
+        "or a run folder (its test_scores.csv)",
+    )
+    parser.add_argument(
+        "--split", help="keep only this split of a protocol with a 'split' column (e.g. test)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="the system's decision threshold (default: the run's or "
+        "detector's when the score file names one, else the Bayes threshold for LLR scores)",
+    )
+    parser.add_argument(
+        "--n-bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000; 0: none)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--p-spoof", type=float, default=ASVSPOOF5_COSTS.p_spoof, help="DCF spoof prior (default 0.05)")
-    parser.add_argument("--c-miss", type=float, default=ASVSPOOF5_COSTS.c_miss, help="DCF cost of a miss (default 1)")
-    parser.add_argument("--c-fa", type=float, default=ASVSPOOF5_COSTS.c_fa, help="DCF cost of a false alarm (default 10)")
+    parser.add_argument(
+        "--p-spoof", type=float, default=ASVSPOOF5_COSTS.p_spoof, help="DCF spoof prior (default 0.05)"
+    )
+    parser.add_argument(
+        "--c-miss", type=float, default=ASVSPOOF5_COSTS.c_miss, help="DCF cost of a miss (default 1)"
+    )
+    parser.add_argument(
+        "--c-fa", type=float, default=ASVSPOOF5_COSTS.c_fa, help="DCF cost of a false alarm (default 10)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
 
 
@@ -729,8 +831,15 @@ def run_score(args: argparse.Namespace) -> int:
     """``deepfake-lib score``: print the table (or JSON with ``--json``); exit code 2 on bad input."""
     try:
         costs = DetectionCosts(p_spoof=args.p_spoof, c_miss=args.c_miss, c_fa=args.c_fa)
-        report = score_files(args.scores, args.protocol, split=args.split, threshold=args.threshold, costs=costs,
-                             n_bootstrap=args.n_bootstrap, seed=args.seed)
+        report = score_files(
+            args.scores,
+            args.protocol,
+            split=args.split,
+            threshold=args.threshold,
+            costs=costs,
+            n_bootstrap=args.n_bootstrap,
+            seed=args.seed,
+        )
     except (ScoreFileError, MetricsError, OSError) as error:
         print(f"deepfake-lib score: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -7,6 +7,7 @@ FRR(t) = share of bona fide with score < t.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -452,9 +453,7 @@ def test_eer_metric_path_points_at_the_module_script():
 def test_importing_metrics_does_not_import_evaluate():
     # evaluate is absent on Colab; only the metric script itself needs it.
     code = "import sys, deepfake_lib.metrics; print('evaluate' in sys.modules)"
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "False"
 
 
@@ -480,6 +479,7 @@ def test_evaluate_loads_eer_module_offline(tmp_path):
         input=json.dumps([labels.tolist(), scores.tolist()]),
         capture_output=True,
         text=True,
+        check=False,
         env=env,
         timeout=120,
     )
@@ -508,7 +508,7 @@ def _brute_eer(labels, scores) -> float:
     """EER by the documented convention, in exact fractions: operating points only at distinct
     scores and +inf; linear interpolation on the segment where FAR - FRR changes sign."""
     points = [_brute_rates(labels, scores, t) for t in sorted(set(scores)) + [math.inf]]
-    for (far_a, frr_a), (far_b, frr_b) in zip(points, points[1:]):
+    for (far_a, frr_a), (far_b, frr_b) in itertools.pairwise(points):
         gap_a, gap_b = far_a - frr_a, far_b - frr_b
         if gap_a == 0:
             return float(far_a)
@@ -589,7 +589,9 @@ def _score_sets():
     ]
 
 
-@pytest.mark.parametrize(("name", "labels", "scores"), _score_sets(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "labels", "scores"), _score_sets(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_metrics_match_independent_implementations(name, labels, scores):
     labels, scores = labels.tolist(), scores.tolist()
     assert compute_eer(labels, scores).eer == pytest.approx(_brute_eer(labels, scores), abs=1e-12)

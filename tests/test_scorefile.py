@@ -13,7 +13,6 @@ from deepfake_lib.cli import RESULT_COLUMNS, ResultsWriter, main, result_row
 from deepfake_lib.metrics import DetectionCosts, compute_metrics, format_rate
 from deepfake_lib.scorefile import (
     ScoreFileError,
-    match_scores,
     normalize_id,
     read_protocol,
     read_scores,
@@ -23,7 +22,9 @@ from deepfake_lib.scorefile import (
 N_BOOT = 40
 
 
-def _trials(n_bona: int = 12, attacks: tuple[str, ...] = ("A07", "A08", "A09"), per_attack: int = 10, seed: int = 0):
+def _trials(
+    n_bona: int = 12, attacks: tuple[str, ...] = ("A07", "A08", "A09"), per_attack: int = 10, seed: int = 0
+):
     """(ids, speakers, labels, attacks, scores): bona fide first, then each attack's spoofs."""
     rng = np.random.default_rng(seed)
     ids, speakers, labels, attack_of, scores = [], [], [], [], []
@@ -43,8 +44,12 @@ def _trials(n_bona: int = 12, attacks: tuple[str, ...] = ("A07", "A08", "A09"), 
 def _write_2019(tmp_path, trials, *, score_lines=None):
     ids, speakers, labels, attacks, scores = trials
     protocol = tmp_path / "ASVspoof2019.LA.cm.eval.trl.txt"
-    protocol.write_text("".join(
-        f"{s} {i} - {a} {'bonafide' if y else 'spoof'}\n" for i, s, y, a in zip(ids, speakers, labels, attacks)))
+    protocol.write_text(
+        "".join(
+            f"{s} {i} - {a} {'bonafide' if y else 'spoof'}\n"
+            for i, s, y, a in zip(ids, speakers, labels, attacks)
+        )
+    )
     score_file = tmp_path / "scores.txt"
     lines = score_lines if score_lines is not None else [f"{i} {s}" for i, s in zip(ids, scores)]
     score_file.write_text("\n".join(lines) + "\n")
@@ -58,7 +63,7 @@ def _write_2019(tmp_path, trials, *, score_lines=None):
 
 def test_asvspoof2019_protocol_and_foreign_score_file(tmp_path):
     trials = _trials()
-    ids, speakers, labels, attacks, scores = trials
+    ids, _speakers, labels, attacks, scores = trials
     # the score file lists the trials in another order: matching is by id, not by position
     order = np.random.default_rng(1).permutation(len(ids))
     protocol, score_file = _write_2019(tmp_path, trials, score_lines=[f"{ids[k]} {scores[k]}" for k in order])
@@ -84,9 +89,13 @@ def test_asvspoof2019_protocol_and_foreign_score_file(tmp_path):
 def test_asvspoof5_protocol_and_tab_score_file_with_header(tmp_path):
     ids, speakers, labels, attacks, scores = _trials(attacks=("A17", "A18"))
     protocol = tmp_path / "ASVspoof5.eval.track_1.tsv"
-    protocol.write_text("".join(
-        f"{s.replace('LA', 'E')} {i} F - - - {'-' if y else 'AC1'} {'bonafide' if y else a} "
-        f"{'bonafide' if y else 'spoof'} -\n" for i, s, y, a in zip(ids, speakers, labels, attacks)))
+    protocol.write_text(
+        "".join(
+            f"{s.replace('LA', 'E')} {i} F - - - {'-' if y else 'AC1'} {'bonafide' if y else a} "
+            f"{'bonafide' if y else 'spoof'} -\n"
+            for i, s, y, a in zip(ids, speakers, labels, attacks)
+        )
+    )
     score_file = tmp_path / "cm_scores.tsv"
     score_file.write_text("filename\tcm-score\n" + "".join(f"{i}\t{s}\n" for i, s in zip(ids, scores)))
     report = score_files(score_file, protocol, n_bootstrap=N_BOOT)
@@ -97,10 +106,14 @@ def test_asvspoof5_protocol_and_tab_score_file_with_header(tmp_path):
 
 def test_score_file_that_carries_its_own_keys_needs_no_protocol(tmp_path):
     # ASVspoof 5 package README layout: speaker, utterance, score, trial type
-    ids, speakers, labels, attacks, scores = _trials()
+    ids, speakers, labels, _attacks, scores = _trials()
     score_file = tmp_path / "cm_scores.txt"
-    score_file.write_text("".join(
-        f"{s} {i} {v} {'bonafide' if y else 'spoof'}\n" for i, s, y, v in zip(ids, speakers, labels, scores)))
+    score_file.write_text(
+        "".join(
+            f"{s} {i} {v} {'bonafide' if y else 'spoof'}\n"
+            for i, s, y, v in zip(ids, speakers, labels, scores)
+        )
+    )
     report = score_files(score_file, n_bootstrap=N_BOOT)
     assert report["protocol"] is None and report["n"] == len(ids)
     assert report["pooled"]["eer"] == pytest.approx(compute_metrics(labels, scores)["eer"])
@@ -108,8 +121,10 @@ def test_score_file_that_carries_its_own_keys_needs_no_protocol(tmp_path):
 
 def test_asvspoof2019_baseline_score_layout_picks_the_id_column(tmp_path):
     trials = _trials()
-    ids, speakers, labels, attacks, scores = trials
-    lines = [f"{i} {a} {'bonafide' if y else 'spoof'} {v}" for i, a, y, v in zip(ids, attacks, labels, scores)]
+    ids, _speakers, labels, attacks, scores = trials
+    lines = [
+        f"{i} {a} {'bonafide' if y else 'spoof'} {v}" for i, a, y, v in zip(ids, attacks, labels, scores)
+    ]
     protocol, score_file = _write_2019(tmp_path, trials, score_lines=lines)
     scored = read_scores(score_file, known_ids=set(read_protocol(protocol).ids))
     assert scored.ids == tuple(ids)
@@ -122,7 +137,7 @@ def test_asvspoof2019_baseline_score_layout_picks_the_id_column(tmp_path):
 
 
 def _write_run(tmp_path, trials, threshold=0.25):
-    ids, speakers, labels, attacks, scores = trials
+    ids, _speakers, labels, attacks, scores = trials
     run = tmp_path / "run"
     run.mkdir()
     rows = ["clip_id,utterance_id,label,attack,logit_fake,logit_real,score,prob_real"]
@@ -130,10 +145,14 @@ def _write_run(tmp_path, trials, threshold=0.25):
         attack = "bonafide" if y else a
         rows.append(f"{i},utt{i[-2:]},{y},{attack},{-s / 2},{s / 2},{s},{1 / (1 + math.exp(-s))}")
     (run / "test_scores.csv").write_text("\n".join(rows) + "\n")
-    (run / "metrics.json").write_text(json.dumps({"threshold": {"value": threshold, "chosen_on": "validation EER"}}))
+    (run / "metrics.json").write_text(
+        json.dumps({"threshold": {"value": threshold, "chosen_on": "validation EER"}})
+    )
     splits = ["split,clip_id,utterance_id,speaker_id,label,attack,sample_rate,duration"]
-    splits += [f"test,{i},utt{i[-2:]},,{y},{'bonafide' if y else a},16000,2.0"
-               for i, y, a in zip(ids, labels, attacks)]
+    splits += [
+        f"test,{i},utt{i[-2:]},,{y},{'bonafide' if y else a},16000,2.0"
+        for i, y, a in zip(ids, labels, attacks)
+    ]
     splits += ["train,other_clip,utt_x,,1,bonafide,16000,2.0"]
     (run / "splits.csv").write_text("\n".join(splits) + "\n")
     return run
@@ -171,9 +190,17 @@ def _write_detect(path, trials, *, fmt, fail=()):
             if i in fail:
                 result = SimpleNamespace(ok=False, error="cannot decode audio")
             else:
-                result = SimpleNamespace(ok=True, label="Real" if s >= 0.1 else "Fake", prob_real=1 / (1 + math.exp(-s)),
-                                         score=s, threshold=0.1, duration_s=2.0, n_windows=1, max_fake_prob=0.5,
-                                         suspicious_segments=[])
+                result = SimpleNamespace(
+                    ok=True,
+                    label="Real" if s >= 0.1 else "Fake",
+                    prob_real=1 / (1 + math.exp(-s)),
+                    score=s,
+                    threshold=0.1,
+                    duration_s=2.0,
+                    n_windows=1,
+                    max_fake_prob=0.5,
+                    suspicious_segments=[],
+                )
             writer.write(result_row(f"/data/eval/flac/{i}.flac", result))
 
 
@@ -212,12 +239,16 @@ def test_missing_duplicated_and_extra_ids_are_counted(tmp_path):
     trials = _trials()
     lines = _lines(trials)
     protocol, score_file = _write_2019(tmp_path, trials, score_lines=lines[3:])
-    with pytest.raises(ScoreFileError, match=r"3 of 42 protocol id\(s\) have no score \(e\.g\. 'LA_E_100000'"):
+    with pytest.raises(
+        ScoreFileError, match=r"3 of 42 protocol id\(s\) have no score \(e\.g\. 'LA_E_100000'"
+    ):
         score_files(score_file, protocol, n_bootstrap=0)
     _write_2019(tmp_path, trials, score_lines=lines + lines[:2])
     with pytest.raises(ScoreFileError, match=r"2 id\(s\) are scored more than once"):
         score_files(score_file, protocol, n_bootstrap=0)
-    _write_2019(tmp_path, trials, score_lines=lines + ["LA_E_999991 0.5", "LA_E_999992 0.1", "LA_E_999993 0.2"])
+    _write_2019(
+        tmp_path, trials, score_lines=lines + ["LA_E_999991 0.5", "LA_E_999992 0.1", "LA_E_999993 0.2"]
+    )
     with pytest.raises(ScoreFileError, match=r"3 scored id\(s\) are not in the protocol"):
         score_files(score_file, protocol, n_bootstrap=0)
     # all three at once, in one message
@@ -226,7 +257,9 @@ def test_missing_duplicated_and_extra_ids_are_counted(tmp_path):
         score_files(score_file, protocol, n_bootstrap=0)
     message = str(error.value)
     assert "1 of 42 protocol id(s) have no score" in message
-    assert "1 id(s) are scored more than once" in message and "1 scored id(s) are not in the protocol" in message
+    assert (
+        "1 id(s) are scored more than once" in message and "1 scored id(s) are not in the protocol" in message
+    )
     assert str(score_file) in message and str(protocol) in message
 
 
@@ -245,11 +278,26 @@ def test_duplicated_protocol_ids_and_no_overlap_hint(tmp_path):
 @pytest.mark.parametrize(
     ("protocol_text", "score_text", "message"),
     [
-        ("LA_1 LA_E_1 - A01 spoof\nLA_1 LA_E_2 - A01 maybe\n", "LA_E_1 0.1\n", r"line 2: expected 'speaker id"),
-        ("LA_1 LA_E_1 - - bonafide\nLA_1 LA_E_2 - A01 spoof\n", "LA_E_1 0.1\nLA_E_2\n", r"line 2: expected 2 fields"),
-        ("LA_1 LA_E_1 - - bonafide\nLA_1 LA_E_2 - A01 spoof\n", "id,score\nLA_E_1,0.1\nLA_E_2,high\n",
-         r"line 3: score 'high' is not a number"),
-        ("LA_1 LA_E_1 - - bonafide\nLA_1 LA_E_2 - A01 spoof\n", "id,value\nLA_E_1,0.1\n", "lacks an id column"),
+        (
+            "LA_1 LA_E_1 - A01 spoof\nLA_1 LA_E_2 - A01 maybe\n",
+            "LA_E_1 0.1\n",
+            r"line 2: expected 'speaker id",
+        ),
+        (
+            "LA_1 LA_E_1 - - bonafide\nLA_1 LA_E_2 - A01 spoof\n",
+            "LA_E_1 0.1\nLA_E_2\n",
+            r"line 2: expected 2 fields",
+        ),
+        (
+            "LA_1 LA_E_1 - - bonafide\nLA_1 LA_E_2 - A01 spoof\n",
+            "id,score\nLA_E_1,0.1\nLA_E_2,high\n",
+            r"line 3: score 'high' is not a number",
+        ),
+        (
+            "LA_1 LA_E_1 - - bonafide\nLA_1 LA_E_2 - A01 spoof\n",
+            "id,value\nLA_E_1,0.1\n",
+            "lacks an id column",
+        ),
         ("clip_id,label\nLA_E_1,maybe\n", "LA_E_1 0.1\n", r"line 2: label 'maybe'"),
         ("", "LA_E_1 0.1\n", "no entries"),
     ],
@@ -288,7 +336,9 @@ def test_score_command_table_json_and_exit_codes(tmp_path, capsys):
     base = ["score", "--protocol", str(protocol), "--scores", str(score_file), "--n-bootstrap", "20"]
     assert main(base) == 0
     table = capsys.readouterr().out
-    assert "minDCF" in table and "pooled" in table and "A09" in table and "0 of 10, at most 26% at 95%" in table
+    assert (
+        "minDCF" in table and "pooled" in table and "A09" in table and "0 of 10, at most 26% at 95%" in table
+    )
     assert main([*base, "--json", "--c-fa", "5"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["costs"] == {"p_spoof": 0.05, "c_miss": 1.0, "c_fa": 5.0}
