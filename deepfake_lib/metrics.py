@@ -71,10 +71,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import minimize_scalar
+from scipy.optimize import isotonic_regression, minimize_scalar
 from scipy.special import logsumexp, softmax
 from scipy.stats import binomtest
-from sklearn.isotonic import isotonic_regression
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -466,7 +465,7 @@ def compute_cllr(labels: ArrayLike, llrs: ArrayLike) -> float:
 def _pav_cllr(bona_per_level: np.ndarray, spoof_per_level: np.ndarray) -> float:
     """minCllr (bits) from class counts per distinct score level [levels], levels increasing.
 
-    Pool-adjacent-violators (:func:`sklearn.isotonic.isotonic_regression`, weighted by the clips
+    Pool-adjacent-violators (:func:`scipy.optimize.isotonic_regression`, weighted by the clips
     at each level) gives the monotone posterior ``p`` of bona fide per level that best fits the
     labels; with the empirical prior removed (``llr = logit(p) - log(N_bona / N_spoof)``) the
     per-clip costs are ``log2(1 + (1 - p) N_bona / (p N_spoof))`` for bona fide and
@@ -477,7 +476,7 @@ def _pav_cllr(bona_per_level: np.ndarray, spoof_per_level: np.ndarray) -> float:
     present = total > 0
     bona, spoof, weight = bona_per_level[present], spoof_per_level[present], total[present]
     n_bona, n_spoof = float(bona.sum()), float(spoof.sum())
-    posterior = isotonic_regression(bona / weight, sample_weight=weight.astype(np.float64), increasing=True)
+    posterior = isotonic_regression(bona / weight, weights=weight.astype(np.float64), increasing=True).x
     posterior = np.clip(posterior, 0.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         bona_cost = np.where(bona > 0, np.log2(1.0 + (1.0 - posterior) * n_bona / (posterior * n_spoof)), 0.0)
