@@ -897,21 +897,27 @@ def summarize_scores(
     return report
 
 
-def format_metrics(report: dict[str, Any], *, digits: int = 3, name: str | None = None) -> str:
+def format_metrics(
+    report: dict[str, Any], *, digits: int = 3, name: str | None = None, extended: bool = False
+) -> str:
     """One line of text for a :func:`compute_metrics` or :func:`summarize_scores` report.
 
     E.g. ``"EER 0.083 [0.051, 0.120] | AUC 0.962 [0.930, 0.985] | acc 0.917 [0.870, 0.950]
     (n=90)"``, prefixed by ``"name: "`` when given. Rates are fractions (not percentages) with
-    ``digits`` decimals; the bracketed intervals appear when the report has a ``"ci"``.
+    ``digits`` decimals; the bracketed intervals appear when the report has a ``"ci"``. With
+    ``extended``, minDCF, actDCF, Cllr and minCllr follow the accuracy.
     """
     if int(digits) != digits or digits < 0:
         raise MetricsError(f"digits must be a non-negative integer, got {digits!r}")
-    missing = [key for key in ("eer", "auc", "accuracy", "n") if key not in report]
+    fields = [("EER", "eer"), ("AUC", "auc"), ("acc", "accuracy")]
+    if extended:
+        fields += [("minDCF", "min_dcf"), ("actDCF", "act_dcf"), ("Cllr", "cllr"), ("minCllr", "min_cllr")]
+    missing = [key for key in [key for _, key in fields] + ["n"] if key not in report]
     if missing:
         raise MetricsError(f"report lacks {missing}; pass the output of compute_metrics or summarize_scores")
     intervals = report.get("ci") or {}
     parts = []
-    for label, key in (("EER", "eer"), ("AUC", "auc"), ("acc", "accuracy")):
+    for label, key in fields:
         text = f"{label} {float(report[key]):.{digits}f}"
         if key in intervals:
             low, high = intervals[key]

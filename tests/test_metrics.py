@@ -346,6 +346,14 @@ def test_format_metrics_text_is_stable():
     )
     plain = {key: report[key] for key in ("eer", "auc", "accuracy", "n")}
     assert format_metrics(plain) == "EER 0.083 | AUC 0.962 | acc 0.917 (n=90)"
+    extended = {**report, "min_dcf": 0.25, "act_dcf": 0.5, "cllr": 1.25, "min_cllr": 0.4}
+    extended["ci"] = {**report["ci"], "min_dcf": (0.125, 0.375)}
+    assert format_metrics(extended, digits=2, extended=True) == (
+        "EER 0.08 [0.05, 0.12] | AUC 0.96 [0.93, 0.98] | acc 0.92 [0.87, 0.95] | minDCF 0.25 [0.12, 0.38] | "
+        "actDCF 0.50 | Cllr 1.25 | minCllr 0.40 (n=90)"
+    )
+    with pytest.raises(MetricsError, match="min_dcf"):
+        format_metrics(plain, extended=True)
 
 
 # ------------------------------------------------------------------------------------------
