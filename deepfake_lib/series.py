@@ -301,6 +301,23 @@ def require_run(run_dir: str | os.PathLike[str], needs: Sequence[str] = RUN_NEED
     return run
 
 
+def render_parameters_table(params_file: str | os.PathLike[str]) -> str:
+    """Markdown table of every key of ``params_file``: the notebooks declaring it, the default of
+    the notebooks (the embedded offline run) and the file's value (``Colab_setup.md`` holds
+    this table for ``params/colab_t4.yaml``; a test keeps the two equal)."""
+    import yaml
+
+    values = yaml.safe_load(Path(params_file).read_text()) or {}
+    declared = declared_parameters()
+    defaults = ExperimentConfig().to_dict()
+    rows = ["| parameter | declared in notebooks | embedded default | "
+            f"`{Path(params_file).parent.name}/{Path(params_file).name}` |", "|---|---|---|---|"]
+    for key, value in values.items():
+        where = ", ".join(sorted(n[:2] for n in declared.get(key, ()))) or "none (add it to 03's parameters cell)"
+        rows.append(f"| `{key}` | {where} | `{defaults.get(key)!r}` | `{value!r}` |")
+    return "\n".join(rows)
+
+
 def _yaml_keys(path: str | os.PathLike[str]) -> set[str]:
     import yaml
 

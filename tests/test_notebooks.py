@@ -274,3 +274,71 @@ def test_no_output_holds_an_absolute_path(path: Path) -> None:
                                                 "phase 2 embeds the audio at 16 kHz, a few seconds each"))
 def test_committed_notebook_stays_under_1_mb(path: Path) -> None:
     assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: {path.stat().st_size / 1e6:.2f} MB"
+
+
+# --------------------------------------------------------------------------------------
+# the Colab route
+# --------------------------------------------------------------------------------------
+COLAB_TORCH = (2, 11)
+"""torch and torchaudio preinstalled on Colab (2026); the package's minimum versions must not exceed them."""
+
+
+def _repository() -> str:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+
+
+def test_repository_address_has_one_home() -> None:
+    repo = _repository()
+    owner_name = repo.removeprefix("https://github.com/")
+    for path in PATHS:
+        install = "".join(_code_cells(path)[1]["source"])
+        assert f'"{repo}"' in install, f"{path.name}: the install cell must default to {repo} (pyproject.toml)"
+        text = path.read_text()
+        badges = re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob", text)
+        assert badges and set(badges) == {owner_name}, f"{path.name}: badges point to {set(badges)}"
+    readme_badges = set(re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob",
+                                   (ROOT / "README.md").read_text()))
+    assert readme_badges == {owner_name}
+    guide = (ROOT / "Colab_setup.md").read_text()
+    assert f'git grep -l "github.com/{owner_name}"' in guide, "the guide's fork command must match the address"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_install_cell_keeps_colabs_torch(path: Path) -> None:
+    install = "".join(_code_cells(path)[1]["source"])
+    args = re.findall(r'"([^"]*)"', install.split("pip", 1)[1])
+    for forbidden in ("-U", "--upgrade", "--force-reinstall", "--no-deps", "torch", "torchaudio"):
+        assert forbidden not in args, f"{path.name}: {forbidden!r} in the install command would replace Colab's torch"
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dep in deps:
+        m = re.fullmatch(r"(torch|torchaudio)>=(\d+)\.(\d+)\S*", dep)
+        if m:
+            assert (int(m.group(2)), int(m.group(3))) <= COLAB_TORCH, f"{dep} would upgrade Colab's torch"
+
+
+def test_colab_guide_parameters_table_is_current() -> None:
+    from deepfake_lib.series import render_parameters_table
+
+    guide = (ROOT / "Colab_setup.md").read_text()
+    table = guide.split("<!-- parameters table: begin -->\n")[1].split("\n<!-- parameters table: end -->")[0]
+    expected = render_parameters_table(ROOT / "params" / "colab_t4.yaml")
+    assert table == expected, "Colab_setup.md's table is stale; paste render_parameters_table('params/colab_t4.yaml')"
+
+
+def test_require_run_names_what_notebook_04_lacks(tmp_path: Path) -> None:
+    from deepfake_lib.series import RUN_NEEDS, require_run
+
+    with pytest.raises(FileNotFoundError, match="does not exist.*notebook 03.*Google Drive"):
+        require_run(tmp_path / "absent")
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in RUN_NEEDS[:-1]:
+        (run / name).write_text("{}")
+    with pytest.raises(FileNotFoundError, match="lacks model"):
+        require_run(run)
+    (run / "model").mkdir()
+    assert require_run(run) == run
