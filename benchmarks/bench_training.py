@@ -12,12 +12,12 @@ forward + backward + optimizer step. Clips are Gaussian noise of uniform 1.5-10 
 Parts:
 
 * **A. Padding strategy**: samples/s of (1) dynamic padding of random 4 s crops
-  (``ClipDataset(train=True, max_samples=64000)`` + ``AudioCollator``, what ``fine_tune``
+  (``ClipDataset(max_samples=64000)`` + ``AudioCollator``, what ``fine_tune``
   does) against (2) whole clips padded to the longest clip of the dataset
   (``AudioCollator(pad_to_samples=max_len)``), alternating step by step on one model. Also
   the padded batch length and the share of real audio in a batch.
 * **B. Trainer overhead**: the same initial weights and the same fixed crops (3 s tiny, 4 s
-  base) in the same order through (1) ``train._trainer_class()`` with the
+  base) in the same order through (1) ``train.DetectorTrainer`` with the
   ``TrainingArguments`` of ``fine_tune`` (eval/save off, ``max_steps``, sequential sampler)
   and (2) a plain loop (AdamW, same lr and weight decay, same collator) on a copy of the
   model, one plain step right after each Trainer step (from a callback, outside the Trainer
@@ -298,14 +298,14 @@ def make_paired_clock(plain: PlainStepper, plain_batches: Iterator[dict[str, tor
 
 def train_with_trainer(model: torch.nn.Module, fe: Any, dataset: FixedItems, *, n_steps: int, lr: float, tmp: Path,
                        clock: Any) -> dict[str, Any]:
-    """The project's DetectorTrainer (``train._trainer_class()``) over ``dataset`` for
+    """The project's DetectorTrainer (``train.DetectorTrainer``) over ``dataset`` for
     ``n_steps`` steps, with ``clock`` as a callback; set-up and call times."""
     from transformers.trainer_callback import PrinterCallback
 
-    from deepfake_lib.train import AudioCollator, _trainer_class
+    from deepfake_lib.train import AudioCollator, DetectorTrainer
 
     t0 = time.perf_counter()
-    trainer = _trainer_class()(
+    trainer = DetectorTrainer(
         model=model, args=trainer_arguments(str(tmp / "trainer"), max_steps=n_steps, lr=lr), train_dataset=dataset,
         data_collator=AudioCollator(fe), processing_class=fe, callbacks=[clock],
     )
@@ -343,7 +343,7 @@ def part_padding(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: in
     plans = [("dynamic_crop_4s", CROP_SAMPLES, False)] + ([] if only_dynamic else [("pad_to_longest", None, True)])
     batches, collators, pad_to = {}, {}, {}
     for label, max_samples, pad in plans:
-        clips = ClipDataset(ds, train=True, max_samples=max_samples, seed=0)
+        clips = ClipDataset(ds, max_samples=max_samples, seed=0)
         for i in range(len(clips)):
             clips.load(i)  # decode outside the timed section
         pad_to[label] = max(len(clips.load(i)) for i in range(len(clips))) if pad else None
@@ -389,9 +389,10 @@ def part_trainer(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: in
     and the median of the per-pair ratios (the one checked against the target)."""
     import copy
 
-    from deepfake_lib.train import AudioCollator, ClipDataset
+    from deepfake_lib.scoring import EvalClips
+    from deepfake_lib.train import AudioCollator
 
-    clips = ClipDataset(ds, train=False)
+    clips = EvalClips.from_split(ds)
     waves = [clips.load(i) for i in range(len(clips))]
     n_samples = TINY_B_CROP_SAMPLES if name == "tiny" else CROP_SAMPLES
     items = fixed_crops(waves, clips.labels, steps * BATCH, n_samples)
@@ -721,7 +722,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     from deepfake_lib.config import quiet_libraries
-    from deepfake_lib.train import set_seed
+    from deepfake_lib.runs import set_seed
 
     quiet_libraries()
     if args.child:

@@ -30,7 +30,6 @@ recompilations for every new input length do not suit a command line or a servic
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -43,18 +42,29 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
+import transformers
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
+from deepfake_lib.audio import resample
+from deepfake_lib.backends import INT8_METHOD, INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
+from deepfake_lib.config import ExperimentConfig
+from deepfake_lib.data import load_example_audio
+from deepfake_lib.infer import check_head, locate_model
+from deepfake_lib.metrics import score_from_logits
+from deepfake_lib.models import load_model, save_model
+from deepfake_lib.runs import RUN_FILES, write_json
+from deepfake_lib.scoring import MIN_DURATION_S, classify_waves
+from deepfake_lib.synthetic import CorpusConfig, generate_utterance
+from deepfake_lib.train import prepare_data
+
+__all__ = [
+    "EXPORT_FILES", "INT8_METHOD", "INT8_METHODS", "ONNX_OPSET", "OnnxClassifier", "check_parity", "export_model",
+    "export_onnx", "load_run_test_waves", "make_parity_waves", "quantize_int8", "quantize_onnx_int8",
+]
 
 log = logging.getLogger(__name__)
-
-INT8_METHODS: tuple[str, ...] = ("torch.ao", "torchao")
-"""Ways :func:`quantize_int8` can quantise: ``torch.ao`` dynamic quantisation (deprecated in
-torch 2.14 but the fastest eager path here) and torchao's ``Int8DynamicActivationInt8WeightConfig``."""
-
-INT8_METHOD: str = "torch.ao"
-"""The method :func:`quantize_int8` uses by default (chosen by measurement; see the module
-docstring and ``benchmarks/results/latency.json``)."""
 
 ONNX_OPSET: int = 18
 """ONNX opset of exported graphs."""
@@ -70,50 +80,11 @@ EXPORT_FILES: dict[str, str] = {
 
 
 # --------------------------------------------------------------------------------------
-# int8 PyTorch
-# --------------------------------------------------------------------------------------
-def quantize_int8(model: Any, *, method: str = INT8_METHOD, inplace: bool = False) -> Any:
-    """Dynamic int8 quantisation of the ``nn.Linear`` layers of ``model`` for CPU inference.
-
-    Weights become int8 (per output channel for torchao, per tensor for torch.ao);
-    activations are quantised on the fly per batch; convolutions and norms stay fp32.
-    ``method``: one of :data:`INT8_METHODS`. Returns the quantised model in eval mode (a
-    copy unless ``inplace``); call it exactly like the original.
-    """
-    import torch
-
-    if method not in INT8_METHODS:
-        raise ValueError(f"method={method!r}; expected one of {', '.join(INT8_METHODS)}")
-    target = model if inplace else copy.deepcopy(model)
-    target = target.to("cpu").eval()
-    if method == "torchao":
-        try:
-            from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
-        except ImportError as exc:  # optional: not installed by default (slower here without torch.compile)
-            raise ImportError("method='torchao' needs `pip install torchao`") from exc
-
-        quantize_(target, Int8DynamicActivationInt8WeightConfig())
-        return target
-    # torch.ao's quantize_dynamic is deprecated in torch 2.14 in favour of torchao, but it is
-    # still the fastest eager int8 path on these CPUs (torchao needs torch.compile to match;
-    # benchmarks/bench_latency.py reports both side by side). The warning is silenced here,
-    # and only here, because the choice is deliberate and measured.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_dynamic.*")
-        warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*")
-        warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*deprecated.*")  # raised inside quantize_dynamic
-        return torch.ao.quantization.quantize_dynamic(target, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-
-
-# --------------------------------------------------------------------------------------
 # ONNX
 # --------------------------------------------------------------------------------------
 def _logits_wrapper(model: Any, with_attention_mask: bool) -> Any:
     """A module whose forward returns only ``.logits`` (transformers 5.x breaks export with
     ``config.return_dict=False``, so the output object is unwrapped here instead)."""
-    import torch
-
     class LogitsOnly(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
             super().__init__()
@@ -142,13 +113,9 @@ def export_onnx(
     Inputs: ``input_values`` float32 ``[batch, time]`` (normalised 16 kHz samples) and, when
     ``with_attention_mask``, ``attention_mask`` int64 ``[batch, time]``; output ``logits``
     float32 ``[batch, 2]``. Batch and time are dynamic; time must be at least
-    ``min_samples`` (default :data:`deepfake_lib.infer.MIN_DURATION_S` at 16 kHz). Uses the
+    ``min_samples`` (default :data:`deepfake_lib.scoring.MIN_DURATION_S` at 16 kHz). Uses the
     dynamo exporter; the model is exported in eval mode on the CPU.
     """
-    import torch
-
-    from deepfake_lib.infer import MIN_DURATION_S
-
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     min_t = int(min_samples if min_samples is not None else round(MIN_DURATION_S * TARGET_SAMPLE_RATE))
@@ -171,43 +138,6 @@ def export_onnx(
     return out
 
 
-class OnnxClassifier:
-    """An ONNX Runtime session behind the :class:`deepfake_lib.infer.Classifier` call:
-    ``input_values`` float32 ``[batch, time]`` (and ``attention_mask`` when the graph takes
-    one) to logits float32 ``[batch, 2]``. ``device`` ``"cuda"`` uses the CUDA execution
-    provider when ONNX Runtime has it; ``threads`` sets intra-op threads (default: ORT's)."""
-
-    def __init__(self, path: str | os.PathLike[str], *, device: str = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such ONNX model")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        elif device == "cuda":
-            log.warning("%s: this onnxruntime has no CUDA provider; running on the CPU", self.path)
-        self.session = ort.InferenceSession(str(self.path), options, providers=providers)
-        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.accepts_attention_mask = "attention_mask" in self.input_names
-
-    def __call__(self, input_values: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
-        """Logits float32 ``[batch, 2]`` for ``input_values`` ``[batch, samples]`` (and mask;
-        all ones when the graph takes one and none is given)."""
-        x = np.ascontiguousarray(input_values, dtype=np.float32)
-        feed: dict[str, np.ndarray] = {"input_values": x}
-        if self.accepts_attention_mask:
-            feed["attention_mask"] = (np.ones(x.shape, dtype=np.int64) if attention_mask is None
-                                      else np.ascontiguousarray(attention_mask, dtype=np.int64))
-        return self.session.run(["logits"], feed)[0].astype(np.float32, copy=False)
-
-
 def quantize_onnx_int8(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -221,7 +151,7 @@ def quantize_onnx_int8(
     ``quant_pre_process`` (graph optimisation, no symbolic shape inference, which fails on
     the dynamo exporter's graph) in a temporary folder that is removed afterwards.
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # optional extra (pip install .[export])
 
     src_p, dst_p = Path(src), Path(dst)
     dst_p.parent.mkdir(parents=True, exist_ok=True)
@@ -254,8 +184,6 @@ def check_parity(
     ``mean_abs_logit_diff``, ``max_abs_score_diff`` (log-odds) and ``label_agreement``
     (share of clips given the same label at ``threshold``, in [0, 1]).
     """
-    from deepfake_lib.metrics import score_from_logits
-
     if len(waves) == 0:
         raise ValueError("check_parity needs at least one waveform")
     ref = np.stack([np.asarray(reference_fn(w), dtype=np.float64).reshape(-1) for w in waves])
@@ -277,9 +205,6 @@ def check_parity(
 def make_parity_waves(n_clips: int = 8, *, seed: int = 0) -> list[np.ndarray]:
     """``n_clips`` synthetic 16 kHz clips ``[samples]`` (1.5-6 s, bona fide and spoofed) from
     the embedded corpus generator, for parity checks when no trained run's test split is given."""
-    from deepfake_lib.audio import resample
-    from deepfake_lib.synthetic import CorpusConfig, generate_utterance
-
     config = CorpusConfig(n_utterances=max(1, math.ceil(n_clips / 2)), spoofs_per_utterance=1, seed=seed)
     waves: list[np.ndarray] = []
     for i in range(config.n_utterances):
@@ -292,12 +217,6 @@ def load_run_test_waves(run_dir: str | os.PathLike[str], *, max_clips: int = 64)
     """The test clips of a finished run folder as 16 kHz waveforms ``[samples]`` (at most
     ``max_clips``, in test-table order): the run's data is re-split with its own
     ``config.json`` (deterministic) and checked against its ``test_scores.csv``."""
-    import pandas as pd
-
-    from deepfake_lib.config import ExperimentConfig
-    from deepfake_lib.data import load_example_audio
-    from deepfake_lib.train import RUN_FILES, prepare_data
-
     run = Path(run_dir)
     cfg_file, scores_file = run / RUN_FILES["config"], run / RUN_FILES["test_scores"]
     for f in (cfg_file, scores_file):
@@ -319,15 +238,10 @@ def load_run_test_waves(run_dir: str | os.PathLike[str], *, max_clips: int = 64)
 # the export folder
 # --------------------------------------------------------------------------------------
 def _wave_fn(classifier: Any, feature_extractor: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """One waveform ``[samples]`` -> logits ``[2]`` through the feature extractor and ``classifier``."""
+    """One waveform ``[samples]`` -> logits ``[2]`` through :func:`deepfake_lib.scoring.classify_waves`."""
 
     def fn(wave: np.ndarray) -> np.ndarray:
-        mask_wanted = bool(getattr(feature_extractor, "return_attention_mask", False))
-        feats = feature_extractor([np.asarray(wave, dtype=np.float32)], sampling_rate=TARGET_SAMPLE_RATE,
-                                  return_tensors="np", return_attention_mask=mask_wanted)
-        mask = feats.get("attention_mask")
-        mask = np.asarray(mask, dtype=np.int64) if mask is not None and classifier.accepts_attention_mask else None
-        return classifier(np.asarray(feats["input_values"], dtype=np.float32), mask)[0]
+        return classify_waves(classifier, feature_extractor, [np.asarray(wave, dtype=np.float32)])[0]
 
     return fn
 
@@ -351,12 +265,7 @@ def export_model(
     compared with fp32 PyTorch on ``parity_waves`` (16 kHz ``[samples]`` clips; default
     :func:`make_parity_waves`) and the figures go to ``parity.json``. Returns the manifest.
     """
-    import onnxruntime
-    import torch
-    import transformers
-
-    from deepfake_lib.infer import TorchClassifier, check_head, locate_model
-    from deepfake_lib.models import load_model, save_model
+    import onnxruntime  # optional extra (pip install .[export]): needed only here, for its version
 
     loc = locate_model(source)
     if loc.kind == "export":
@@ -401,8 +310,6 @@ def export_model(
                 files["onnx_int8"] = EXPORT_FILES["onnx_int8"]
                 record("onnx_int8", OnnxClassifier(out / EXPORT_FILES["onnx_int8"]))
     files["parity"] = EXPORT_FILES["parity"]
-    from deepfake_lib.train import write_json
-
     write_json(out / EXPORT_FILES["parity"], parity)
     manifest: dict[str, Any] = {
         "source": os.fspath(source),

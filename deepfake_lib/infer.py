@@ -17,18 +17,15 @@ ids carry no calibrated threshold: 0.0 is used (the argmax of the two logits) an
 Scoring (the same convention as :mod:`deepfake_lib.metrics`):
 
 * the audio is decoded and resampled to 16 kHz by :func:`deepfake_lib.audio.load_audio`;
-* it is cut into windows of ``window_s`` seconds every ``hop_s`` seconds (default: half a
-  window, i.e. 50 % overlap). Window starts follow :func:`deepfake_lib.audio.window_starts`,
-  except that the last window is moved back to end exactly at the end of the audio, so every
-  window holds real audio only and its timestamps are exact (no padding, no looping). Audio
-  shorter than one window is scored whole, as one window of its own length (as the run's
-  evaluation scored whole clips);
-* each window gets logits ``[Fake, Real]``; its score is the log-odds of bona fide
-  ``logit_real - logit_fake`` and its ``prob_real`` the softmax probability of Real;
-* **aggregation**: the clip's logits are the mean of its window logits; the clip score is
-  the log-odds of that mean (for two classes, equal to the mean of the window scores) and
-  ``prob_real`` its softmax probability. The label is ``"Real"`` when
-  ``score >= threshold``, else ``"Fake"``;
+* windows, their logits and the clip's logits follow :mod:`deepfake_lib.scoring`, the path the
+  run's own evaluation used: windows of ``window_s`` seconds every ``hop_s`` seconds (default
+  half a window), the last one moved back to end at the end of the audio (no padding), audio
+  shorter than a window scored whole; the clip's logits are the mean of its window logits.
+  A run folder's detector uses the run's ``eval_window_s`` when it set one;
+* each window's score is the log-odds of bona fide ``logit_real - logit_fake`` and its
+  ``prob_real`` the softmax probability of Real; the clip score is the log-odds of the mean
+  logits (for two classes, equal to the mean of the window scores). The label is ``"Real"``
+  when ``score >= threshold``, else ``"Fake"``;
 * ``max_fake_prob`` is the largest ``1 - prob_real`` over the windows, and
   ``suspicious_segments`` are the windows whose score is below the threshold, merged where
   they overlap or touch, with start and end times in seconds: where to listen first.
@@ -57,12 +54,25 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
+from transformers import AutoFeatureExtractor
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.audio import AudioError, load_audio, window_starts
+from deepfake_lib.audio import AudioError, load_audio
+from deepfake_lib.backends import Classifier, OnnxClassifier, TorchClassifier, quantize_int8
+from deepfake_lib.config import resolve_path
+from deepfake_lib.metrics import score_from_logits, softmax_probability
+from deepfake_lib.models import load_model
+from deepfake_lib.runs import RUN_FILES, resolve_device
+from deepfake_lib.scoring import (
+    MIN_DURATION_S,
+    classify_waves,
+    mean_logits,
+    uses_attention_mask,
+    window_spans,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +83,8 @@ and ONNX Runtime with int8 MatMul/Gemm (both need an export folder)."""
 EXPORT_MANIFEST = "export.json"
 """File that marks a folder written by :func:`deepfake_lib.export.export_model`."""
 
-MIN_DURATION_S = 0.1
-"""Shortest audio (seconds) the detector scores; wav2vec2's encoder needs a few frames."""
+DEFAULT_WINDOW_S = 4.0
+"""Window length (s) of a detector whose source does not fix one."""
 
 DEFAULT_THRESHOLD_NOTE = "default 0.0 (argmax of the logits): no calibrated threshold is known for this model"
 
@@ -202,9 +212,6 @@ def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
     """Classify ``source`` (run folder, export folder, model folder or Hub id) and find its
     model and threshold. Relative folders are looked up in the current directory first, then
     under the project root (:func:`deepfake_lib.config.resolve_path`)."""
-    from deepfake_lib.config import resolve_path
-    from deepfake_lib.train import RUN_FILES
-
     text = os.fspath(source)
     path = Path(text).expanduser()
     if not path.exists() and not path.is_absolute() and resolve_path(text).exists():
@@ -239,41 +246,18 @@ def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
     return ModelLocation("hub", text, None, 0.0, DEFAULT_THRESHOLD_NOTE)
 
 
-# --------------------------------------------------------------------------------------
-# classifiers: [batch, samples] -> logits [batch, 2]
-# --------------------------------------------------------------------------------------
-class Classifier(Protocol):
-    """What the :class:`Detector` calls: normalised ``input_values`` float32 ``[batch, samples]``
-    (and, when :attr:`accepts_attention_mask`, an int64 ``[batch, samples]`` mask, 1 = audio)
-    to logits float32 ``[batch, 2]`` in the order ``[Fake, Real]``."""
-
-    accepts_attention_mask: bool
-
-    def __call__(self, input_values: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray: ...
-
-
-class TorchClassifier:
-    """A PyTorch audio classifier (fp32 or int8) behind the :class:`Classifier` call."""
-
-    def __init__(self, model: Any, *, device: str = "cpu", accepts_attention_mask: bool = True) -> None:
-        import torch
-
-        self.torch = torch
-        self.device = device
-        self.model = model.to(device).eval() if device != "cpu" else model.eval()
-        self.accepts_attention_mask = accepts_attention_mask
-
-    def __call__(self, input_values: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
-        """Logits float32 ``[batch, 2]`` for ``input_values`` ``[batch, samples]`` (and mask)."""
-        torch = self.torch
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(input_values, dtype=np.float32)).to(self.device)
-            kwargs = {}
-            if attention_mask is not None and self.accepts_attention_mask:
-                kwargs["attention_mask"] = torch.from_numpy(np.asarray(attention_mask, dtype=np.int64)).to(self.device)
-            out = self.model(x, **kwargs)
-            logits = out.logits if hasattr(out, "logits") else out
-            return logits.float().cpu().numpy()
+def run_window_s(loc: ModelLocation) -> float:
+    """The evaluation window (s) of the run behind ``loc`` (its ``config.json`` ``eval_window_s``);
+    0.0 for whole clips, for sources that are not run folders, and for runs without a config."""
+    if loc.kind != "run" or loc.folder is None:
+        return 0.0
+    path = loc.folder / RUN_FILES["config"]
+    if not path.is_file():
+        return 0.0
+    try:
+        return float(json.loads(path.read_text()).get("eval_window_s") or 0.0)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: unreadable run config ({exc})") from exc
 
 
 # --------------------------------------------------------------------------------------
@@ -340,8 +324,7 @@ class Detector:
         self.window_samples = int(round(self.window_s * TARGET_SAMPLE_RATE))
         self.hop_samples = max(1, int(round(self.hop_s * TARGET_SAMPLE_RATE)))
         self.min_samples = int(round(MIN_DURATION_S * TARGET_SAMPLE_RATE))
-        self.uses_attention_mask = bool(getattr(feature_extractor, "return_attention_mask", False)) and bool(
-            getattr(classifier, "accepts_attention_mask", False))
+        self.uses_attention_mask = uses_attention_mask(classifier, feature_extractor)
         self.logger = PredictionLogger(log_path) if log_path is not None else None
         self.notes = list(notes or [])
         self._lock = threading.Lock()
@@ -355,7 +338,7 @@ class Detector:
         threshold: float | None = None,
         device: str = "auto",
         backend: str = "torch",
-        window_s: float = 4.0,
+        window_s: float | None = None,
         hop_s: float | None = None,
         batch_size: int = 8,
         log_path: str | os.PathLike[str] | None = None,
@@ -367,13 +350,15 @@ class Detector:
         ``"int8"`` (dynamic int8 Linear layers, CPU only; see
         :func:`deepfake_lib.export.quantize_int8`), ``"onnx"`` or ``"onnx-int8"`` (ONNX
         Runtime; the source must be an export folder). Raises ``ValueError`` when the
-        source cannot be loaded or its head has no Fake/Real labels.
+        source cannot be loaded or its head has no Fake/Real labels. ``window_s`` (s): default
+        the run's ``eval_window_s`` when the source is a run folder that set one (so the
+        detector scores as the run's evaluation did), else :data:`DEFAULT_WINDOW_S`.
         """
-        from deepfake_lib.train import resolve_device
-
         if backend not in BACKENDS:
             raise ValueError(f"backend={backend!r}; expected one of {', '.join(BACKENDS)}")
         loc = locate_model(source)
+        if window_s is None:
+            window_s = run_window_s(loc) or DEFAULT_WINDOW_S
         resolved = resolve_device(device)
         if backend == "int8" and resolved != "cpu":
             if device != "auto":
@@ -383,14 +368,10 @@ class Detector:
         if backend in ("onnx", "onnx-int8"):
             classifier, feature_extractor, resolved = _load_onnx(loc, backend, resolved)
         else:
-            from deepfake_lib.models import load_model
-
             loaded = load_model(loc.model_source, freeze_feature_encoder=False)
             check_head(loaded.notes, loc.model_source)
             model = loaded.model.eval()
             if backend == "int8":
-                from deepfake_lib.export import quantize_int8
-
                 method = (loc.manifest.get("int8") or {}).get("method") if loc.kind == "export" else None
                 model = quantize_int8(model, method=method) if method else quantize_int8(model)
             classifier = TorchClassifier(model, device=resolved)
@@ -424,21 +405,10 @@ class Detector:
         }
 
     def window_spans(self, n_samples: int) -> list[tuple[int, int]]:
-        """``(start, end)`` sample indices of the windows over ``n_samples`` samples at 16 kHz.
-
-        Starts every ``hop`` samples (:func:`~deepfake_lib.audio.window_starts`); the last
-        window is moved back to end at ``n_samples``; audio shorter than a window is one span.
-        """
-        win = self.window_samples
-        if n_samples <= win:
-            return [(0, int(n_samples))]
-        spans: list[tuple[int, int]] = []
-        for start in window_starts(n_samples, win, self.hop_samples):
-            start = min(int(start), n_samples - win)
-            if spans and spans[-1][0] == start:
-                continue
-            spans.append((start, start + win))
-        return spans
+        """``(start, end)`` sample indices of the windows over ``n_samples`` samples at 16 kHz
+        (:func:`deepfake_lib.scoring.window_spans`: the last window ends at ``n_samples``;
+        audio shorter than a window is one span)."""
+        return window_spans(n_samples, self.window_samples, self.hop_samples)
 
     # scoring --------------------------------------------------------------------------
     def predict(
@@ -522,26 +492,12 @@ class Detector:
         return job
 
     def _score(self, batch: list[tuple[_Job, int, np.ndarray]]) -> None:
-        """Run the classifier on queued windows (grouped by length unless masks are used)."""
-        groups: dict[int, list[tuple[_Job, int, np.ndarray]]] = {}
-        for entry in batch:
-            key = 0 if self.uses_attention_mask else entry[2].shape[0]
-            groups.setdefault(key, []).append(entry)
-        for group in groups.values():
-            waves = [w for _, _, w in group]
-            feats = self.feature_extractor(waves, sampling_rate=TARGET_SAMPLE_RATE, return_tensors="np",
-                                           padding="longest", return_attention_mask=self.uses_attention_mask)
-            mask = feats.get("attention_mask") if self.uses_attention_mask else None
-            if mask is not None:
-                mask = np.asarray(mask, dtype=np.int64)
-            with self._lock:
-                logits = np.asarray(self.classifier(np.asarray(feats["input_values"], dtype=np.float32), mask))
-            if logits.shape != (len(group), len(LABEL_NAMES)):
-                raise RuntimeError(f"classifier returned logits of shape {logits.shape}, "
-                                   f"expected ({len(group)}, {len(LABEL_NAMES)})")
-            for (job, k, _), row in zip(group, logits):
-                job.logits[k] = row
-                job.remaining -= 1
+        """Run the classifier on queued windows (:func:`deepfake_lib.scoring.classify_waves`)."""
+        with self._lock:
+            logits = classify_waves(self.classifier, self.feature_extractor, [w for _, _, w in batch])
+        for (job, k, _), row in zip(batch, logits):
+            job.logits[k] = row
+            job.remaining -= 1
 
     def _drain(self, pending: collections.deque[_Job]) -> Iterator[Prediction | PredictionError]:
         while pending and (pending[0].error is not None or (pending[0].remaining == 0 and pending[0].wave is None)):
@@ -574,12 +530,10 @@ def aggregate_windows(
 ) -> Prediction:
     """Combine window logits ``[n_windows, 2]`` (``[Fake, Real]``) over ``spans`` (sample
     indices at ``sample_rate`` Hz) into a :class:`Prediction` (rules in the module docstring)."""
-    from deepfake_lib.metrics import score_from_logits, softmax_probability
-
     arr = np.asarray(logits, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] != len(spans) or arr.shape[0] == 0:
         raise ValueError(f"logits of shape {arr.shape} do not match {len(spans)} window spans")
-    mean = arr.mean(axis=0, keepdims=True)
+    mean = mean_logits(arr)[None, :]
     score = float(score_from_logits(mean)[0])
     prob_real = float(softmax_probability(mean)[0])
     w_scores = score_from_logits(arr)
@@ -665,10 +619,6 @@ def _source_name(audio: Any) -> str:
 
 
 def _load_onnx(loc: ModelLocation, backend: str, device: str) -> tuple[Any, Any, str]:
-    from transformers import AutoFeatureExtractor
-
-    from deepfake_lib.export import OnnxClassifier
-
     if loc.kind != "export":
         raise ValueError(f"{loc.model_source}: backend={backend!r} needs an export folder; create one with "
                          f"`deepfake-lib export --model {loc.folder or loc.model_source} --out DIR`")

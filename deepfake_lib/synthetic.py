@@ -33,14 +33,12 @@ convolution over the whole signal.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
 import math
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +53,7 @@ import torchaudio
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio import encode_audio, resample
+from deepfake_lib.runs import torch_threads
 
 GENERATOR_VERSION: int = 2
 """Bumped whenever the generator's output changes; part of :func:`corpus_filename`, so
@@ -137,24 +136,6 @@ def corpus_filename(config: CorpusConfig) -> str:
 # --------------------------------------------------------------------------------------------
 # small signal helpers
 # --------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run torch with ``n`` intra-op threads, restoring the previous count afterwards.
-
-    The generator's torch calls are small (STFTs of a few seconds of audio); with more
-    threads they spend longer synchronising than computing, most of all on a busy machine.
-    """
-    previous = torch.get_num_threads()
-    if previous == n:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _fit_length(wave: np.ndarray, n: int) -> np.ndarray:
     """Trim or zero-pad ``wave`` to ``n`` samples."""
     if wave.shape[0] >= n:
@@ -917,7 +898,7 @@ def generate_utterance(config: CorpusConfig, index: int) -> list[dict[str, Any]]
     n = int(round(utt_rng.uniform(config.min_duration_s, config.max_duration_s) * sr))
     level = {"level_dbfs": draw_level(utt_rng), "crest_db": draw_crest(utt_rng)}
     meta = {"utterance_id": f"utt{index:04d}", "sample_rate": sr, "duration": n / sr}
-    with _torch_threads(1):
+    with torch_threads(1):
         clean = synthesize_bonafide(bona_rng, sr, n / sr)
         rows = [{"wave": apply_channel(clean, sr, chan_rng, **level), "label": 1, "attack": BONAFIDE, **meta}]
         for j in range(config.spoofs_per_utterance):

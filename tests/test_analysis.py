@@ -10,28 +10,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_lib.analysis import (
+from deepfake_lib.attacks import per_attack_eer
+from deepfake_lib.augment import available_codecs
+from deepfake_lib.baselines import (
     SYSTEM_LFCC_GMM,
     SYSTEM_LFCC_LR,
     SYSTEM_TRIVIAL_LR,
-    Condition,
-    WaveListDataset,
-    build_study_protocol_data,
-    calibrate_scores,
-    compare_protocols,
-    degrade_waves,
     evaluate_classical_baselines,
-    evaluate_cross_source,
-    evaluate_robustness,
     evaluate_shortcut_control,
-    occlusion_map,
-    per_attack_eer,
-    robustness_conditions,
-    score_windows,
+)
+from deepfake_lib.calibration import calibrate_scores
+from deepfake_lib.cross_source import evaluate_cross_source
+from deepfake_lib.explain import occlusion_map, score_windows
+from deepfake_lib.robustness import Condition, degrade_waves, evaluate_robustness, robustness_conditions
+from deepfake_lib.scoring import EvalClips
+from deepfake_lib.study_protocol import (
+    build_study_protocol_data,
+    compare_protocols,
     summarize_epoch_picking,
     waves_to_dataset,
 )
-from deepfake_lib.augment import available_codecs
 
 SR = 16_000
 
@@ -169,7 +167,7 @@ def test_a_condition_that_changes_the_length_is_rejected():
 def test_evaluate_robustness_on_a_tiny_model(tiny, tmp_path):
     waves = [speech_like(i, 0.5) for i in range(8)]  # one length: one batch shape, fast on CPU
     labels = [i % 2 for i in range(8)]
-    ds = WaveListDataset(waves, labels, groups=[f"u{i // 2}" for i in range(8)],
+    ds = EvalClips.from_waves(waves, labels, groups=[f"u{i // 2}" for i in range(8)],
                          attacks=["bonafide" if y else "A01" for y in labels])
     by = conditions_by_name()
     chosen = [by[n] for n in ("clean", "white noise 10 dB", "gain +12 dB")]
@@ -195,7 +193,7 @@ def test_evaluate_robustness_on_a_tiny_model(tiny, tmp_path):
 
 def test_robustness_crop_limits_the_scored_audio(tiny):
     waves = [speech_like(i, 1.5) for i in range(4)]
-    ds = WaveListDataset(waves, [0, 1, 0, 1])
+    ds = EvalClips.from_waves(waves, [0, 1, 0, 1])
     clean = [robustness_conditions()[0]]
     table = evaluate_robustness(tiny.model, tiny.feature_extractor, ds, conditions=clean, n_bootstrap=0,
                                 max_duration_s=0.5, batch_size=4)
@@ -473,14 +471,14 @@ def test_leave_one_attack_out_cheap_run(splits, tmp_path):
 
 
 def leave_one_attack_out_(cfg, splits, attack, out_dir):
-    from deepfake_lib.analysis import leave_one_attack_out
+    from deepfake_lib.attacks import leave_one_attack_out
 
     return leave_one_attack_out(cfg, splits, epochs=1, out_dir=out_dir, attacks=[attack])
 
 
 @pytest.mark.slow
 def test_run_original_protocol_reports_both_figures(splits, tmp_path):
-    from deepfake_lib.analysis import run_original_protocol
+    from deepfake_lib.study_protocol import run_original_protocol
 
     cfg = quick_config(tmp_path)
     report = run_original_protocol(cfg, splits, n_clips=20, n_val=10, epochs=1, out_dir=tmp_path / "analysis")

@@ -12,16 +12,9 @@ import shutil
 import numpy as np
 import pytest
 
-from deepfake_lib.export import (
-    EXPORT_FILES,
-    INT8_METHODS,
-    OnnxClassifier,
-    check_parity,
-    export_model,
-    export_onnx,
-    quantize_int8,
-)
-from deepfake_lib.infer import Detector, TorchClassifier
+from deepfake_lib.backends import INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
+from deepfake_lib.export import EXPORT_FILES, check_parity, export_model, export_onnx
+from deepfake_lib.infer import Detector
 
 SR = 16_000
 

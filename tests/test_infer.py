@@ -17,13 +17,13 @@ import pytest
 import soundfile as sf
 
 from deepfake_lib.audio import AudioError
+from deepfake_lib.backends import TorchClassifier
 from deepfake_lib.infer import (
     DEFAULT_THRESHOLD_NOTE,
     Detector,
     Prediction,
     PredictionError,
     PredictionLogger,
-    TorchClassifier,
     aggregate_windows,
     locate_model,
 )

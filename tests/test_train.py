@@ -13,23 +13,20 @@ import pandas as pd
 import pytest
 import torch
 
+from deepfake_lib.baselines import SYSTEM_TRIVIAL_LR
 from deepfake_lib.config import ExperimentConfig
 from deepfake_lib.metrics import selection_score
 from deepfake_lib.models import build_tiny_model
+from deepfake_lib.runs import RUN_FILES, load_run, load_run_config, resolve_precision, state_dict_checksum
+from deepfake_lib.scoring import EvalClips, predict_logits
 from deepfake_lib.train import (
-    RUN_FILES,
     AudioCollator,
     ClipDataset,
     class_weights_for,
     cross_validate,
     fine_tune,
     history_table,
-    load_run,
-    load_run_config,
-    predict_logits,
     prepare_data,
-    resolve_precision,
-    state_dict_checksum,
 )
 
 
@@ -59,15 +56,13 @@ def test_collator_pads_dynamically_and_masks_only_when_asked() -> None:
 
 
 def test_training_dataset_crops_and_augments_freshly_but_reproducibly(splits: object) -> None:
-    a = ClipDataset(splits["train"], train=True, max_samples=8000, augment=True, seed=3)
-    b = ClipDataset(splits["train"], train=True, max_samples=8000, augment=True, seed=3)
+    a = ClipDataset(splits["train"], max_samples=8000, augment=True, seed=3)
+    b = ClipDataset(splits["train"], max_samples=8000, augment=True, seed=3)
     first, second = a[0]["input_values"], a[0]["input_values"]
     assert len(first) <= 8000 and not np.array_equal(first, second)  # a new draw every epoch
     assert np.array_equal(first, b[0]["input_values"]) and np.array_equal(second, b[0]["input_values"])
-    ev = ClipDataset(splits["validation"], train=False)
+    ev = EvalClips.from_split(splits["validation"])
     assert np.array_equal(ev[0]["input_values"], ev.load(0)) and len(ev[0]["input_values"]) > 8000
-    with pytest.raises(ValueError, match="training data only"):
-        ClipDataset(splits["test"], train=False, augment=True)
 
 
 def test_class_weights_only_when_imbalanced() -> None:
@@ -99,7 +94,7 @@ def test_selection_prefers_lower_eer_and_breaks_ties_by_auc() -> None:
 
 def test_scores_do_not_depend_on_batch_composition(splits: object) -> None:
     tiny = build_tiny_model(seed=1)
-    ds = ClipDataset(splits["test"], train=False)
+    ds = EvalClips.from_split(splits["test"])
     together = predict_logits(tiny.model, tiny.feature_extractor, ds, batch_size=8)
     alone = predict_logits(tiny.model, tiny.feature_extractor, ds, batch_size=1)
     assert together.shape == (len(ds), 2)
@@ -118,7 +113,8 @@ def test_fine_tune_writes_the_run_folder_and_learns(toy_corpus: Path, tmp_path: 
     m = json.loads((result.run_dir / "metrics.json").read_text())
     assert m["threshold"]["chosen_on"] == "validation EER"
     assert {"eer", "auc", "accuracy", "ci", "confusion_matrix"} <= set(m["test"])
-    assert m["shortcut_control"]["eer"] >= 0.0 and m["caveat"] == ""
+    assert m["shortcut_control"]["system"] == SYSTEM_TRIVIAL_LR and m["shortcut_control"]["n"] == m["test"]["n"]
+    assert m["caveat"] == ""
     # the selected epoch is the best validation epoch (lowest EER, ties broken by the highest AUC)
     h = result.history
     tied = h[h["eval_eer"] == h["eval_eer"].min()]
