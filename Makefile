@@ -50,3 +50,12 @@ serve: setup  ## serve the demo run's model on http://127.0.0.1:8000 (MODEL=path
 
 clean:  ## remove runs/, data caches and build leftovers (keeps .venv)
 	rm -rf runs data build *.egg-info .pytest_cache
+
+.PHONY: realdata realdata-deps
+
+realdata-deps: setup  ## install the Debian packages of the real-speech corpus (Asterisk prompts, flite; apt-get)
+	$(if $(filter 0,$(shell id -u)),,sudo )apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -E )apt-get install -y -q $$($(PY) -m deepfake_lib.real_speech --apt-packages)
+
+realdata: setup  ## build the real-speech corpus into data/real_speech (10-15 min on 2 cores; SMALL=1: the test slice)
+	$(PY) -m deepfake_lib.real_speech $(if $(SMALL),--small)
