@@ -338,8 +338,8 @@ def audio_source_name(example: Mapping[str, Any], fallback: str = "clip") -> str
 
 
 def _audio_payload(audio: Mapping[str, Any]) -> bytes | str:
-    if audio.get("bytes"):
-        return audio["bytes"]
+    if audio.get("bytes") is not None:
+        return audio["bytes"]  # b"" is empty audio, not a reason to look for a file named by "path"
     if audio.get("path"):
         return audio["path"]
     return b""
@@ -371,7 +371,7 @@ def _fill_header_columns(
         try:
             payload = _audio_payload(ex["audio"])
             if not payload:
-                raise AudioError(name, "empty audio (no bytes and no path)")
+                raise AudioError(name, "empty audio (0 bytes, or no bytes and no path)")
             wave, rate = decode_audio(payload, source=name, max_duration_s=max_duration_s)
             check_clip_length(wave.shape[0], rate, name)
         except AudioError as exc:
@@ -390,6 +390,20 @@ def _fill_header_columns(
     return ds.cast(_features())
 
 
+def _is_utf8(name: str) -> bool:
+    """False for a file name holding bytes that are not UTF-8 (surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable_name(name: str) -> str:
+    """``name`` with bytes that are not UTF-8 shown as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _audiofolder_dataset(root: Path) -> Any:
     import datasets
 
@@ -400,9 +414,14 @@ def _audiofolder_dataset(root: Path) -> Any:
         except ValueError:
             continue
         for f in sorted(sub.rglob("*")):
-            if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS:
-                rows.append({"audio": {"bytes": None, "path": str(f)}, "label": label,
-                             "clip_id": str(f.relative_to(root).with_suffix("")).replace(os.sep, "/")})
+            # broken and looping links are kept: the audio check then reports them by name
+            if f.suffix.lower() in AUDIO_EXTENSIONS and (f.is_file() or f.is_symlink()):
+                clip_id = str(f.relative_to(root).with_suffix("")).replace(os.sep, "/")
+                audio: dict[str, Any] = {"bytes": None, "path": str(f)}
+                if not _is_utf8(str(f)):  # Arrow stores UTF-8 only: keep the bytes, show the name escaped
+                    audio = {"bytes": f.read_bytes() if f.is_file() else b"", "path": _printable_name(str(f))}
+                    clip_id = _printable_name(clip_id)
+                rows.append({"audio": audio, "label": label, "clip_id": clip_id})
     if not rows:
         raise DataSourceError(str(root), f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under real/fake or bonafide/spoof subfolders")
     return datasets.Dataset.from_list(rows)
