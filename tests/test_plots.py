@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -220,10 +222,33 @@ def test_save_figure_writes_a_png_and_returns_nothing(tmp_path, monkeypatch):
     bundle, raw = shown[0]
     import base64
 
-    assert raw and base64.b64decode(bundle["image/png"]) == path.read_bytes()
+    from PIL import Image
+
+    shown_png = base64.b64decode(bundle["image/png"])
+    assert raw and shown_png[:8] == b"\x89PNG\r\n\x1a\n"
+    same = np.asarray(Image.open(io.BytesIO(shown_png)).convert("RGB"))
+    assert same.shape == np.asarray(Image.open(path).convert("RGB")).shape, "the file's pixels, not a resized copy"
     assert bundle["text/plain"] == "<figure cm.png>", "the text form names the file, never the machine's path"
     plots.save_figure(fig, path, show=False)
     assert len(shown) == 1
+
+
+def test_compact_png_is_lossless_for_few_colours_and_smaller_for_many():
+    from PIL import Image
+
+    def png_of(array: np.ndarray) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(array.astype(np.uint8)).save(out, format="PNG")
+        return out.getvalue()
+
+    few = np.zeros((60, 80, 3))
+    few[:, 40:] = (213, 94, 0)  # two colours
+    compact = plots.compact_png(png_of(few))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(compact)).convert("RGB")), few)
+    noisy = RNG.integers(0, 256, (200, 300, 3))
+    compact = plots.compact_png(png_of(noisy))
+    assert len(compact) < len(png_of(noisy)) / 2
+    assert len(Image.open(io.BytesIO(compact)).getcolors(maxcolors=10_000)) <= 256
 
 
 def test_far_frr_curves_cross_at_the_eer():
