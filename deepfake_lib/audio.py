@@ -314,6 +314,22 @@ def _open_sound(handle: Any, source: str, limit_s: float) -> Iterator[sf.SoundFi
         yield f
 
 
+def _read_block_unknown_length(f: sf.SoundFile, frames: int) -> np.ndarray:
+    """Read up to ``frames`` frames, float32 ``[frames, channels]``, from a file whose header
+    gives no length (FLAC with 0 total samples...).
+
+    ``SoundFile.read`` seeks to the new position after each read, and libsndfile cannot
+    seek to the end of such a stream ("psf_fseek() failed"), which would lose the last
+    block; so this calls libsndfile's ``sf_readf_float`` through soundfile's own binding.
+    """
+    out = np.empty((frames, f.channels), dtype=np.float32)
+    got = sf._snd.sf_readf_float(f._file, sf._ffi.cast("float *", out.ctypes.data), frames)
+    err = sf._snd.sf_error(f._file)
+    if err:
+        raise sf.LibsndfileError(err)
+    return out[:got]
+
+
 def _read_mono_blocks(f: sf.SoundFile, source: str, limit_s: float) -> Iterator[np.ndarray]:
     """Decode an open file in blocks of :data:`READ_BLOCK_SAMPLES` samples, each mixed to mono
     float32 ``[frames]``; AudioTooLongError as soon as more than ``limit_s`` seconds decode
@@ -323,9 +339,11 @@ def _read_mono_blocks(f: sf.SoundFile, source: str, limit_s: float) -> Iterator[
     block_frames = max(1, READ_BLOCK_SAMPLES // int(f.channels))
     max_frames = math.floor(limit_s * rate) if math.isfinite(limit_s) else None
     n_read = 0
+    unknown_length = declared >= _UNKNOWN_LENGTH
     while True:
         try:
-            block = f.read(block_frames, dtype="float32", always_2d=True)
+            block = _read_block_unknown_length(f, block_frames) if unknown_length else f.read(
+                block_frames, dtype="float32", always_2d=True)
         except sf.LibsndfileError as exc:
             raise AudioError(source, f"{_decode_problem(exc)} after {n_read} samples") from None
         except (RuntimeError, ValueError, MemoryError) as exc:

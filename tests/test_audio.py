@@ -10,7 +10,18 @@ import pytest
 import soundfile as sf
 
 from deepfake_lib import audio
-from deepfake_lib.audio import AudioError
+from deepfake_lib.audio import (
+    MAX_DURATION_S,
+    AudioError,
+    AudioTooLongError,
+    BlockResampler,
+    current_duration_limit,
+    decode_audio,
+    duration_limit,
+    encode_audio,
+    load_audio,
+    resample,
+)
 
 LOSSLESS = {"WAV", "FLAC"}
 
@@ -415,3 +426,87 @@ def test_level_stats_offset_clipping_and_silence():
     assert quiet["rms_dbfs"] == audio.DBFS_FLOOR and quiet["crest_db"] == 0.0
     half = audio.level_stats(make_sine(440, 16_000, amp=0.5), 16_000)
     assert half["peak_dbfs"] == pytest.approx(-6.02, abs=0.01)
+
+
+# --------------------------------------------------------------------------- bounded decoding
+
+
+def _flac_with_total_samples(wave: np.ndarray, sr: int, total: int) -> bytes:
+    """A FLAC of ``wave`` whose STREAMINFO claims ``total`` samples (0 = unknown length)."""
+    data = bytearray(encode_audio(wave, sr, "FLAC"))
+    field = int.from_bytes(data[18:26], "big")
+    data[18:26] = ((field & ~((1 << 36) - 1)) | total).to_bytes(8, "big")
+    return bytes(data)
+
+
+def test_forged_header_length_is_refused_before_decoding():
+    wave = (0.3 * np.sin(np.arange(32_000) / 5)).astype(np.float32)
+    forged = _flac_with_total_samples(wave, 16_000, (1 << 36) - 1)
+    with pytest.raises(AudioTooLongError, match=r"bytes: header declares 68719476735 samples .* limit of 600 s") as info:
+        load_audio(forged, max_duration_s=600)
+    assert info.value.limit_s == 600 and info.value.duration_s > 4e6
+
+
+def test_length_is_enforced_while_decoding_when_the_header_says_nothing():
+    wave = (0.3 * np.sin(np.arange(48_000) / 5)).astype(np.float32)  # 3 s at 16 kHz
+    unknown = _flac_with_total_samples(wave, 16_000, 0)
+    assert decode_audio(unknown, max_duration_s=5)[0].shape == (48_000,)
+    with pytest.raises(AudioTooLongError, match="decodes to more than 2 s .* declared no length"):
+        decode_audio(unknown, max_duration_s=2)
+    with duration_limit(2.5):
+        assert current_duration_limit() == 2.5
+        with pytest.raises(AudioTooLongError):
+            load_audio(unknown)
+        assert load_audio(unknown, max_duration_s=4).shape == (48_000,)  # a call's own limit wins
+    assert current_duration_limit() == MAX_DURATION_S
+    with pytest.raises(AudioTooLongError, match="over the limit of 1 s"):
+        load_audio(wave, 16_000, max_duration_s=1)  # arrays too
+    with pytest.raises(ValueError, match="max_duration_s"):
+        load_audio(wave, 16_000, max_duration_s=0)
+
+
+@pytest.mark.parametrize("orig_sr", [8_000, 22_050, 44_100, 48_000, 96_000])
+def test_block_resampler_equals_whole_signal_resampling(orig_sr):
+    rng = np.random.default_rng(orig_sr)
+    wave = (0.1 * rng.standard_normal(orig_sr * 3 + 137)).astype(np.float32)
+    stream = BlockResampler(orig_sr, 16_000, block_frames=3_000)
+    pieces = [stream.push(wave[i:i + 4_321]) for i in range(0, wave.size, 4_321)] + [stream.finish()]
+    streamed = np.concatenate(pieces)
+    whole = resample(wave, orig_sr, 16_000)
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, atol=1e-5)
+
+
+def test_block_resampler_fft_fallback_stays_close_to_the_tone():
+    sr = 44_056  # a rate pair whose polyphase kernel is too large
+    t = np.arange(sr * 3) / sr
+    stream = BlockResampler(sr, 16_000, block_frames=10_000)
+    wave = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    out = np.concatenate([stream.push(wave[i:i + 9_999]) for i in range(0, wave.size, 9_999)] + [stream.finish()])
+    ideal = 0.5 * np.sin(2 * np.pi * 440 * np.arange(out.size) / 16_000)
+    assert out.size == 48_000
+    assert np.max(np.abs(out - ideal)[2_000:-2_000]) < 0.05
+
+
+def test_load_audio_streams_long_audio_equal_to_decode_then_resample():
+    sr = 44_100
+    wave = (0.3 * np.sin(2 * np.pi * 300 * np.arange(sr * 8) / sr)).astype(np.float32)
+    data = encode_audio(np.stack([wave, 0.5 * wave], axis=1), sr, "WAV", "FLOAT")
+    streamed = load_audio(data)
+    native, rate = decode_audio(data)
+    np.testing.assert_allclose(streamed, resample(native, rate, 16_000), atol=1e-5)
+
+
+def test_links_and_random_bytes_get_clear_errors(tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.symlink_to(tmp_path / "missing.wav")
+    with pytest.raises(AudioError, match="broken.wav: broken link"):
+        decode_audio(broken)
+    loop = tmp_path / "loop.wav"
+    loop.symlink_to(loop.name)
+    with pytest.raises(AudioError, match="loop.wav: cannot read file .*symbolic links"):
+        load_audio(loop)
+    noise = np.random.default_rng(1).bytes(5000)  # libsndfile's MP3 probe says "possibly a pipe?"
+    with pytest.raises(AudioError, match="not a recognised audio format") as info:
+        decode_audio(noise)
+    assert "pipe" not in str(info.value)
