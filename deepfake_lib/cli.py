@@ -372,18 +372,14 @@ def score_files(detector: Any, files: Sequence[Path]) -> Iterator[tuple[Path, An
         return
     except (KeyboardInterrupt, GeneratorExit):
         raise
-    except Exception as exc:  # noqa: BLE001 - isolated below, file by file
+    except Exception as exc:  # noqa: BLE001 - MemoryError included; isolated below, file by file
         log.warning("batch scoring failed (%s: %s); scoring the remaining %d files one at a time",
                     type(exc).__name__, exc, len(files) - done)
-    except MemoryError:
-        log.warning("out of memory in batch scoring; scoring the remaining %d files one at a time", len(files) - done)
     for path in files[done:]:
         try:
             result = next(iter(detector.predict_many([path])))
         except Exception as exc:  # noqa: BLE001 - reported in the file's row
             result = _Missing(f"{path}: cannot score ({type(exc).__name__}: {exc})")
-        except MemoryError:
-            result = _Missing(f"{path}: cannot score (out of memory)")
         yield path, result
 
 

@@ -141,6 +141,84 @@ def test_foreign_out_file_is_not_appended_to(run_dir, audio_tree, tmp_path):
     assert out.read_text() == "name,value\nx,1\n"
 
 
+ODD_NAMES = ("cr\rname.wav", "lf\nname.wav", "ls\u2028name.wav", "nel\u0085name.wav", 'comma, "q".wav')
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_resume_is_exact_for_odd_file_names(run_dir, tmp_path, capsys, suffix):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name in ODD_NAMES:
+        sf.write(folder / name, tone(0.5), SR)
+    out = tmp_path / f"results{suffix}"
+    args = [str(run_dir), str(folder), "--out", str(out), "--no-progress"]
+    assert cli.main_detect(args) == 0
+    assert cli.read_done_paths(out, cli.results_format(out, None)) == {str(folder / n) for n in ODD_NAMES}
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert cli.main_detect(args) == 0
+    assert out.read_bytes() == before and f"{len(ODD_NAMES)} skipped" in capsys.readouterr().err
+
+
+def test_cut_last_csv_row_inside_quotes_is_dropped_and_rescored(run_dir, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name in ("a.wav", "two\nlines.wav"):
+        sf.write(folder / name, tone(0.5), SR)
+    out = tmp_path / "results.csv"
+    args = [str(run_dir), str(folder), "--out", str(out), "--no-progress"]
+    cli.main_detect(args)
+    text = out.read_text()
+    out.write_text(text[: text.index("two\n") + 4])  # cut inside the quoted name, just after its newline
+    assert cli.read_done_paths(out, "csv") == {str(folder / "a.wav")}
+    assert cli.main_detect(args) == 0
+    assert sorted(r["path"] for r in read_csv(out)) == sorted(str(folder / n) for n in ("a.wav", "two\nlines.wav"))
+
+
+def test_broken_and_looping_links_are_reported_not_fatal(run_dir, audio_tree, tmp_path, capsys):
+    (audio_tree / "dangling.wav").symlink_to(tmp_path / "nowhere.wav")
+    (audio_tree / "loop.flac").symlink_to("loop.flac")
+    named_loop = tmp_path / "named_loop.wav"
+    named_loop.symlink_to(named_loop.name)
+    files, problems = cli.collect_audio_files([audio_tree, named_loop])
+    assert dict((p.name, why) for p, why in problems) == {
+        "dangling.wav": "broken link (its target does not exist)", "loop.flac": "symbolic link loop",
+        "named_loop.wav": "symbolic link loop"}
+    out = tmp_path / "r.csv"
+    assert cli.main_detect([str(run_dir), str(audio_tree), str(named_loop), "--out", str(out), "--no-progress"]) == 1
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in read_csv(out)}
+    assert "symbolic link loop" in rows["named_loop.wav"]["error"] and "broken link" in rows["dangling.wav"]["error"]
+    assert len(rows) == 4 + 3
+    assert "named_loop.wav: symbolic link loop" in capsys.readouterr().err
+
+
+def test_a_batch_that_raises_falls_back_to_one_file_at_a_time(tmp_path):
+    class ExplodingDetector:
+        def predict_many(self, items):
+            items = list(items)
+            if len(items) > 1:
+                yield types.SimpleNamespace(ok=True, path=items[0])
+                raise MemoryError("batch too large")
+            if items[0].name == "bad.wav":
+                raise RuntimeError("kernel died")
+            yield types.SimpleNamespace(ok=True, path=items[0])
+
+    files = [tmp_path / n for n in ("a.wav", "b.wav", "bad.wav", "c.wav")]
+    results = list(cli.score_files(ExplodingDetector(), files))
+    assert [p.name for p, _ in results] == ["a.wav", "b.wav", "bad.wav", "c.wav"]
+    assert [r.ok for _, r in results] == [True, True, False, True]
+    assert "kernel died" in results[2][1].error and "bad.wav" in results[2][1].error
+
+
+def test_too_long_files_get_an_error_row(run_dir, tmp_path):
+    clip = tmp_path / "three_seconds.wav"
+    sf.write(clip, tone(3.0), SR)
+    out = tmp_path / "r.jsonl"
+    assert cli.main_detect([str(run_dir), str(clip), "--out", str(out), "--max-duration-s", "2", "--no-progress"]) == 1
+    row = json.loads(out.read_text())
+    assert row["label"] is None and "over the limit of 2 s" in row["error"]
+
+
 # ---------------------------------------------------------------------- subcommands
 def test_train_dispatch_types_and_unknown_keys(tmp_path, monkeypatch, capsys):
     import deepfake_lib.train as train
