@@ -168,6 +168,19 @@ def test_asvspoof_protocol(tmp_path: Path) -> None:
     assert ds["speaker_id"] == ["LA_0001", "LA_0001", "LA_0002", "LA_0002"]
 
 
+def test_protocol_attack_names_are_kept_as_given(tmp_path: Path) -> None:
+    (tmp_path / "flac").mkdir()
+    lines = ["LA_0001 F_0 - - bonafide", "LA_0001 F_1 - A19 spoof", "LA_0002 F_2 - TTS_vocoder3 spoof",
+             "T_0003 F_3 F - - - AC3 A05 spoof -", "DF_9 F_4 mp3m4a asvspoof A14 spoof notrim eval",
+             "LA_0004 F_5 - - spoof"]
+    for i in range(len(lines)):
+        (tmp_path / "flac" / f"F_{i}.flac").write_bytes(wav_bytes(i, fmt="FLAC"))
+    proto = tmp_path / "protocol.txt"
+    proto.write_text("\n".join(lines) + "\n")
+    dd, _ = load_source(str(proto))
+    assert dd["train"]["attack"] == ["bonafide", "A19", "TTS_vocoder3", "A05", "A14", "unknown"]
+
+
 def test_protocol_errors_name_file_and_line(tmp_path: Path) -> None:
     proto = tmp_path / "p.txt"
     proto.write_text("LA_0001 LA_T_missing - - bonafide\n")
@@ -194,6 +207,27 @@ def test_bad_rows_raise_with_row_and_name_or_are_skipped_and_reported(tmp_path: 
     assert len(dd["train"]) == 6 and report.n_skipped == 3
     assert "3 skipped" in report.summary()
     assert all("bad.parquet" in name for name, _ in report.skipped)
+
+
+@pytest.mark.parametrize("kind, problem", [
+    ("nan", "NaN or infinite"), ("silent", "digital silence"), ("short", "too short for the model"),
+    ("truncated", "truncated"),
+])
+def test_default_load_decodes_and_checks_every_row(tmp_path: Path, kind: str, problem: str) -> None:
+    good = [wav_bytes(i) for i in range(4)]
+    wave = {"nan": np.full(SR // 2, np.nan), "silent": np.zeros(SR // 2), "short": 0.3 * np.ones(300),
+            "truncated": 0.3 * np.sin(np.arange(SR // 2))}[kind]
+    buf = io.BytesIO()
+    sf.write(buf, wave.astype(np.float32), SR, format="WAV", subtype="FLOAT")
+    bad = buf.getvalue()[:-1000] if kind == "truncated" else buf.getvalue()
+    rows = [{"bytes": b, "path": f"clip{i}.wav"} for i, b in enumerate(good + [bad])]
+    path = tmp_path / "rows.parquet"
+    hemg_style_dataset(rows, [i % 2 for i in range(len(rows))]).to_parquet(str(path))
+    with pytest.raises(AudioError, match=rf"row 4: clip4\]: .*{problem}"):
+        load_source(str(path))
+    dd, report = load_source(str(path), skip_bad_audio=True)
+    assert len(dd["train"]) == 4 and len(report.skipped) == 1 and problem in report.skipped[0][1]
+    assert f"clip4]: {report.skipped[0][1]}" in report.summary()
 
 
 def test_unknown_source_is_a_clear_error(tmp_path: Path) -> None:
@@ -233,13 +267,36 @@ def test_hash_split_is_stable_and_roughly_proportional() -> None:
     assert abs(share["test"] - 0.15) < 0.03 and abs(share["train"] - 0.70) < 0.03
 
 
+def test_make_splits_keeps_real_groups_disjoint(toy_corpus: Path) -> None:
+    dd, _ = load_source(str(toy_corpus))  # 24 utterances, each a bona fide clip and its spoof
+    assert len(set(dd["train"]["utterance_id"])) == 24 and len(dd["train"]) == 48
+    splits = make_splits(dd, seed=0)
+    groups = {name: set(v["utterance_id"]) for name, v in splits.items()}
+    assert all(groups.values())
+    assert not (groups["train"] & groups["validation"] or groups["train"] & groups["test"]
+                or groups["validation"] & groups["test"])
+    for v in splits.values():  # both clips of every utterance landed together
+        assert sorted(pd.Series(v["utterance_id"]).value_counts().unique()) == [2]
+
+
+def test_make_splits_names_a_single_speaker_as_the_cause(tmp_path: Path) -> None:
+    (tmp_path / "flac").mkdir()
+    lines = []
+    for i in range(12):
+        (tmp_path / "flac" / f"LA_T_{i:07d}.flac").write_bytes(wav_bytes(i, fmt="FLAC"))
+        lines.append(f"LA_0001 LA_T_{i:07d} - {'-' if i % 2 else 'A01'} {'bonafide' if i % 2 else 'spoof'}")
+    proto = tmp_path / "protocol.txt"
+    proto.write_text("\n".join(lines) + "\n")
+    dd, _ = load_source(str(proto))
+    with pytest.raises(DataSourceError, match=r"all 12 clips belong to 1 speaker \(speaker_id\)"):
+        make_splits(dd)
+
+
 def test_make_splits_kfold_and_summaries(hub_folder: Path) -> None:
     dd, _ = load_source(str(hub_folder))
     splits = make_splits(dd, seed=0)
     assert list(splits) == ["train", "validation", "test"]
     assert sum(len(v) for v in splits.values()) == 20
-    ids = [set(v["clip_id"]) for v in splits.values()]
-    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     table = count_split_labels(splits)
     assert table["total"].sum() == 20 and list(table.columns) == ["Fake", "Real", "total"]
     summary = summarize_splits(splits)
