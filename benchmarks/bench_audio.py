@@ -37,6 +37,7 @@ import torch
 import torchaudio
 
 from deepfake_lib import audio, augment
+from gauges import matmul_probe_gflops, results_path
 
 CLIP_SECONDS = 10.0
 CLIP_RATE = 44_100
@@ -59,17 +60,6 @@ def make_clip_bytes(n_clips: int, seed: int = 0) -> list[bytes]:
         sf.write(buf, wave.astype(np.float32), CLIP_RATE, format="WAV", subtype="PCM_16")
         clips.append(buf.getvalue())
     return clips
-
-
-def matmul_probe_gflops(size: int = 512, reps: int = 10) -> float:
-    """fp32 matmul speed (GFLOP/s), a gauge of how fast the shared host runs right now."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    elapsed = time.perf_counter() - start
-    return 2 * size**3 * reps / elapsed / 1e9
 
 
 def run_cached(clips: list[bytes]) -> None:
@@ -190,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="few clips and repeats (smoke test)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "audio.json",
+        "--out", type=Path, default=None,
         help="JSON output path",
     )
     args = parser.parse_args(argv)
@@ -200,11 +190,11 @@ def main(argv: list[str] | None = None) -> dict:
         (2, 3, 10, 3, 3) if args.quick else (8, 7, 50, 5, 15)
     )
     clips = make_clip_bytes(n_clips)
-    probe_before = matmul_probe_gflops()
+    probe_before = matmul_probe_gflops(size=512)
     loading = bench_loading(clips, repeats)
     augmenter = {f"{s:g}s": bench_augmenter(s, aug_calls, aug_repeats) for s in (3.0, 4.0)}
     primitives = bench_primitives(prim_calls)
-    probe_after = matmul_probe_gflops()
+    probe_after = matmul_probe_gflops(size=512)
 
     ratios = {
         "cached_vs_new_per_clip": loading["cached"]["clips_per_s"] / loading["new_per_clip"]["clips_per_s"],
@@ -254,9 +244,11 @@ def main(argv: list[str] | None = None) -> dict:
     for name, ms in primitives.items():
         print(f"  {name:<24}{ms:>8.2f}")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    out = results_path("audio", args.out, args.quick)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nwrote {out}")
     return result
 
 

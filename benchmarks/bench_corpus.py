@@ -15,7 +15,7 @@ compare figures only with a similar probe).
 
 Usage: ``python benchmarks/bench_corpus.py [--quick] [--out PATH]``. ``--quick`` uses 40
 utterances. Prints a table and writes JSON to ``benchmarks/results/corpus.json``
-(``corpus_quick.json`` with ``--quick``).
+(``--quick`` writes only to ``--out``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import tempfile
 import time
 import tracemalloc
@@ -36,24 +35,7 @@ import torch
 
 from deepfake_lib import synthetic
 from deepfake_lib.audio import encode_audio
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def matmul_gflops(seconds: float = 0.5) -> float:
-    """fp32 matmul throughput (GFLOP/s) over about ``seconds``: a probe of the host's speed."""
-    a, b = torch.randn(512, 512), torch.randn(512, 512)
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        n += 1
-    return 2 * 512**3 * n / (time.perf_counter() - start) / 1e9
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, MB (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
+from gauges import matmul_probe_gflops, peak_rss_mb, results_path
 
 def time_write(config: synthetic.CorpusConfig) -> dict[str, float]:
     """Seconds, clips/s, file size and peak-RSS growth of one ``write_corpus`` call."""
@@ -111,12 +93,12 @@ def main() -> None:
     args = parser.parse_args()
 
     config = synthetic.CorpusConfig(n_utterances=40) if args.quick else synthetic.CorpusConfig()
-    out = args.out or RESULTS / ("corpus_quick.json" if args.quick else "corpus.json")
+    out = results_path("corpus", args.out, args.quick)
     synthetic.generate_utterance(config, 0)  # warm up caches (filters, resampling kernels)
 
-    probe_before = matmul_gflops()
+    probe_before = matmul_probe_gflops(seconds=0.5, size=512)
     write = time_write(config)
-    probe_after = matmul_gflops()
+    probe_after = matmul_probe_gflops(seconds=0.5, size=512)
     py_peak = python_peak_mb(synthetic.CorpusConfig(n_utterances=max(4, config.n_utterances // 10)))
     stages = stage_breakdown(6 if args.quick else 12, config.difficulty)
 
@@ -150,9 +132,10 @@ def main() -> None:
     print(f"\n{'stage (ms per clip)':<34} {'median':>12} {'max':>8}")
     for name, figs in stages.items():
         print(f"{name:<34} {figs['ms_median']:>12.1f} {figs['ms_max']:>8.1f}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nsaved {out}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nsaved {out}")
 
 
 if __name__ == "__main__":

@@ -52,36 +52,23 @@ import psutil
 import torch
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
+from deepfake_lib.backends import OnnxClassifier, TorchClassifier, quantize_int8
 from deepfake_lib.export import (
-    OnnxClassifier,
     check_parity,
     export_onnx,
     load_run_test_waves,
     make_parity_waves,
-    quantize_int8,
     quantize_onnx_int8,
 )
-from deepfake_lib.infer import TorchClassifier
+from gauges import matmul_probe_gflops, results_path
 
 CLIP_S = 4.0
-BASE_GFLOP_PER_CLIP = 57.0  # wav2vec2-base, one 4 s clip (DESIGN.md: conv 19.6, linear 34.0, pos conv 1.9, attn 1.5)
+BASE_GFLOP_PER_CLIP = 57.0  # wav2vec2-base, one 4 s clip (conv 19.6, linear 34.0, pos conv 1.9, attn 1.5)
 THREADS = 2
 BASE_PARITY_CLIPS = 16  # wav2vec2-base is ~100x the tiny model's cost: parity on the first 16 clips
-RESULTS = Path(__file__).resolve().parent / "results" / "latency.json"
 
 
 # ------------------------------------------------------------------------------ gauges
-def matmul_probe_gflops(seconds: float = 0.3, size: int = 1024) -> float:
-    """fp32 matmul rate (GFLOP/s) right now: how fast the shared host is running."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        n += 1
-    return 2 * size**3 * n / (time.perf_counter() - start) / 1e9
-
-
 class RssSampler:
     """Peak resident memory (MB) of this process, sampled every ``interval`` seconds."""
 
@@ -309,7 +296,7 @@ def main() -> None:
     parser.add_argument("--parity-clips", type=int, default=1000,
                         help="with --run-dir: test clips for parity (default all; base uses at most 16)")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torchao + torch.compile")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None, help="results JSON (default results/latency.json; --quick: none)")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     models = (args.models or ("tiny" if args.quick else "tiny,base")).split(",")
@@ -352,11 +339,12 @@ def main() -> None:
         "models": all_results,
         "wall_s": time.perf_counter() - started,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")  # saved before printing: a table bug loses nothing
+    out = results_path("latency", args.out, args.quick)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")  # saved before printing: a table bug loses nothing
     print_table(all_results)
-    print(f"\nsaved {out} ({report['wall_s']:.0f} s)")
+    print(f"\nsaved {out} ({report['wall_s']:.0f} s)" if out is not None else f"\n({report['wall_s']:.0f} s; quick run, not saved)")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ import numpy as np
 import psutil
 import soundfile as sf
 
-RESULTS = Path(__file__).resolve().parent / "results" / "service.json"
+from gauges import results_path
+
 SR = 16_000
 
 
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=None, help="total requests (default 200; 40 with --quick)")
     parser.add_argument("--time-limit", type=float, default=300.0, help="seconds for the load phase")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None, help="results JSON (default results/service.json; --quick: none)")
     args = parser.parse_args()
     n_requests = args.requests or (40 if args.quick else 200)
 
@@ -207,10 +208,11 @@ def main() -> None:
           f"{rss.get('halfway', float('nan')):>8.0f}M {rss['end']:>7.0f}M")
     if errors:
         print("errors:", *errors[:5], sep="\n  ")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"saved {out}")
+    out = results_path("service", args.out, args.quick)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"saved {out}")
     if errors:
         raise SystemExit(1)
 

@@ -55,7 +55,6 @@ import io
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,6 +67,7 @@ import numpy as np
 import torch
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
+from gauges import RESULTS_DIR, matmul_probe_gflops, peak_rss_mb, results_path
 
 THREADS = 2
 BATCH = 8
@@ -80,26 +80,9 @@ TARGETS = {"test_eer_max": 0.10, "shortcut_eer_min": 0.35, "train_seconds_max": 
 TRAINER_RATIO_TARGET = 0.85
 LR = {"tiny": 5e-4, "base": 3e-5}  # tiny: the ExperimentConfig default; base: params/colab_t4.yaml (no effect on speed)
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
-RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
 
 
 # ------------------------------------------------------------------------------ gauges
-def matmul_probe_gflops(seconds: float = 0.3, size: int = 1024) -> float:
-    """fp32 matmul rate (GFLOP/s) right now: how fast the shared host is running."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        n += 1
-    return 2 * size**3 * n / (time.perf_counter() - start) / 1e9
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MiB (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def vm_hwm_mb() -> float:
     """Peak resident memory of this process image (``VmHWM``), MiB: unlike ``ru_maxrss`` it
     never includes the parent's high-water mark, which Linux carries across fork/exec."""
@@ -715,7 +698,7 @@ def main() -> None:
                         help="run part D only and replace its figures in the existing results file (--out)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds for part D; the first is the default run (default 0,1,2; --quick: 0)")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None, help="results JSON (default results/training.json; --quick: none)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-args", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -736,7 +719,7 @@ def main() -> None:
     started = time.perf_counter()
     seeds = [int(x) for x in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     if args.only_default_run:
-        update_default_run(Path(args.out), args.quick, seeds, started)
+        update_default_run(Path(args.out) if args.out else RESULTS_DIR / "training.json", args.quick, seeds, started)
         return
     probe_s = 0.2 if args.quick else 0.3
     models = ["tiny"] if args.quick else ["tiny", "base"]
@@ -793,9 +776,10 @@ def main() -> None:
         "wall_s": time.perf_counter() - started,
     }
     print_table(report)
-    out = Path(args.out)
-    save_report(report, out)
-    print(f"\nsaved {out} ({report['wall_s']:.0f} s)")
+    out = results_path("training", args.out, args.quick)
+    if out is not None:
+        save_report(report, out)
+    print(f"\nsaved {out} ({report['wall_s']:.0f} s)" if out is not None else f"\n({report['wall_s']:.0f} s; quick run, not saved)")
 
 
 if __name__ == "__main__":
