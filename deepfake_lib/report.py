@@ -102,8 +102,10 @@ def compare_intervals(a: tuple[float, float], b: tuple[float, float]) -> int:
 def describe_headline(metrics: Mapping[str, Any]) -> str:
     """One paragraph: the test EER with its interval against the shortcut control."""
     test = metrics["test"]
-    text = (f"On {test['n']} test clips the fine-tuned model reaches an EER of {_pct(test['eer'])}"
-            f"{_ci(_report_ci(test, 'eer'))} and an AUC of {test['auc']:.3f}.")
+    text = (
+        f"On {test['n']} test clips the fine-tuned model reaches an EER of {_pct(test['eer'])}"
+        f"{_ci(_report_ci(test, 'eer'))} and an AUC of {test['auc']:.3f}."
+    )
     shortcut = metrics.get("shortcut_control")
     if shortcut:
         model_ci = _report_ci(test, "eer") or (float("nan"), float("nan"))
@@ -115,9 +117,11 @@ def describe_headline(metrics: Mapping[str, Any]) -> str:
             verdict = "below what trivial features give, but the intervals overlap, so these clips cannot separate them"
         else:
             verdict = "not below what trivial features give: the model may have learned a shortcut"
-        text += (f" The shortcut control (a logistic regression on duration, level, sample rate and "
-                 f"zero-crossing rate) scores an EER of {_pct(shortcut['eer'])}{_ci(shortcut_ci)} on the same clips, "
-                 f"so the model is {verdict}.")
+        text += (
+            f" The shortcut control (a logistic regression on duration, level, sample rate and "
+            f"zero-crossing rate) scores an EER of {_pct(shortcut['eer'])}{_ci(shortcut_ci)} on the same clips, "
+            f"so the model is {verdict}."
+        )
     if metrics.get("caveat"):
         text += f" {metrics['caveat']}"
     return text
@@ -155,10 +159,15 @@ def describe_systems(table: pd.DataFrame, *, model: str | None = None) -> str:
             verb = "beat"
         else:
             verb = "lost to"
-        support = ("the intervals do not overlap" if side != 0
-                   else "the intervals overlap, so this test split cannot rank the two")
-        parts.append(f"The model ({_pct(me['eer'])}) {verb} {other['system']} at {_with_interval(other, 'eer')}: "
-                     f"{support}.")
+        support = (
+            "the intervals do not overlap"
+            if side != 0
+            else "the intervals overlap, so this test split cannot rank the two"
+        )
+        parts.append(
+            f"The model ({_pct(me['eer'])}) {verb} {other['system']} at {_with_interval(other, 'eer')}: "
+            f"{support}."
+        )
     return " ".join(parts)
 
 
@@ -171,8 +180,10 @@ def describe_per_attack(per_attack: pd.DataFrame) -> str:
     lines = []
     for _, row in per_attack.iterrows():
         if float(row["eer"]) == 0.0:
-            text = (f"no error: {describe_errors(0, int(row['n_spoof']), 'spoofs')} accepted "
-                    f"({describe_errors(0, int(row['n_bonafide']), 'bona fide')} rejected)")
+            text = (
+                f"no error: {describe_errors(0, int(row['n_spoof']), 'spoofs')} accepted "
+                f"({describe_errors(0, int(row['n_bonafide']), 'bona fide')} rejected)"
+            )
         else:
             text = f"EER {_with_interval(row, 'eer')} on {int(row['n_spoof'])} spoofs"
         lines.append(f"- `{row['attack']}`: {text}")
@@ -202,41 +213,59 @@ def describe_protocols(
     if len(protocols) < 3:
         return []
     reported, clean, ours = (protocols.iloc[i] for i in range(3))
-    lines = [f"- **The study's protocol** (augment before the split, pick the epoch on the clips you report) "
-             f"reported {_with_interval(reported, 'accuracy')} on {int(reported['n_clips'])} clips. The same model "
-             f"scores {_with_interval(clean, 'accuracy')} on our clean, group-disjoint test split of "
-             f"{int(clean['n_clips'])} clips, and our protocol's model {_with_interval(ours, 'accuracy')}."]
+    lines = [
+        f"- **The study's protocol** (augment before the split, pick the epoch on the clips you report) "
+        f"reported {_with_interval(reported, 'accuracy')} on {int(reported['n_clips'])} clips. The same model "
+        f"scores {_with_interval(clean, 'accuracy')} on our clean, group-disjoint test split of "
+        f"{int(clean['n_clips'])} clips, and our protocol's model {_with_interval(ours, 'accuracy')}."
+    ]
     width = _interval(reported, "accuracy")
     side = compare_intervals(_interval(reported, "accuracy"), _interval(clean, "accuracy"))
     if side > 0:
-        lines.append("- Scored honestly, the same model loses accuracy: its reported interval lies wholly above its "
-                     "clean-test interval, so the study's protocol overstates it.")
+        lines.append(
+            "- Scored honestly, the same model loses accuracy: its reported interval lies wholly above its "
+            "clean-test interval, so the study's protocol overstates it."
+        )
     elif side < 0:
-        lines.append("- Scored honestly, the same model does better than reported: the intervals do not overlap.")
+        lines.append(
+            "- Scored honestly, the same model does better than reported: the intervals do not overlap."
+        )
     elif not math.isnan(width[0]):
-        lines.append(f"- The intervals overlap: {int(reported['n_clips'])} clips give an interval "
-                     f"{100 * (width[1] - width[0]):.0f} points wide, too wide to measure how much the study's "
-                     f"protocol flatters a model. A percentage from so few clips supports no point difference.")
+        lines.append(
+            f"- The intervals overlap: {int(reported['n_clips'])} clips give an interval "
+            f"{100 * (width[1] - width[0]):.0f} points wide, too wide to measure how much the study's "
+            f"protocol flatters a model. A percentage from so few clips supports no point difference."
+        )
     if n_train_study is not None and n_train_ours is not None and n_train_study != n_train_ours:
-        lines.append(f"- **Training-set size differs:** the study-protocol model trained on {n_train_study} clips and "
-                     f"ours on {n_train_ours}, so comparing the two models mixes the protocol with the amount of "
-                     f"training data.")
+        lines.append(
+            f"- **Training-set size differs:** the study-protocol model trained on {n_train_study} clips and "
+            f"ours on {n_train_ours}, so comparing the two models mixes the protocol with the amount of "
+            f"training data."
+        )
         if size_matched is not None:
-            matched = {"accuracy": size_matched.get("accuracy"),
-                       "accuracy_low": (_report_ci(size_matched, "accuracy") or [None, None])[0],
-                       "accuracy_high": (_report_ci(size_matched, "accuracy") or [None, None])[1]}
+            matched = {
+                "accuracy": size_matched.get("accuracy"),
+                "accuracy_low": (_report_ci(size_matched, "accuracy") or [None, None])[0],
+                "accuracy_high": (_report_ci(size_matched, "accuracy") or [None, None])[1],
+            }
             side = compare_intervals(_interval(clean, "accuracy"), _interval(matched, "accuracy"))
-            verdict = {0: "the intervals overlap, so at this size the protocol alone makes no measurable difference",
-                       1: "the study's protocol does better on clean test clips",
-                       -1: "our protocol does better on clean test clips"}[side]
-            lines.append(f"  Trained on {n_train_study} clips with our protocol, the model scores "
-                         f"{_with_interval(matched, 'accuracy')} on the same test split against "
-                         f"{_with_interval(clean, 'accuracy')} for the study's protocol: {verdict}.")
+            verdict = {
+                0: "the intervals overlap, so at this size the protocol alone makes no measurable difference",
+                1: "the study's protocol does better on clean test clips",
+                -1: "our protocol does better on clean test clips",
+            }[side]
+            lines.append(
+                f"  Trained on {n_train_study} clips with our protocol, the model scores "
+                f"{_with_interval(matched, 'accuracy')} on the same test split against "
+                f"{_with_interval(clean, 'accuracy')} for the study's protocol: {verdict}."
+            )
     if len(protocols) > 3:
         picked = protocols.iloc[3]
-        lines.append(f"- **Picking the epoch on the test clips** you report gives {_pct(picked['accuracy'])} on average "
-                     f"over random {int(picked['n_clips'])}-clip subsets (5-95%: {_pct(picked['accuracy_low'])} to "
-                     f"{_pct(picked['accuracy_high'])}; {picked['note']}).")
+        lines.append(
+            f"- **Picking the epoch on the test clips** you report gives {_pct(picked['accuracy'])} on average "
+            f"over random {int(picked['n_clips'])}-clip subsets (5-95%: {_pct(picked['accuracy_low'])} to "
+            f"{_pct(picked['accuracy_high'])}; {picked['note']})."
+        )
     return lines
 
 
@@ -257,14 +286,28 @@ def read_base_latency(path: str | os.PathLike[str] | None = None) -> dict[str, A
         fp32 = float(base["fp32"]["batch1_ms_per_clip"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    variants = {k: float(v["batch1_ms_per_clip"]) for k, v in base.items()
-                if isinstance(v, Mapping) and "batch1_ms_per_clip" in v}
+    variants = {
+        k: float(v["batch1_ms_per_clip"])
+        for k, v in base.items()
+        if isinstance(v, Mapping) and "batch1_ms_per_clip" in v
+    }
     fastest = min(variants.items(), key=lambda kv: kv[1])
-    return {"ms": fp32, "clip_s": results.get("clip_s"), "threads": results.get("threads"), "fastest": fastest}
+    return {
+        "ms": fp32,
+        "clip_s": results.get("clip_s"),
+        "threads": results.get("threads"),
+        "fastest": fastest,
+    }
 
 
-def describe_latency(latency_ms: float, *, model: str, clip_s: float | None = None, device: str = "cpu",
-                     base: Mapping[str, Any] | None = None) -> str:
+def describe_latency(
+    latency_ms: float,
+    *,
+    model: str,
+    clip_s: float | None = None,
+    device: str = "cpu",
+    base: Mapping[str, Any] | None = None,
+) -> str:
     """The trained model's measured latency next to wav2vec2-base's measured CPU figure.
 
     ``model``: what was trained (e.g. ``metrics["model_source"]``); ``clip_s``: mean clip length
@@ -273,109 +316,169 @@ def describe_latency(latency_ms: float, *, model: str, clip_s: float | None = No
     """
     verdict = "within" if latency_ms <= STUDY_LATENCY_TARGET_MS else "above"
     clips = f" (mean clip {clip_s:.1f} s)" if clip_s else ""
-    text = (f"- **Latency.** The model trained here (`{model}`) took {latency_ms:.0f} ms per test clip{clips} on "
-            f"{device}, {verdict} the study's {STUDY_LATENCY_TARGET_MS:.0f} ms target.")
+    text = (
+        f"- **Latency.** The model trained here (`{model}`) took {latency_ms:.0f} ms per test clip{clips} on "
+        f"{device}, {verdict} the study's {STUDY_LATENCY_TARGET_MS:.0f} ms target."
+    )
     if base is None:
-        text += (" wav2vec2-base, the model the study fine-tuned, was not measured on this machine "
-                 "(`benchmarks/bench_latency.py` measures it).")
+        text += (
+            " wav2vec2-base, the model the study fine-tuned, was not measured on this machine "
+            "(`benchmarks/bench_latency.py` measures it)."
+        )
     else:
         base_verdict = "within" if base["ms"] <= STUDY_LATENCY_TARGET_MS else "above"
         name, ms = base["fastest"]
-        text += (f" wav2vec2-base, the model the study fine-tuned, takes {base['ms']:.0f} ms per {base['clip_s']:g} s "
-                 f"clip on {base['threads']} CPU threads in fp32, {base_verdict} that target "
-                 f"(fastest measured variant: {name}, {ms:.0f} ms; `benchmarks/results/latency.json`).")
+        text += (
+            f" wav2vec2-base, the model the study fine-tuned, takes {base['ms']:.0f} ms per {base['clip_s']:g} s "
+            f"clip on {base['threads']} CPU threads in fp32, {base_verdict} that target "
+            f"(fastest measured variant: {name}, {ms:.0f} ms; `benchmarks/results/latency.json`)."
+        )
     return text
 
 
 # --------------------------------------------------------------------------------------
 # the reflection
 # --------------------------------------------------------------------------------------
-def _challenges(metrics: Mapping[str, Any], protocols: pd.DataFrame | None, study: Mapping[str, Any] | None,
-                size_matched: Mapping[str, Any] | None) -> list[str]:
+def _challenges(
+    metrics: Mapping[str, Any],
+    protocols: pd.DataFrame | None,
+    study: Mapping[str, Any] | None,
+    size_matched: Mapping[str, Any] | None,
+) -> list[str]:
     test = metrics["test"]
     lines = []
     ci = _report_ci(test, "eer")
     if ci:
-        lines.append(f"- **Small test sets carry wide intervals.** With {test['n']} test clips the EER interval spans "
-                     f"{100 * (ci[1] - ci[0]):.1f} points; on 10 clips, as in the study, one clip moves a percentage "
-                     f"by 10 points.")
+        lines.append(
+            f"- **Small test sets carry wide intervals.** With {test['n']} test clips the EER interval spans "
+            f"{100 * (ci[1] - ci[0]):.1f} points; on 10 clips, as in the study, one clip moves a percentage "
+            f"by 10 points."
+        )
     if protocols is not None:
         n_train_ours = (metrics.get("n_clips") or {}).get("train")
         n_train_study = (study or {}).get("n_train")
-        lines += describe_protocols(protocols, n_train_study=n_train_study, n_train_ours=n_train_ours,
-                                    size_matched=size_matched)
+        lines += describe_protocols(
+            protocols, n_train_study=n_train_study, n_train_ours=n_train_ours, size_matched=size_matched
+        )
     return lines
 
 
-def _real_world(metrics: Mapping[str, Any], robustness: pd.DataFrame | None, loao: pd.DataFrame | None,
-                cross_source: Mapping[str, Any] | None) -> list[str]:
+def _real_world(
+    metrics: Mapping[str, Any],
+    robustness: pd.DataFrame | None,
+    loao: pd.DataFrame | None,
+    cross_source: Mapping[str, Any] | None,
+) -> list[str]:
     lines = []
     if metrics.get("caveat"):
-        lines.append("- **These clips are synthetic.** The embedded corpus is a controlled stand-in: its artefacts "
-                     "are known and present in every frame. Real deepfakes come from unknown generators and are "
-                     "re-recorded, compressed and mixed with noise; treat every figure here as a pipeline check.")
+        lines.append(
+            "- **These clips are synthetic.** The embedded corpus is a controlled stand-in: its artefacts "
+            "are known and present in every frame. Real deepfakes come from unknown generators and are "
+            "re-recorded, compressed and mixed with noise; treat every figure here as a pipeline check."
+        )
     if robustness is not None and len(robustness) > 1:
         clean_rows = robustness[robustness["family"] == "clean"]
         degraded = robustness[robustness["family"] != "clean"]
         if len(clean_rows) and len(degraded):
             clean = clean_rows.iloc[0]
             worst = degraded.loc[degraded["eer"].astype(float).idxmax()]
-            worse = sum(compare_intervals(_interval(r, "eer"), _interval(clean, "eer")) > 0 for _, r in degraded.iterrows())
-            lines.append(f"- **Conditions matter.** Clean test EER {_with_interval(clean, 'eer')}; the worst of "
-                         f"{len(degraded)} degradations is {worst['condition']} at {_with_interval(worst, 'eer')}. "
-                         f"{worse} of {len(degraded)} conditions have an EER interval wholly above the clean one. "
-                         f"Real calls and uploads bring such conditions by default.")
+            worse = sum(
+                compare_intervals(_interval(r, "eer"), _interval(clean, "eer")) > 0
+                for _, r in degraded.iterrows()
+            )
+            lines.append(
+                f"- **Conditions matter.** Clean test EER {_with_interval(clean, 'eer')}; the worst of "
+                f"{len(degraded)} degradations is {worst['condition']} at {_with_interval(worst, 'eer')}. "
+                f"{worse} of {len(degraded)} conditions have an EER interval wholly above the clean one. "
+                f"Real calls and uploads bring such conditions by default."
+            )
     if loao is not None and len(loao):
         unseen, seen = float(loao["unseen_eer"].mean()), float(loao["seen_eer"].mean())
         word = "higher" if unseen > seen else "not higher"
-        lines.append(f"- **Unseen attacks.** Trained without an attack and tested on it, the mean EER is {_pct(unseen)}, "
-                     f"{word} than the {_pct(seen)} on the attacks it did see (cheap runs of "
-                     f"{int(loao['epochs'].iloc[0])} epochs). New generators are the normal case in deployment.")
+        lines.append(
+            f"- **Unseen attacks.** Trained without an attack and tested on it, the mean EER is {_pct(unseen)}, "
+            f"{word} than the {_pct(seen)} on the attacks it did see (cheap runs of "
+            f"{int(loao['epochs'].iloc[0])} epochs). New generators are the normal case in deployment."
+        )
     if cross_source:
         m = cross_source["metrics"]
         in_domain = cross_source.get("in_domain_test", {}).get("eer")
         if "eer" in m and in_domain is not None:
-            lines.append(f"- **Another source.** On {cross_source['n_clips']} clips from `{cross_source['source']}` the "
-                         f"EER is {_pct(m['eer'])}{_ci(_report_ci(m, 'eer'))}, against {_pct(in_domain)} in-domain.")
+            lines.append(
+                f"- **Another source.** On {cross_source['n_clips']} clips from `{cross_source['source']}` the "
+                f"EER is {_pct(m['eer'])}{_ci(_report_ci(m, 'eer'))}, against {_pct(in_domain)} in-domain."
+            )
     return lines
 
 
-def _help(metrics: Mapping[str, Any], loao: pd.DataFrame | None, robustness: pd.DataFrame | None) -> list[str]:
+def _help(
+    metrics: Mapping[str, Any], loao: pd.DataFrame | None, robustness: pd.DataFrame | None
+) -> list[str]:
     test = metrics["test"]
     lines = []
     ci = _report_ci(test, "eer")
     if ci:
-        lines.append(f"- **More labelled clips.** An interval shrinks roughly with the square root of the number of "
-                     f"clips: four times the {test['n']} test clips would roughly halve the current "
-                     f"{100 * (ci[1] - ci[0]):.1f}-point EER interval. On 100-clip data, cross-validate (notebook 03).")
+        lines.append(
+            f"- **More labelled clips.** An interval shrinks roughly with the square root of the number of "
+            f"clips: four times the {test['n']} test clips would roughly halve the current "
+            f"{100 * (ci[1] - ci[0]):.1f}-point EER interval. On 100-clip data, cross-validate (notebook 03)."
+        )
     if loao is not None and len(loao) and float(loao["unseen_eer"].mean()) > float(loao["seen_eer"].mean()):
-        lines.append("- **More kinds of fakes.** The unseen-attack gap says the model learns the attacks it is shown; "
-                     "training data should cover many generators (ASVspoof 2019/2021, In-the-Wild), and evaluation "
-                     "should hold some out.")
+        lines.append(
+            "- **More kinds of fakes.** The unseen-attack gap says the model learns the attacks it is shown; "
+            "training data should cover many generators (ASVspoof 2019/2021, In-the-Wild), and evaluation "
+            "should hold some out."
+        )
     if robustness is not None and len(robustness) > 1:
-        lines.append("- **Degraded audio in training.** The conditions that hurt most are the ones to add to "
-                     "augmentation, and real re-recorded or transcoded data is better still.")
-    lines.append(f"- **Compute.** This run trained for {metrics['train_seconds']:.0f} s on {metrics['device']} "
-                 f"({metrics['precision']}); a GPU makes wav2vec2-base-sized models and cross-validation practical.")
+        lines.append(
+            "- **Degraded audio in training.** The conditions that hurt most are the ones to add to "
+            "augmentation, and real re-recorded or transcoded data is better still."
+        )
+    lines.append(
+        f"- **Compute.** This run trained for {metrics['train_seconds']:.0f} s on {metrics['device']} "
+        f"({metrics['precision']}); a GPU makes wav2vec2-base-sized models and cross-validation practical."
+    )
     return lines
 
 
-def _deploy(metrics: Mapping[str, Any], calibration: Mapping[str, Any] | None, latency_ms: float | None,
-            latency_clip_s: float | None, base_latency: Mapping[str, Any] | None) -> list[str]:
+def _deploy(
+    metrics: Mapping[str, Any],
+    calibration: Mapping[str, Any] | None,
+    latency_ms: float | None,
+    latency_clip_s: float | None,
+    base_latency: Mapping[str, Any] | None,
+) -> list[str]:
     lines = []
     if calibration:
         rec = calibration["recommendation"]
-        name = "the validation-EER threshold" if rec["threshold_name"] == "validation_eer" else "probability 0.5"
-        agrees = "and on test it was at least as good" if rec["test_agrees"] else "although on test the other threshold did better"
-        lines.append(f"- **Threshold.** Use {name} (score {rec['score_threshold']:.3f}): {rec['reasons'][0]}; {agrees}. "
-                     f"Temperature scaling (T = {calibration['temperature']:.2f}, fitted on validation) moves the test "
-                     f"ECE from {calibration['ece_before']:.3f} to {calibration['ece_after']:.3f}.")
+        name = (
+            "the validation-EER threshold" if rec["threshold_name"] == "validation_eer" else "probability 0.5"
+        )
+        agrees = (
+            "and on test it was at least as good"
+            if rec["test_agrees"]
+            else "although on test the other threshold did better"
+        )
+        lines.append(
+            f"- **Threshold.** Use {name} (score {rec['score_threshold']:.3f}): {rec['reasons'][0]}; {agrees}. "
+            f"Temperature scaling (T = {calibration['temperature']:.2f}, fitted on validation) moves the test "
+            f"ECE from {calibration['ece_before']:.3f} to {calibration['ece_after']:.3f}."
+        )
     if latency_ms is not None:
-        lines.append(describe_latency(latency_ms, model=str(metrics.get("model_source", "this run's model")),
-                                      clip_s=latency_clip_s, device=str(metrics.get("device", "cpu")), base=base_latency))
-    lines.append("- **Service and monitoring.** `make serve` runs the FastAPI service on this run folder; every "
-                 "prediction can be logged as JSON lines (time, file hash, score, label, model) to review false "
-                 "positives and negatives and feed them back into training.")
+        lines.append(
+            describe_latency(
+                latency_ms,
+                model=str(metrics.get("model_source", "this run's model")),
+                clip_s=latency_clip_s,
+                device=str(metrics.get("device", "cpu")),
+                base=base_latency,
+            )
+        )
+    lines.append(
+        "- **Service and monitoring.** `make serve` runs the FastAPI service on this run folder; every "
+        "prediction can be logged as JSON lines (time, file hash, score, label, model) to review false "
+        "positives and negatives and feed them back into training."
+    )
     return lines
 
 

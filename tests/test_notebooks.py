@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.series import NOTEBOOKS, check_notebook_hygiene, notebooks_dir, parameters_cell_index, read_parameters_cell
+from deepfake_lib.series import (
+    NOTEBOOKS,
+    check_notebook_hygiene,
+    notebooks_dir,
+    parameters_cell_index,
+    read_parameters_cell,
+)
 
 PATHS = [notebooks_dir() / name for name in NOTEBOOKS]
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
@@ -31,13 +37,17 @@ def test_parameters_cell_is_first_and_holds_config_literals(path: Path) -> None:
     unknown = set(params) - set(DEFAULTS)
     assert not unknown, f"{path.name}: parameters not in ExperimentConfig: {sorted(unknown)}"
     for name, value in params.items():
-        assert value == DEFAULTS[name], f"{path.name}: {name} = {value!r} but ExperimentConfig's default is {DEFAULTS[name]!r}"
+        assert value == DEFAULTS[name], (
+            f"{path.name}: {name} = {value!r} but ExperimentConfig's default is {DEFAULTS[name]!r}"
+        )
     ExperimentConfig.from_params(params, strict=True)
     source = "".join(_code_cells(path)[0]["source"])
     for line in source.splitlines():
         code, _, comment = line.partition("#")
         assert comment.strip(), f"{path.name}: parameter line without a # help comment: {line!r}"
-        assert "=" not in comment, f"{path.name}: '=' in a help comment breaks papermill's inspection: {line!r}"
+        assert "=" not in comment, (
+            f"{path.name}: '=' in a help comment breaks papermill's inspection: {line!r}"
+        )
 
 
 def test_every_notebook_declares_the_run_folder() -> None:
@@ -53,8 +63,18 @@ def test_colab_install_cell_follows_the_parameters(path: Path) -> None:
 
 
 def test_parameter_parser_rejects_derived_values(tmp_path: Path) -> None:
-    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ["epochs: int = 2 * 3  # derived\n"]}],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["parameters"]},
+                "source": ["epochs: int = 2 * 3  # derived\n"],
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     path = tmp_path / "x.ipynb"
     path.write_text(json.dumps(nb))
     with pytest.raises(ValueError, match="not a literal"):
@@ -86,16 +106,34 @@ def test_hygiene_check_catches_stale_outputs(tmp_path: Path) -> None:
 def test_series_runs_end_to_end_with_papermill(tmp_path: Path) -> None:
     from deepfake_lib.series import run_series
 
-    summary = run_series(tmp_path / "run", parameters={"n_utterances": 24, "epochs": 1, "loao_epochs": 1,
-                                                        "n_bootstrap": 50, "robustness": False})
+    summary = run_series(
+        tmp_path / "run",
+        parameters={
+            "n_utterances": 24,
+            "epochs": 1,
+            "loao_epochs": 1,
+            "n_bootstrap": 50,
+            "robustness": False,
+        },
+    )
     run = tmp_path / "run"
     assert [Path(n["output"]).name for n in summary["notebooks"]] == list(NOTEBOOKS)
-    for name in ("metrics.json", "history.csv", "test_scores.csv", "model", "series.json", "analysis", "figures"):
+    for name in (
+        "metrics.json",
+        "history.csv",
+        "test_scores.csv",
+        "model",
+        "series.json",
+        "analysis",
+        "figures",
+    ):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n_clips"]["train"] > 0 and "shortcut_control" in metrics
     executed = json.loads((run / "notebooks" / NOTEBOOKS[-1]).read_text())
-    injected = [c for c in executed["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    injected = [
+        c for c in executed["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+    ]
     assert injected and "n_bootstrap = 50" in "".join(injected[0]["source"])
     assert (run / "analysis" / "protocol_comparison.csv").is_file()
 
@@ -137,24 +175,33 @@ def test_params_file_holds_only_parameters(params_file: Path) -> None:
     check_parameter_names(set(_yaml(params_file)))
     ExperimentConfig.from_yaml(params_file)
     assert _undeclared(params_file) <= AWAITING_NOTEBOOK_03, (
-        f"{params_file.name}: keys no notebook declares: {sorted(_undeclared(params_file))}")
+        f"{params_file.name}: keys no notebook declares: {sorted(_undeclared(params_file))}"
+    )
 
 
-@pytest.mark.xfail(strict=True, reason="notebook 03 declares warmup_fraction, device and num_workers in phase 2")
+@pytest.mark.xfail(
+    strict=True, reason="notebook 03 declares warmup_fraction, device and num_workers in phase 2"
+)
 def test_every_params_key_is_declared_by_a_notebook() -> None:
-    assert all(not _undeclared(p) for p in PARAMS_FILES), {p.name: sorted(_undeclared(p)) for p in PARAMS_FILES}
+    assert all(not _undeclared(p) for p in PARAMS_FILES), {
+        p.name: sorted(_undeclared(p)) for p in PARAMS_FILES
+    }
 
 
 @pytest.mark.parametrize("params_file", PARAMS_FILES, ids=[p.stem for p in PARAMS_FILES])
-def test_make_demo_passes_every_key_to_every_notebook_like_papermill(params_file: Path, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_make_demo_passes_every_key_to_every_notebook_like_papermill(
+    params_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import papermill
 
     from deepfake_lib.series import run_series
 
     passed: dict[str, dict] = {}
-    monkeypatch.setattr(papermill, "execute_notebook",
-                        lambda src, out, parameters=None, **kw: passed.__setitem__(Path(src).name, dict(parameters)))
+    monkeypatch.setattr(
+        papermill,
+        "execute_notebook",
+        lambda src, out, parameters=None, **kw: passed.__setitem__(Path(src).name, dict(parameters)),
+    )
     run_series(tmp_path / "run", params_file=params_file, progress=False)
     given = _yaml(params_file)
     assert list(passed) == list(NOTEBOOKS)
@@ -163,7 +210,9 @@ def test_make_demo_passes_every_key_to_every_notebook_like_papermill(params_file
         assert set(params) == set(given) | {"run_dir"}, name
         for key, value in given.items():
             if key != "run_dir":
-                assert params[key] == pytest.approx(value) if isinstance(value, float) else params[key] == value, key
+                assert (
+                    params[key] == pytest.approx(value) if isinstance(value, float) else params[key] == value
+                ), key
 
 
 def _injected_cell(notebook: Path, params_file: Path) -> str:
@@ -209,7 +258,9 @@ def test_notebook_checks_what_papermill_injected(path: Path) -> None:
 # what the committed notebooks show: every figure, no machine paths, under 1 MB
 # --------------------------------------------------------------------------------------
 DRAWS_A_FIGURE = re.compile(r"\b(plot_\w+|LiveHistoryPlot)\(")
-ABSOLUTE_PATH = re.compile(r"(?<![\w.~])(/work/|/root/|/home/|/tmp/|/content/|/Users/|/private/|/mnt/|[A-Z]:\\)")
+ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.~])(/work/|/root/|/home/|/tmp/|/content/|/Users/|/private/|/mnt/|[A-Z]:\\)"
+)
 MAX_NOTEBOOK_BYTES = 1_000_000
 
 
@@ -234,22 +285,53 @@ def figure_cells_without_image(nb: dict) -> list[str]:
 
 def absolute_paths_in_outputs(nb: dict) -> list[str]:
     """Every output text that holds an absolute path of a machine."""
-    return [m.group(0) + "…" for cell in nb["cells"] for o in cell.get("outputs", []) for text in _output_texts(o)
-            for m in [ABSOLUTE_PATH.search(text)] if m]
+    return [
+        m.group(0) + "…"
+        for cell in nb["cells"]
+        for o in cell.get("outputs", [])
+        for text in _output_texts(o)
+        for m in [ABSOLUTE_PATH.search(text)]
+        if m
+    ]
 
 
 def test_figure_and_path_checks_catch_what_they_should() -> None:
-    cell = {"cell_type": "code", "source": ["save_figure(plot_roc_det(y, s), figures / 'x.png')\n"], "outputs": []}
+    cell = {
+        "cell_type": "code",
+        "source": ["save_figure(plot_roc_det(y, s), figures / 'x.png')\n"],
+        "outputs": [],
+    }
     nb = {"cells": [cell]}
     assert figure_cells_without_image(nb) == ["save_figure(plot_roc_det(y, s), figures / 'x.png')"]
-    cell["outputs"] = [{"output_type": "execute_result", "data": {"text/plain": "PosixPath('/home/u/runs/demo/x.png')"}}]
+    cell["outputs"] = [
+        {"output_type": "execute_result", "data": {"text/plain": "PosixPath('/home/u/runs/demo/x.png')"}}
+    ]
     assert figure_cells_without_image(nb) and absolute_paths_in_outputs(nb) == ["/home/…"]
-    cell["outputs"] = [{"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<figure x.png>"}}]
+    cell["outputs"] = [
+        {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<figure x.png>"}}
+    ]
     assert figure_cells_without_image(nb) == [] and absolute_paths_in_outputs(nb) == []
     cell["outputs"].append({"output_type": "stream", "name": "stdout", "text": ["saved to /tmp/run/x.png\n"]})
     assert absolute_paths_in_outputs(nb) == ["/tmp/…"]
-    assert absolute_paths_in_outputs({"cells": [{"cell_type": "code", "source": [], "outputs": [
-        {"output_type": "stream", "text": "runs/demo/figures/x.png and 1/2 and https://x.org/a\n"}]}]}) == []
+    assert (
+        absolute_paths_in_outputs(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "source": [],
+                        "outputs": [
+                            {
+                                "output_type": "stream",
+                                "text": "runs/demo/figures/x.png and 1/2 and https://x.org/a\n",
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+        == []
+    )
 
 
 @pytest.mark.xfail(strict=True, reason="notebooks re-executed in phase 2")
@@ -260,18 +342,31 @@ def test_every_figure_cell_stores_an_image(path: Path) -> None:
 
 def _until_phase_2(failing: set[str], reason: str) -> list:
     """PATHS, with a strict xfail on the notebooks named in ``failing`` (their markers go once they pass)."""
-    return [pytest.param(p, id=p.stem, marks=pytest.mark.xfail(strict=True, reason=reason) if p.stem in failing else ())
-            for p in PATHS]
+    return [
+        pytest.param(
+            p, id=p.stem, marks=pytest.mark.xfail(strict=True, reason=reason) if p.stem in failing else ()
+        )
+        for p in PATHS
+    ]
 
 
-@pytest.mark.parametrize("path", _until_phase_2({"01_data_exploration", "02_preprocessing_augmentation",
-                                                 "04_analysis_reflection"}, "notebooks re-executed in phase 2"))
+@pytest.mark.parametrize(
+    "path",
+    _until_phase_2(
+        {"01_data_exploration", "02_preprocessing_augmentation", "04_analysis_reflection"},
+        "notebooks re-executed in phase 2",
+    ),
+)
 def test_no_output_holds_an_absolute_path(path: Path) -> None:
     assert absolute_paths_in_outputs(json.loads(path.read_text())) == []
 
 
-@pytest.mark.parametrize("path", _until_phase_2({"02_preprocessing_augmentation"},
-                                                "phase 2 embeds the audio at 16 kHz, a few seconds each"))
+@pytest.mark.parametrize(
+    "path",
+    _until_phase_2(
+        {"02_preprocessing_augmentation"}, "phase 2 embeds the audio at 16 kHz, a few seconds each"
+    ),
+)
 def test_committed_notebook_stays_under_1_mb(path: Path) -> None:
     assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: {path.stat().st_size / 1e6:.2f} MB"
 
@@ -294,15 +389,22 @@ def test_repository_address_has_one_home() -> None:
     owner_name = repo.removeprefix("https://github.com/")
     for path in PATHS:
         install = "".join(_code_cells(path)[1]["source"])
-        assert f'"{repo}"' in install, f"{path.name}: the install cell must default to {repo} (pyproject.toml)"
+        assert f'"{repo}"' in install, (
+            f"{path.name}: the install cell must default to {repo} (pyproject.toml)"
+        )
         text = path.read_text()
         badges = re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob", text)
         assert badges and set(badges) == {owner_name}, f"{path.name}: badges point to {set(badges)}"
-    readme_badges = set(re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob",
-                                   (ROOT / "README.md").read_text()))
+    readme_badges = set(
+        re.findall(
+            r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob", (ROOT / "README.md").read_text()
+        )
+    )
     assert readme_badges == {owner_name}
     guide = (ROOT / "Colab_setup.md").read_text()
-    assert f'git grep -l "github.com/{owner_name}"' in guide, "the guide's fork command must match the address"
+    assert f'git grep -l "github.com/{owner_name}"' in guide, (
+        "the guide's fork command must match the address"
+    )
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
@@ -310,7 +412,9 @@ def test_install_cell_keeps_colabs_torch(path: Path) -> None:
     install = "".join(_code_cells(path)[1]["source"])
     args = re.findall(r'"([^"]*)"', install.split("pip", 1)[1])
     for forbidden in ("-U", "--upgrade", "--force-reinstall", "--no-deps", "torch", "torchaudio"):
-        assert forbidden not in args, f"{path.name}: {forbidden!r} in the install command would replace Colab's torch"
+        assert forbidden not in args, (
+            f"{path.name}: {forbidden!r} in the install command would replace Colab's torch"
+        )
     import tomllib
 
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -326,7 +430,9 @@ def test_colab_guide_parameters_table_is_current() -> None:
     guide = (ROOT / "Colab_setup.md").read_text()
     table = guide.split("<!-- parameters table: begin -->\n")[1].split("\n<!-- parameters table: end -->")[0]
     expected = render_parameters_table(ROOT / "params" / "colab_t4.yaml")
-    assert table == expected, "Colab_setup.md's table is stale; paste render_parameters_table('params/colab_t4.yaml')"
+    assert table == expected, (
+        "Colab_setup.md's table is stale; paste render_parameters_table('params/colab_t4.yaml')"
+    )
 
 
 def test_require_run_names_what_notebook_04_lacks(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import re
 import tomllib
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +45,16 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", readme, flags=re.S)
-    commands = {line.split("#")[0].strip() for b in blocks for line in b.splitlines() if line.strip().startswith("make ")}
+    commands = {
+        line.split("#")[0].strip()
+        for b in blocks
+        for line in b.splitlines()
+        if line.strip().startswith("make ")
+    }
     assert "make test" in commands and "make demo" in commands
-    assert re.search(r"^make test$", ci, flags=re.M), ".ci/run must call `make test`, the README's test command"
+    assert re.search(r"^make test$", ci, flags=re.M), (
+        ".ci/run must call `make test`, the README's test command"
+    )
 
 
 def test_makefile_targets_are_documented() -> None:
@@ -62,9 +68,11 @@ def test_package_imports_without_side_effects() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, deepfake_lib, deepfake_lib.config; "
-            "heavy = [m for m in ('torch', 'transformers', 'datasets', 'matplotlib') if m in sys.modules]; "
-            "print(heavy)")
+    code = (
+        "import sys, deepfake_lib, deepfake_lib.config; "
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'matplotlib') if m in sys.modules]; "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
@@ -73,7 +81,9 @@ def _tracked_texts() -> dict[str, str]:
     """Text of every tracked file except notebooks (their outputs have their own tests) and this file."""
     import subprocess
 
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     texts = {}
     for name in tracked:
         path = ROOT / name
@@ -88,12 +98,16 @@ def _tracked_texts() -> dict[str, str]:
 
 def test_committed_files_hold_no_paths_of_a_build_machine_or_working_notes() -> None:
     pattern = re.compile(r"/work/(main|shared)\b|CONTRIBUTING_HELPERS")
-    offenders = [f"{name}: {m.group(0)}" for name, text in _tracked_texts().items() for m in [pattern.search(text)] if m]
+    offenders = [
+        f"{name}: {m.group(0)}"
+        for name, text in _tracked_texts().items()
+        for m in [pattern.search(text)]
+        if m
+    ]
     assert not offenders, offenders
     assert (ROOT / "CONTRIBUTING.md").is_file() and not (ROOT / "docs" / "CONTRIBUTING_HELPERS.md").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="benchmarks/bench_latency.py still cites DESIGN.md (issue 13)")
 def test_no_committed_file_cites_a_design_file_outside_the_repository() -> None:
     offenders = [name for name, text in _tracked_texts().items() if "DESIGN.md" in text]
     assert not offenders, offenders

@@ -14,25 +14,43 @@ from deepfake_lib import report
 NAN = float("nan")
 
 
-def metrics(eer: float = 0.089, ci: tuple[float, float] = (0.044, 0.156), shortcut: float = 0.489,
-            shortcut_ci: tuple[float, float] = (0.38, 0.60)) -> dict:
-    return {"test": {"n": 90, "eer": eer, "auc": 0.95, "ci": {"eer": ci}},
-            "shortcut_control": {"eer": shortcut, "ci": {"eer": shortcut_ci}},
-            "n_clips": {"train": 420}, "train_seconds": 200.0, "device": "cpu", "precision": "fp32",
-            "model_source": "tiny", "caveat": ""}
+def metrics(
+    eer: float = 0.089,
+    ci: tuple[float, float] = (0.044, 0.156),
+    shortcut: float = 0.489,
+    shortcut_ci: tuple[float, float] = (0.38, 0.60),
+) -> dict:
+    return {
+        "test": {"n": 90, "eer": eer, "auc": 0.95, "ci": {"eer": ci}},
+        "shortcut_control": {"eer": shortcut, "ci": {"eer": shortcut_ci}},
+        "n_clips": {"train": 420},
+        "train_seconds": 200.0,
+        "device": "cpu",
+        "precision": "fp32",
+        "model_source": "tiny",
+        "caveat": "",
+    }
 
 
 def systems(model: float, lr: float, gmm: float, trivial: float = 0.49, width: float = 0.05) -> pd.DataFrame:
-    rows = [("fine-tuned wav2vec2 (this run)", model), ("LFCC-GMM (ASVspoof baseline recipe)", gmm),
-            ("LFCC + logistic regression", lr), ("trivial features + logistic regression (shortcut control)", trivial)]
-    return pd.DataFrame([{"system": s, "eer": e, "eer_low": max(0.0, e - width), "eer_high": e + width} for s, e in rows])
+    rows = [
+        ("fine-tuned wav2vec2 (this run)", model),
+        ("LFCC-GMM (ASVspoof baseline recipe)", gmm),
+        ("LFCC + logistic regression", lr),
+        ("trivial features + logistic regression (shortcut control)", trivial),
+    ]
+    return pd.DataFrame(
+        [{"system": s, "eer": e, "eer_low": max(0.0, e - width), "eer_high": e + width} for s, e in rows]
+    )
 
 
 def test_upper_bound_is_the_exact_one_sided_clopper_pearson_bound():
     assert f"{100 * report.upper_bound(0, 11):.0f}%" == "24%"
     for errors, n in ((0, 11), (0, 14), (3, 20)):
         bound = report.upper_bound(errors, n)
-        assert binom.cdf(errors, n, bound) == pytest.approx(0.05)  # at the bound, seeing so few errors has p = 5%
+        assert binom.cdf(errors, n, bound) == pytest.approx(
+            0.05
+        )  # at the bound, seeing so few errors has p = 5%
     assert report.upper_bound(5, 5) == 1.0
     with pytest.raises(ValueError):
         report.upper_bound(3, 2)
@@ -66,9 +84,13 @@ def protocols(reported=(0.7, 0.348, 0.933), clean=(0.62, 0.52, 0.72), ours=(0.91
     def row(name, n, v):
         return {"protocol": name, "n_clips": n, "accuracy": v[0], "accuracy_low": v[1], "accuracy_high": v[2]}
 
-    return pd.DataFrame([row("study protocol: reported accuracy", n_rep, reported),
-                         row("study-protocol model on our clean test set", 90, clean),
-                         row("our protocol (validation-selected, test scored once)", 90, ours)])
+    return pd.DataFrame(
+        [
+            row("study protocol: reported accuracy", n_rep, reported),
+            row("study-protocol model on our clean test set", 90, clean),
+            row("our protocol (validation-selected, test scored once)", 90, ours),
+        ]
+    )
 
 
 def test_protocol_text_claims_no_difference_its_intervals_cannot_support():
@@ -81,22 +103,31 @@ def test_protocol_text_claims_no_difference_its_intervals_cannot_support():
     lines = " ".join(report.describe_protocols(protocols(reported=(1.0, 0.95, 1.0), n_rep=60)))
     assert "overstates" in lines and "intervals overlap" not in lines
     # same training size: no size caveat
-    assert "Training-set size" not in " ".join(report.describe_protocols(protocols(), n_train_study=90, n_train_ours=90))
+    assert "Training-set size" not in " ".join(
+        report.describe_protocols(protocols(), n_train_study=90, n_train_ours=90)
+    )
 
 
 def test_size_matched_run_separates_protocol_from_training_size():
     matched = {"accuracy": 0.60, "ci": {"accuracy": (0.50, 0.70)}}
-    text = " ".join(report.describe_protocols(protocols(), n_train_study=90, n_train_ours=420, size_matched=matched))
+    text = " ".join(
+        report.describe_protocols(protocols(), n_train_study=90, n_train_ours=420, size_matched=matched)
+    )
     assert "Trained on 90 clips with our protocol" in text and "no measurable difference" in text
     matched = {"accuracy": 0.90, "ci": {"accuracy": (0.85, 0.95)}}
-    text = " ".join(report.describe_protocols(protocols(), n_train_study=90, n_train_ours=420, size_matched=matched))
+    text = " ".join(
+        report.describe_protocols(protocols(), n_train_study=90, n_train_ours=420, size_matched=matched)
+    )
     assert "our protocol does better" in text
 
 
 def test_per_attack_zero_errors_get_an_upper_bound():
-    table = pd.DataFrame([{"attack": "A01", "n_bonafide": 45, "n_spoof": 11, "eer": 0.0, "eer_low": 0.0, "eer_high": 0.0},
-                          {"attack": "A02", "n_bonafide": 45, "n_spoof": 14, "eer": 0.071, "eer_low": 0.0,
-                           "eer_high": 0.2}])
+    table = pd.DataFrame(
+        [
+            {"attack": "A01", "n_bonafide": 45, "n_spoof": 11, "eer": 0.0, "eer_low": 0.0, "eer_high": 0.0},
+            {"attack": "A02", "n_bonafide": 45, "n_spoof": 14, "eer": 0.071, "eer_low": 0.0, "eer_high": 0.2},
+        ]
+    )
     text = report.describe_per_attack(table)
     assert "0 of 11 spoofs, at most 24% at 95%" in text
     assert "0.000 [0.000, 0.000]" not in text and "(0.0% to 0.0%)" not in text
@@ -104,8 +135,13 @@ def test_per_attack_zero_errors_get_an_upper_bound():
 
 
 def test_latency_is_stated_for_the_trained_model_next_to_wav2vec2_base(tmp_path):
-    results = {"clip_s": 4.0, "threads": 2, "models": {"base": {
-        "fp32": {"batch1_ms_per_clip": 322.2}, "onnx int8": {"batch1_ms_per_clip": 147.2}}}}
+    results = {
+        "clip_s": 4.0,
+        "threads": 2,
+        "models": {
+            "base": {"fp32": {"batch1_ms_per_clip": 322.2}, "onnx int8": {"batch1_ms_per_clip": 147.2}}
+        },
+    }
     path = tmp_path / "latency.json"
     path.write_text(json.dumps(results))
     base = report.read_base_latency(path)
@@ -119,12 +155,24 @@ def test_latency_is_stated_for_the_trained_model_next_to_wav2vec2_base(tmp_path)
 
 
 def test_reflection_assembles_every_part():
-    robustness = pd.DataFrame({"condition": ["clean", "white noise 0 dB", "gain -12 dB"],
-                               "family": ["clean", "noise (white)", "gain"], "eer": [0.09, 0.40, 0.10],
-                               "eer_low": [0.04, 0.30, 0.05], "eer_high": [0.15, 0.50, 0.16]})
-    text = report.compose_reflection(metrics(), protocols=protocols(), robustness=robustness,
-                                     systems=systems(0.089, 0.067, 0.089), study={"n_train": 90},
-                                     latency_ms=11.0, base_latency=None)
+    robustness = pd.DataFrame(
+        {
+            "condition": ["clean", "white noise 0 dB", "gain -12 dB"],
+            "family": ["clean", "noise (white)", "gain"],
+            "eer": [0.09, 0.40, 0.10],
+            "eer_low": [0.04, 0.30, 0.05],
+            "eer_high": [0.15, 0.50, 0.16],
+        }
+    )
+    text = report.compose_reflection(
+        metrics(),
+        protocols=protocols(),
+        robustness=robustness,
+        systems=systems(0.089, 0.067, 0.089),
+        study={"n_train": 90},
+        latency_ms=11.0,
+        base_latency=None,
+    )
     assert "Lowest test EER" in text and "mixes the protocol" in text
     assert "1 of 2 conditions have an EER interval wholly above the clean one" in text
     assert "not measured" in text
