@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.stats import beta
 
 from deepfake_lib.config import resolve_path
+from deepfake_lib.metrics import format_rate
 
 STUDY_LATENCY_TARGET_MS = 100.0
 """The original study's target for near-real-time use, milliseconds per clip."""
@@ -60,17 +61,15 @@ def upper_bound(errors: int, n: int, confidence: float = CONFIDENCE) -> float:
     """Exact one-sided upper confidence bound of a rate observed as ``errors`` of ``n``
     (Clopper-Pearson: the rate at which seeing ``errors`` or fewer has probability
     ``1 - confidence``). For 0 of 11 at 95% it is 0.238."""
-    # TODO(metrics): use the Clopper-Pearson formatter of deepfake_lib.metrics once it lands.
     if n < 1 or not 0 <= errors <= n:
         raise ValueError(f"upper_bound: need 0 <= errors <= n and n >= 1, got {errors} of {n}")
     return 1.0 if errors == n else float(beta.ppf(confidence, errors + 1, n - errors))
 
 
 def describe_errors(errors: int, n: int, noun: str = "clips") -> str:
-    """``"0 of 11 spoofs, at most 24% at 95%"`` for zero errors, else ``"3 of 11 spoofs (27.3%)"``."""
-    if errors == 0:
-        return f"0 of {n} {noun}, at most {100 * upper_bound(0, n):.0f}% at {100 * CONFIDENCE:.0f}%"
-    return f"{errors} of {n} {noun} ({100 * errors / n:.1f}%)"
+    """``errors`` of ``n`` with its exact bound (:func:`deepfake_lib.metrics.format_rate`), the
+    ``noun`` after the count: ``"0 of 11 spoofs, at most 24% at 95%"``."""
+    return format_rate(errors, n, confidence=CONFIDENCE).replace(f"of {n}", f"of {n} {noun}", 1)
 
 
 def _interval(row: Mapping[str, Any], key: str) -> tuple[float, float]:
