@@ -205,3 +205,33 @@ def test_real_uvicorn_process(model_dir, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_openapi_declares_the_upload_and_its_errors(client_and_log):
+    client, _ = client_and_log
+    op = client.get("/openapi.json").json()["paths"]["/predict"]["post"]
+    body = op["requestBody"]["content"]
+    assert body["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+    assert body["multipart/form-data"]["schema"]["required"] == ["file"]
+    assert {"audio/*", "application/octet-stream"} <= set(body)
+    assert {"200", "413", "415", "422"} <= set(op["responses"])
+    for code in ("413", "415", "422"):
+        assert op["responses"][code]["content"]["application/json"]["schema"]["required"] == ["detail"]
+
+
+def test_bomb_and_forged_header_are_413_not_500(client_and_log):
+    client, _ = client_and_log
+    unknown_length = io.BytesIO()
+    with sf.SoundFile(unknown_length, "w", 8_000, 1, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(5):  # 5 x 2^20 samples at 8 kHz: 655 s, over the default 600 s limit
+            f.write(np.full(1 << 20, 0.1, dtype=np.float32))
+    data = bytearray(unknown_length.getvalue())
+    assert len(data) < 100_000
+    field = int.from_bytes(data[18:26], "big")
+    data[18:26] = (field & ~((1 << 36) - 1)).to_bytes(8, "big")  # header: length unknown
+    resp = client.post("/predict", files={"file": ("bomb.flac", bytes(data), "audio/flac")})
+    assert resp.status_code == 413 and "bomb.flac" in resp.json()["detail"]
+    assert "decodes to more than 600 s" in resp.json()["detail"]
+    data[18:26] = (field | ((1 << 36) - 1)).to_bytes(8, "big")  # header: 2^36 - 1 samples
+    resp = client.post("/predict", files={"file": ("forged.flac", bytes(data), "audio/flac")})
+    assert resp.status_code == 413 and "header declares 68719476735 samples" in resp.json()["detail"]
