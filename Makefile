@@ -48,6 +48,16 @@ rehearse: setup  ## dress rehearsal of the Colab run, offline: stand-ins + the f
 serve: setup  ## serve the demo run's model on http://127.0.0.1:8000 (MODEL=path to override)
 	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8000
 
+fuzz-api: setup  ## schemathesis on a live service at 127.0.0.1:8765 (bounded: 100 cases per operation, 10 min; MODEL=path)
+	test -x $(VENV)/fuzz/bin/schemathesis || { $(PYTHON) -m venv $(VENV)/fuzz && $(VENV)/fuzz/bin/pip install --quiet "schemathesis>=4,<5"; }
+	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8765 & \
+	server=$$!; trap 'kill $$server' EXIT; \
+	for i in $$(seq 180); do \
+	  $(PY) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8765/health', timeout=2)" 2>/dev/null && break; \
+	  sleep 1; done; \
+	timeout 600 $(VENV)/fuzz/bin/schemathesis run http://127.0.0.1:8765/openapi.json --max-examples 100 \
+	  --checks not_a_server_error,status_code_conformance,response_schema_conformance --request-timeout 60
+
 clean:  ## remove runs/, data caches and build leftovers (keeps .venv)
 	rm -rf runs data build *.egg-info .pytest_cache
 
