@@ -170,8 +170,8 @@ class _CellProgress:
         self.cell_started = self.started
 
     def on_cell_start(self, cell: Any, cell_index: int, **_: Any) -> None:
-        if cell.cell_type != "code":
-            return
+        if cell.cell_type != "code" or not cell.source.strip():
+            return  # nbclient skips these: no on_cell_executed follows
         self.cell_started = time.perf_counter()
         first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
         print(f"  {Path(self.notebook).stem} cell {self.done + 1:>2}/{self.n_code}  {first[:60]:<60}", end="",
@@ -251,7 +251,8 @@ def run_series(
             src = src_dir / name
             hooks: dict[str, Any] = {}
             if progress:
-                n_code = sum(c["cell_type"] == "code" for c in json.loads(src.read_text())["cells"])
+                n_code = sum(c["cell_type"] == "code" and "".join(c["source"]).strip() != ""
+                             for c in json.loads(src.read_text())["cells"])
                 tracker = _CellProgress(name, n_code + 1)  # + the cell papermill injects
                 hooks = {"on_cell_start": tracker.on_cell_start, "on_cell_executed": tracker.on_cell_executed}
                 print(f"[{k}/{len(notebooks)}] {name}", flush=True)

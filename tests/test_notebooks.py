@@ -448,3 +448,25 @@ def test_require_run_names_what_notebook_04_lacks(tmp_path: Path) -> None:
         require_run(run)
     (run / "model").mkdir()
     assert require_run(run) == run
+
+
+def test_progress_prints_one_line_per_executed_cell(capsys: pytest.CaptureFixture[str]) -> None:
+    import nbformat
+
+    from deepfake_lib.series import _CellProgress, format_headline
+
+    tracker = _CellProgress("03_fine_tuning.ipynb", 2)
+    cells = [nbformat.v4.new_markdown_cell("# title"), nbformat.v4.new_code_cell("   "),
+             nbformat.v4.new_code_cell("run = fine_tune(cfg)\nprint(run)"), nbformat.v4.new_code_cell("x = 1")]
+    for i, cell in enumerate(cells):
+        tracker.on_cell_start(cell=cell, cell_index=i)
+        if cell.cell_type == "code" and cell.source.strip():  # nbclient's rule for on_cell_executed
+            tracker.on_cell_executed(cell=cell, cell_index=i, execute_reply={})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert "03_fine_tuning cell  1/2  run = fine_tune(cfg)" in lines[0] and lines[0].rstrip().endswith("s)")
+    assert "cell  2/2  x = 1" in lines[1]
+    metrics = {"test": {"eer": 0.089, "n": 90, "ci": {"eer": [0.044, 0.156]}},
+               "shortcut_control": {"eer": 0.489, "ci": {"eer": [0.38, 0.6]}}}
+    assert format_headline(metrics) == ("test EER 8.9% (95% CI 4.4% to 15.6%) on 90 clips; shortcut control "
+                                        "(trivial features) 48.9% (95% CI 38.0% to 60.0%)")
