@@ -281,7 +281,7 @@ def _encoded_handle(data: Any, source: str) -> Iterator[Any]:
         if st.st_size == 0:
             raise AudioError(source, "empty file (0 bytes)")
         try:
-            fh = open(path, "rb")
+            fh = open(path, "rb")  # noqa: SIM115 - closed by the with below; only opening errors are caught
         except OSError as exc:
             raise AudioError(source, f"cannot read file ({exc.strerror or exc})") from None
         with fh:

@@ -52,7 +52,7 @@ class HostileItem:
 
 def tone(seconds: float, sr: int = SR, channels: int = 1, freq: float = 220.0) -> np.ndarray:
     """A modulated tone, float32 ``[samples]`` or ``[samples, channels]``, peak 0.3."""
-    t = np.arange(int(round(seconds * sr))) / sr
+    t = np.arange(round(seconds * sr)) / sr
     wave = 0.3 * np.sin(2 * np.pi * freq * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
     if channels > 1:
         wave = np.stack([wave * (1 - 0.1 * c) for c in range(channels)], axis=1)
@@ -113,44 +113,96 @@ def build_corpus() -> list[HostileItem]:
     items = [
         HostileItem("wav_pcm16_16k", "pcm16.wav", wav16, "score"),
         HostileItem("wav_pcm_u8", "pcm_u8.wav", encode(ok, SR, subtype="PCM_U8"), "score"),
-        HostileItem("wav_pcm24_48k", "pcm24_48k.wav", encode(tone(1.0, 48_000), 48_000, subtype="PCM_24"), "score"),
-        HostileItem("wav_pcm32_44k", "pcm32_44k.wav", encode(tone(1.0, 44_100), 44_100, subtype="PCM_32"), "score"),
-        HostileItem("wav_float32_22k", "float_22k.wav", encode(tone(1.0, 22_050), 22_050, subtype="FLOAT"), "score"),
+        HostileItem(
+            "wav_pcm24_48k", "pcm24_48k.wav", encode(tone(1.0, 48_000), 48_000, subtype="PCM_24"), "score"
+        ),
+        HostileItem(
+            "wav_pcm32_44k", "pcm32_44k.wav", encode(tone(1.0, 44_100), 44_100, subtype="PCM_32"), "score"
+        ),
+        HostileItem(
+            "wav_float32_22k", "float_22k.wav", encode(tone(1.0, 22_050), 22_050, subtype="FLOAT"), "score"
+        ),
         HostileItem("wav_float64", "double.wav", encode(ok, SR, subtype="DOUBLE"), "score"),
         HostileItem("wav_8k", "rate_8k.wav", encode(tone(1.0, 8_000), 8_000), "score"),
         HostileItem("wav_96k", "rate_96k.wav", encode(tone(1.0, 96_000), 96_000), "score"),
         HostileItem("wav_odd_rate_44056", "rate_44056.wav", encode(tone(1.0, 44_056), 44_056), "score"),
-        HostileItem("wav_6ch_48k", "six_channels.wav", encode(tone(1.0, 48_000, channels=6), 48_000), "score"),
+        HostileItem(
+            "wav_6ch_48k", "six_channels.wav", encode(tone(1.0, 48_000, channels=6), 48_000), "score"
+        ),
         HostileItem("flac_16k", "clip.flac", flac, "score"),
         HostileItem("ogg_vorbis", "clip.ogg", encode(ok, SR, "OGG", "VORBIS"), "score"),
         HostileItem("wav_full_scale_square", "clipped.wav", encode(square, SR), "score"),
-        HostileItem("samples_1000", "short_1000.wav", encode(ok[:1000], SR), "reject", "too short",
-                    loader_expect="score"),
-        HostileItem("flac_streaminfo_2p36", "forged_streaminfo.flac",
-                    _set_flac_total_samples(flac, (1 << 36) - 1), "reject", "header declares .* over the limit",
-                    status=413),
+        HostileItem(
+            "samples_1000",
+            "short_1000.wav",
+            encode(ok[:1000], SR),
+            "reject",
+            "too short",
+            loader_expect="score",
+        ),
+        HostileItem(
+            "flac_streaminfo_2p36",
+            "forged_streaminfo.flac",
+            _set_flac_total_samples(flac, (1 << 36) - 1),
+            "reject",
+            "header declares .* over the limit",
+            status=413,
+        ),
         HostileItem("flac_bomb_declared", "bomb_declared.flac", bomb, "reject", too_long, status=413),
-        HostileItem("flac_bomb_unknown_length", "bomb_no_length.flac", _set_flac_total_samples(bomb, 0), "reject",
-                    too_long, status=413),
+        HostileItem(
+            "flac_bomb_unknown_length",
+            "bomb_no_length.flac",
+            _set_flac_total_samples(bomb, 0),
+            "reject",
+            too_long,
+            status=413,
+        ),
         # libsndfile stops at the declared length: the first second is scored, the rest never decoded
-        HostileItem("flac_bomb_declares_1s", "bomb_declares_1s.flac", _set_flac_total_samples(bomb, 8_000), "score"),
-        HostileItem("wav_data_size_lie", "data_size_lie.wav", _wav_field(wav16, 40, "<I", 10 * (len(wav16) - 44)),
-                    "reject", "truncated"),
+        HostileItem(
+            "flac_bomb_declares_1s", "bomb_declares_1s.flac", _set_flac_total_samples(bomb, 8_000), "score"
+        ),
+        HostileItem(
+            "wav_data_size_lie",
+            "data_size_lie.wav",
+            _wav_field(wav16, 40, "<I", 10 * (len(wav16) - 44)),
+            "reject",
+            "truncated",
+        ),
         HostileItem("wav_cut_mid_samples", "cut.wav", wav16[: len(wav16) // 2 + 1], "reject", "truncated"),
         HostileItem("flac_cut_half", "cut.flac", flac[: len(flac) // 2], "reject", "truncat|corrupt|decode"),
-        HostileItem("wav_header_only", "header_only.wav", wav16[:44], "reject", "truncated|zero-length|no samples"),
-        HostileItem("wav_cut_in_header", "cut_header.wav", wav16[:20], "reject", "not a recognised|decode|truncated"),
-        HostileItem("wav_rate_zero", "rate_zero.wav", _wav_field(wav16, 24, "<I", 0), "reject", "decode|sample rate"),
-        HostileItem("wav_rate_4ghz", "rate_4ghz.wav", _wav_field(wav16, 24, "<I", 4_000_000_000), "reject",
-                    "decode|sample rate"),
-        HostileItem("wav_channels_forged", "channels_forged.wav", _wav_field(wav16, 22, "<H", 60_000), "reject",
-                    "decode|channels|truncated|not a recognised"),
+        HostileItem(
+            "wav_header_only", "header_only.wav", wav16[:44], "reject", "truncated|zero-length|no samples"
+        ),
+        HostileItem(
+            "wav_cut_in_header", "cut_header.wav", wav16[:20], "reject", "not a recognised|decode|truncated"
+        ),
+        HostileItem(
+            "wav_rate_zero", "rate_zero.wav", _wav_field(wav16, 24, "<I", 0), "reject", "decode|sample rate"
+        ),
+        HostileItem(
+            "wav_rate_4ghz",
+            "rate_4ghz.wav",
+            _wav_field(wav16, 24, "<I", 4_000_000_000),
+            "reject",
+            "decode|sample rate",
+        ),
+        HostileItem(
+            "wav_channels_forged",
+            "channels_forged.wav",
+            _wav_field(wav16, 22, "<H", 60_000),
+            "reject",
+            "decode|channels|truncated|not a recognised",
+        ),
         HostileItem("float_nan", "nan.wav", encode(nan, SR, subtype="FLOAT"), "reject", "NaN or infinite"),
         HostileItem("float_inf", "inf.wav", encode(inf, SR, subtype="FLOAT"), "reject", "NaN or infinite"),
-        HostileItem("silence", "silence.wav", encode(np.zeros(SR, np.float32), SR), "reject", "digital silence"),
+        HostileItem(
+            "silence", "silence.wav", encode(np.zeros(SR, np.float32), SR), "reject", "digital silence"
+        ),
         HostileItem("one_sample", "one_sample.wav", encode(ok[100:101], SR), "reject", "too short"),
         HostileItem("samples_300", "short_300.wav", encode(ok[:300], SR), "reject", "too short"),
-        HostileItem("text_as_wav", "notes.wav", b"these are my notes, not audio\n" * 20, "reject", "not a recognised"),
+        HostileItem(
+            "text_as_wav", "notes.wav", b"these are my notes, not audio\n" * 20, "reject", "not a recognised"
+        ),
         HostileItem("random_as_flac", "random.flac", rng.bytes(5000), "reject", "not a recognised"),
         HostileItem("png_as_mp3", "picture.mp3", png, "reject", "not a recognised|decode"),
         HostileItem("zero_bytes", "empty.wav", b"", "reject", "empty"),
@@ -158,8 +210,16 @@ def build_corpus() -> list[HostileItem]:
     return items
 
 
-ODD_NAMES = ("carriage\rreturn.wav", "new\nline.wav", "line\u2028separator.wav", "next\u0085line.wav",
-             'comma, "quote".wav', " leading space.wav", "-dash.wav", "ünïcødé 音.wav")
+ODD_NAMES = (
+    "carriage\rreturn.wav",
+    "new\nline.wav",
+    "line\u2028separator.wav",
+    "next\u0085line.wav",
+    'comma, "quote".wav',
+    " leading space.wav",
+    "-dash.wav",
+    "ünïcødé 音.wav",
+)
 """File names that break naive results files (all hold a valid clip)."""
 NON_UTF8_NAME = b"latin1-\xe9t\xe9.wav"
 """A file name that is not valid UTF-8 (bytes), as Linux allows."""
@@ -192,7 +252,9 @@ def write_corpus(root: Path, items: list[HostileItem]) -> WrittenCorpus:
     raw = os.path.join(os.fsencode(root), NON_UTF8_NAME)
     with open(raw, "wb") as fh:
         fh.write(clip.data or b"")
-    written[Path(os.fsdecode(raw))] = dataclasses.replace(clip, kind="non_utf8_name", filename=os.fsdecode(NON_UTF8_NAME))
+    written[Path(os.fsdecode(raw))] = dataclasses.replace(
+        clip, kind="non_utf8_name", filename=os.fsdecode(NON_UTF8_NAME)
+    )
     links: dict[Path, str] = {}
     broken = root / "broken_link.wav"
     os.symlink(root / "does_not_exist.wav", broken)

@@ -180,8 +180,8 @@ def test_broken_and_looping_links_are_reported_not_fatal(run_dir, audio_tree, tm
     (audio_tree / "loop.flac").symlink_to("loop.flac")
     named_loop = tmp_path / "named_loop.wav"
     named_loop.symlink_to(named_loop.name)
-    files, problems = cli.collect_audio_files([audio_tree, named_loop])
-    assert dict((p.name, why) for p, why in problems) == {
+    _, problems = cli.collect_audio_files([audio_tree, named_loop])
+    assert {p.name: why for p, why in problems} == {
         "dangling.wav": "broken link (its target does not exist)", "loop.flac": "symbolic link loop",
         "named_loop.wav": "symbolic link loop"}
     out = tmp_path / "r.csv"

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import psutil
@@ -52,7 +53,7 @@ class PeakRSS:
                 return
             time.sleep(self.interval_s)
 
-    def __enter__(self) -> PeakRSS:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -90,13 +91,22 @@ def test_loader_keeps_good_rows_and_names_each_bad_one(corpus, tmp_path):
     import datasets
 
     items = {f"row{k:02d}_{it.kind}": it for k, it in enumerate(corpus)}
-    struct = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-                                "label": datasets.ClassLabel(names=["Fake", "Real"]),
-                                "clip_id": datasets.Value("string")})
-    rows = {"audio": [{"bytes": it.data, "path": it.filename} for it in items.values()],
-            "label": [k % 2 for k in range(len(items))], "clip_id": list(items)}
+    struct = datasets.Features(
+        {
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "label": datasets.ClassLabel(names=["Fake", "Real"]),
+            "clip_id": datasets.Value("string"),
+        }
+    )
+    rows = {
+        "audio": [{"bytes": it.data, "path": it.filename} for it in items.values()],
+        "label": [k % 2 for k in range(len(items))],
+        "clip_id": list(items),
+    }
     path = tmp_path / "hostile.parquet"
-    datasets.Dataset.from_dict(rows, features=struct).cast_column("audio", datasets.Audio()).to_parquet(str(path))
+    datasets.Dataset.from_dict(rows, features=struct).cast_column("audio", datasets.Audio()).to_parquet(
+        str(path)
+    )
 
     with pytest.raises(AudioError, match=r"hostile\.parquet \[train row \d+: row\d\d_"):
         load_source(str(path))  # the default checks every row too, and stops at the first bad one
@@ -110,7 +120,8 @@ def test_loader_keeps_good_rows_and_names_each_bad_one(corpus, tmp_path):
         assert re.search(items[clip].problem + "|too short for the model", why), (clip, why)
     assert all(0 < d < 2 for d in dd["train"]["duration"])
     assert mem.growth_mb < LOADER_GROWTH_LIMIT_MB, (
-        f"peak RSS grew {mem.growth_mb:.0f} MiB while loading the corpus (bound {LOADER_GROWTH_LIMIT_MB} MiB)")
+        f"peak RSS grew {mem.growth_mb:.0f} MiB while loading the corpus (bound {LOADER_GROWTH_LIMIT_MB} MiB)"
+    )
 
 
 def test_audiofolder_reports_broken_and_looping_links(corpus, tmp_path):
@@ -154,9 +165,21 @@ def killed_and_resumed(model_dir, tmp_path, capsys):
         sf.write(path, tone(1.0, freq=150 + 10 * k), SR)
         files.append(path)
     out = tmp_path / "results.csv"
-    args = [str(model_dir), str(tmp_path / "clips"), "--out", str(out), "--batch-size", "1", "--device", "cpu"]
-    proc = subprocess.Popen([sys.executable, "-m", "deepfake_lib.cli", "detect", *args, "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        str(model_dir),
+        str(tmp_path / "clips"),
+        "--out",
+        str(out),
+        "--batch-size",
+        "1",
+        "--device",
+        "cpu",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepfake_lib.cli", "detect", *args, "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if out.exists() and out.read_bytes().count(b"\n") >= 5:  # header + 4 rows
@@ -167,8 +190,15 @@ def killed_and_resumed(model_dir, tmp_path, capsys):
     proc.wait()
     rows_at_kill = len(_read_rows(out))
     code, stderr, growth_mb = _run_cli(args, capsys)
-    return {"files": files, "out": out, "killed": killed, "rows_at_kill": rows_at_kill, "code": code,
-            "stderr": stderr, "growth_mb": growth_mb}
+    return {
+        "files": files,
+        "out": out,
+        "killed": killed,
+        "rows_at_kill": rows_at_kill,
+        "code": code,
+        "stderr": stderr,
+        "growth_mb": growth_mb,
+    }
 
 
 def test_sigkill_during_batch_scoring_then_resume_scores_every_file_once(killed_and_resumed):
@@ -185,8 +215,16 @@ def test_sigkill_during_batch_scoring_then_resume_scores_every_file_once(killed_
 def test_cli_scores_or_rejects_every_hostile_file_and_resumes_exactly(corpus, model_dir, tmp_path, capsys):
     written = write_corpus(tmp_path / "corpus", corpus)
     out = tmp_path / "results.csv"
-    args = [str(model_dir), str(written.root), "--out", str(out), "--device", "cpu",
-            "--max-duration-s", str(CLI_MAX_DURATION_S)]
+    args = [
+        str(model_dir),
+        str(written.root),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--max-duration-s",
+        str(CLI_MAX_DURATION_S),
+    ]
     code, stderr, growth_mb = _run_cli(args, capsys)
     assert code == 1, stderr  # some files failed, the others were scored
     rows = _read_rows(out)
@@ -204,7 +242,8 @@ def test_cli_scores_or_rejects_every_hostile_file_and_resumes_exactly(corpus, mo
     for link, problem in written.links.items():
         assert re.search(problem, by_path[str(link)]["error"]), by_path[str(link)]
     assert growth_mb < CLI_GROWTH_LIMIT_MB, (
-        f"peak RSS grew {growth_mb:.0f} MiB while deepfake-detect scored the corpus (bound {CLI_GROWTH_LIMIT_MB} MiB)")
+        f"peak RSS grew {growth_mb:.0f} MiB while deepfake-detect scored the corpus (bound {CLI_GROWTH_LIMIT_MB} MiB)"
+    )
 
     before = out.read_bytes()
     code, stderr, _ = _run_cli(args, capsys)
@@ -228,7 +267,8 @@ def test_service_answers_every_item_with_200_or_a_clear_4xx(corpus, model_dir):
                 assert item.filename in detail and re.search(item.problem, detail), (item.kind, detail)
     assert mem.growth_mb < SERVICE_GROWTH_LIMIT_MB, (
         f"peak RSS grew {mem.growth_mb:.0f} MiB while the service answered the corpus "
-        f"(bound {SERVICE_GROWTH_LIMIT_MB} MiB)")
+        f"(bound {SERVICE_GROWTH_LIMIT_MB} MiB)"
+    )
 
 
 def test_service_bounds_concurrent_decode_and_score(model_dir):
