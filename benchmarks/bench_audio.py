@@ -123,8 +123,10 @@ def bench_augmenter(seconds: float, n_calls: int, repeats: int) -> dict[str, flo
     n = int(seconds * TARGET_RATE)
     t = np.arange(n) / TARGET_RATE
     clips = [
-        (0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) * (1 + np.sin(2 * np.pi * 4 * t))
-         + 0.01 * rng.standard_normal(n)).astype(np.float32)
+        (
+            0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) * (1 + np.sin(2 * np.pi * 4 * t))
+            + 0.01 * rng.standard_normal(n)
+        ).astype(np.float32)
         for _ in range(8)
     ]
     aug = augment.Augmenter(sample_rate=TARGET_RATE, seed=0)
@@ -180,7 +182,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="few clips and repeats (smoke test)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument(
-        "--out", type=Path, default=None,
+        "--out",
+        type=Path,
+        default=None,
         help="JSON output path",
     )
     args = parser.parse_args(argv)
@@ -202,15 +206,24 @@ def main(argv: list[str] | None = None) -> dict:
     }
     result = {
         "config": {
-            "quick": args.quick, "torch_threads": torch.get_num_threads(), "clip_seconds": CLIP_SECONDS,
-            "clip_rate_hz": CLIP_RATE, "target_rate_hz": TARGET_RATE, "n_clips": n_clips, "repeats": repeats,
+            "quick": args.quick,
+            "torch_threads": torch.get_num_threads(),
+            "clip_seconds": CLIP_SECONDS,
+            "clip_rate_hz": CLIP_RATE,
+            "target_rate_hz": TARGET_RATE,
+            "n_clips": n_clips,
+            "repeats": repeats,
             "resample_params": audio.RESAMPLE_PARAMS,
         },
         "environment": {
-            "python": platform.python_version(), "torch": torch.__version__,
-            "torchaudio": torchaudio.__version__, "numpy": np.__version__,
-            "soundfile": sf.__version__, "libsndfile": sf.__libsndfile_version__,
-            "cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchaudio": torchaudio.__version__,
+            "numpy": np.__version__,
+            "soundfile": sf.__version__,
+            "libsndfile": sf.__libsndfile_version__,
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "supported_formats": audio.supported_formats(),
         },
@@ -221,10 +234,14 @@ def main(argv: list[str] | None = None) -> dict:
         "primitives_ms_3s": primitives,
     }
 
-    print(f"matmul probe: {probe_before:.0f} GFLOP/s before, {probe_after:.0f} after "
-          f"(torch threads {torch.get_num_threads()})")
-    print(f"\nDecode + resample, {CLIP_SECONDS:g} s WAV clips at {CLIP_RATE} Hz -> {TARGET_RATE} Hz "
-          f"({n_clips} clips x {repeats} repeats, median)")
+    print(
+        f"matmul probe: {probe_before:.0f} GFLOP/s before, {probe_after:.0f} after "
+        f"(torch threads {torch.get_num_threads()})"
+    )
+    print(
+        f"\nDecode + resample, {CLIP_SECONDS:g} s WAV clips at {CLIP_RATE} Hz -> {TARGET_RATE} Hz "
+        f"({n_clips} clips x {repeats} repeats, median)"
+    )
     print(f"{'method':<34}{'clips/s':>10}{'ms/clip':>10}")
     labels = {
         "cached": "load_audio (cached kernel)",

@@ -37,6 +37,7 @@ from deepfake_lib import synthetic
 from deepfake_lib.audio import encode_audio
 from gauges import matmul_probe_gflops, peak_rss_mb, results_path
 
+
 def time_write(config: synthetic.CorpusConfig) -> dict[str, float]:
     """Seconds, clips/s, file size and peak-RSS growth of one ``write_corpus`` call."""
     n_clips = config.n_utterances * (1 + config.spoofs_per_utterance)
@@ -46,8 +47,14 @@ def time_write(config: synthetic.CorpusConfig) -> dict[str, float]:
         path = synthetic.write_corpus(Path(folder) / synthetic.corpus_filename(config), config)
         seconds = time.perf_counter() - start
         size_mb = path.stat().st_size / 1e6
-    return {"n_clips": n_clips, "seconds": seconds, "clips_per_s": n_clips / seconds, "file_mb": size_mb,
-            "peak_rss_mb": peak_rss_mb(), "peak_rss_growth_mb": peak_rss_mb() - rss_before}
+    return {
+        "n_clips": n_clips,
+        "seconds": seconds,
+        "clips_per_s": n_clips / seconds,
+        "file_mb": size_mb,
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_growth_mb": peak_rss_mb() - rss_before,
+    }
 
 
 def python_peak_mb(config: synthetic.CorpusConfig) -> float:
@@ -83,7 +90,10 @@ def stage_breakdown(n_utterances: int, difficulty: float) -> dict[str, dict[str,
         encode_audio(wave, sr, "WAV", "PCM_16")
         times["encode WAV"].append(time.perf_counter() - start)
     torch.set_num_threads(threads)
-    return {k: {"ms_median": 1e3 * float(np.median(v)), "ms_max": 1e3 * float(np.max(v))} for k, v in times.items()}
+    return {
+        k: {"ms_median": 1e3 * float(np.median(v)), "ms_max": 1e3 * float(np.max(v))}
+        for k, v in times.items()
+    }
 
 
 def main() -> None:
@@ -103,20 +113,36 @@ def main() -> None:
     stages = stage_breakdown(6 if args.quick else 12, config.difficulty)
 
     result = {
-        "config": {k: getattr(config, k) for k in ("n_utterances", "spoofs_per_utterance", "difficulty", "seed",
-                                                   "min_duration_s", "max_duration_s")},
+        "config": {
+            k: getattr(config, k)
+            for k in (
+                "n_utterances",
+                "spoofs_per_utterance",
+                "difficulty",
+                "seed",
+                "min_duration_s",
+                "max_duration_s",
+            )
+        },
         "generator_version": synthetic.GENERATOR_VERSION,
         "write": write,
         "python_peak_mb_tenth_of_corpus": py_peak,
         "stages_ms_per_clip": stages,
         "matmul_gflops_before_after": [probe_before, probe_after],
-        "host": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-                 "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
-                 "cpu_capability": torch.backends.cpu.get_cpu_capability()},
+        "host": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        },
     }
 
-    print(f"embedded corpus: {write['n_clips']} clips (n_utterances={config.n_utterances}, "
-          f"difficulty={config.difficulty}), generator v{synthetic.GENERATOR_VERSION}")
+    print(
+        f"embedded corpus: {write['n_clips']} clips (n_utterances={config.n_utterances}, "
+        f"difficulty={config.difficulty}), generator v{synthetic.GENERATOR_VERSION}"
+    )
     print(f"{'figure':<34} {'value':>12}")
     for name, value, unit in [
         ("generate + write", write["seconds"], "s"),

@@ -109,8 +109,11 @@ def build_base() -> Any:
     from transformers import AutoModelForAudioClassification, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
     torch.manual_seed(0)
-    cfg = Wav2Vec2Config(num_labels=2, id2label=dict(enumerate(LABEL_NAMES)),
-                         label2id={n: i for i, n in enumerate(LABEL_NAMES)})
+    cfg = Wav2Vec2Config(
+        num_labels=2,
+        id2label=dict(enumerate(LABEL_NAMES)),
+        label2id={n: i for i, n in enumerate(LABEL_NAMES)},
+    )
     model = AutoModelForAudioClassification.from_config(cfg).eval()
     return model, Wav2Vec2FeatureExtractor()  # wav2vec2-base: group norm, no attention mask
 
@@ -144,7 +147,9 @@ def torchao_int8(model: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------ timing
-def time_batches(fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, repeats: int, warmup: int) -> list[float]:
+def time_batches(
+    fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, repeats: int, warmup: int
+) -> list[float]:
     for _ in range(warmup):
         fn(batch)
     times = []
@@ -158,15 +163,24 @@ def time_batches(fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, repe
 def wave_fn(classifier: Any, fe: Any) -> Callable[[np.ndarray], np.ndarray]:
     def fn(wave: np.ndarray) -> np.ndarray:
         mask_wanted = bool(getattr(fe, "return_attention_mask", False)) and classifier.accepts_attention_mask
-        feats = fe([wave], sampling_rate=TARGET_SAMPLE_RATE, return_tensors="np", return_attention_mask=mask_wanted)
+        feats = fe(
+            [wave], sampling_rate=TARGET_SAMPLE_RATE, return_tensors="np", return_attention_mask=mask_wanted
+        )
         mask = np.asarray(feats["attention_mask"], dtype=np.int64) if mask_wanted else None
         return classifier(np.asarray(feats["input_values"], dtype=np.float32), mask)[0]
 
     return fn
 
 
-def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np.ndarray], args: argparse.Namespace,
-                workdir: Path) -> dict[str, Any]:
+def bench_model(
+    name: str,
+    model: Any,
+    fe: Any,
+    threshold: float,
+    waves: list[np.ndarray],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> dict[str, Any]:
     uses_mask = bool(getattr(fe, "return_attention_mask", False))
     rng = np.random.default_rng(0)
     clips = [w for w in waves if len(w) >= CLIP_S * TARGET_SAMPLE_RATE] or waves
@@ -175,7 +189,9 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
     batch8 = (batch8 - batch8.mean(1, keepdims=True)) / (batch8.std(1, keepdims=True) + 1e-7)
     batch1 = batch8[:1]
     masks = {1: np.ones(batch1.shape, np.int64), 8: np.ones(batch8.shape, np.int64)}
-    reps1, reps8 = (args.repeats, max(2, args.repeats // 3)) if name == "base" else (args.repeats * 4, args.repeats)
+    reps1, reps8 = (
+        (args.repeats, max(2, args.repeats // 3)) if name == "base" else (args.repeats * 4, args.repeats)
+    )
     ref_fn = wave_fn(TorchClassifier(model, accepts_attention_mask=uses_mask), fe)
     ref_logits = {id(w): ref_fn(w) for w in waves}  # fp32 reference, computed once for all variants
 
@@ -188,7 +204,10 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
         def build() -> tuple[Any, dict[str, Any]]:
             start = time.perf_counter()
             m = make()
-            return TorchClassifier(m, accepts_attention_mask=uses_mask), {"build_s": time.perf_counter() - start}
+            return TorchClassifier(m, accepts_attention_mask=uses_mask), {
+                "build_s": time.perf_counter() - start
+            }
+
         return build
 
     builders.append(("fp32", torch_variant(lambda: model)))
@@ -197,15 +216,22 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
     if has_torchao:  # optional: `pip install torchao` to measure it side by side
         builders.append(("int8 torchao", torch_variant(lambda: torchao_int8(model))))
     else:
-        print("torchao is not installed: skipping the torchao int8 variants (pip install torchao to include them)")
+        print(
+            "torchao is not installed: skipping the torchao int8 variants (pip install torchao to include them)"
+        )
     if args.compile and has_torchao:
+
         def build_compiled() -> tuple[Any, dict[str, Any]]:
             start = time.perf_counter()
             compiled = torch.compile(torchao_int8(model))
             clf = TorchClassifier(compiled, accepts_attention_mask=uses_mask)
             for b in (batch1, batch8):  # compile for both shapes before timing
                 clf(b, masks[len(b)])
-            return clf, {"build_s": time.perf_counter() - start, "note": "build_s includes torch.compile for 2 shapes"}
+            return clf, {
+                "build_s": time.perf_counter() - start,
+                "note": "build_s includes torch.compile for 2 shapes",
+            }
+
         builders.append(("int8 torchao+compile", build_compiled))
     builders.append(("bf16 autocast", lambda: (Autocast(model, uses_mask), {"build_s": 0.0})))
 
@@ -232,7 +258,7 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
             classifier, info = build()
         probes = [matmul_probe_gflops()]
         with RssSampler() as sampler:
-            fn = (lambda b, c=classifier: c(b, masks[len(b)] if c.accepts_attention_mask else None))
+            fn = lambda b, c=classifier: c(b, masks[len(b)] if c.accepts_attention_mask else None)
             t1 = time_batches(fn, batch1, reps1, warmup=1 if name == "base" else 3)
             probes.append(matmul_probe_gflops())
             t8 = time_batches(fn, batch8, reps8, warmup=1)
@@ -253,9 +279,12 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
             "parity": parity,
             **info,
         }
-        print(f"  {name:<5} {label:<22} b1 {ms1:8.1f} ms  b8 {ms8:8.1f} ms/clip  "
-              f"max|dlogit| {parity['max_abs_logit_diff']:.1e}  agree {parity['label_agreement']:.0%}  "
-              f"probe {statistics.mean(probes):.0f} GF/s", flush=True)
+        print(
+            f"  {name:<5} {label:<22} b1 {ms1:8.1f} ms  b8 {ms8:8.1f} ms/clip  "
+            f"max|dlogit| {parity['max_abs_logit_diff']:.1e}  agree {parity['label_agreement']:.0%}  "
+            f"probe {statistics.mean(probes):.0f} GF/s",
+            flush=True,
+        )
         del classifier
     fp32 = results["fp32"]
     for label, r in results.items():
@@ -273,8 +302,10 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
 
 def print_table(all_results: dict[str, Any]) -> None:
     print()
-    head = (f"{'model':<5} {'variant':<22} {'b1 ms':>8} {'b8 ms/clip':>10} {'RTF b1':>7} {'x fp32':>7} "
-            f"{'max|dlogit|':>11} {'agree':>6} {'RSS rise':>9} {'floor ms':>9} {'<=.8fp32':>8} {'<=.8floor':>9}")
+    head = (
+        f"{'model':<5} {'variant':<22} {'b1 ms':>8} {'b8 ms/clip':>10} {'RTF b1':>7} {'x fp32':>7} "
+        f"{'max|dlogit|':>11} {'agree':>6} {'RSS rise':>9} {'floor ms':>9} {'<=.8fp32':>8} {'<=.8floor':>9}"
+    )
     print(head)
     print("-" * len(head))
     for model_name, res in all_results.items():
@@ -282,21 +313,35 @@ def print_table(all_results: dict[str, Any]) -> None:
             floor = f"{r['fp32_floor_ms']:9.0f}" if "fp32_floor_ms" in r else f"{'':>9}"
             m1 = {True: "yes", False: "no"}.get(r.get("meets_0.8x_fp32"), "")
             m2 = {True: "yes", False: "no"}.get(r.get("meets_0.8x_floor"), "")
-            print(f"{model_name:<5} {label:<22} {r['batch1_ms_per_clip']:8.1f} {r['batch8_ms_per_clip']:10.1f} "
-                  f"{r['rtf_batch1']:7.3f} {r['vs_fp32_batch1']:7.2f} {r['parity']['max_abs_logit_diff']:11.1e} "
-                  f"{r['parity']['label_agreement']:6.0%} {r['rss_rise_mb']:8.0f}M {floor} {m1:>8} {m2:>9}")
+            print(
+                f"{model_name:<5} {label:<22} {r['batch1_ms_per_clip']:8.1f} {r['batch8_ms_per_clip']:10.1f} "
+                f"{r['rtf_batch1']:7.3f} {r['vs_fp32_batch1']:7.2f} {r['parity']['max_abs_logit_diff']:11.1e} "
+                f"{r['parity']['label_agreement']:6.0%} {r['rss_rise_mb']:8.0f}M {floor} {m1:>8} {m2:>9}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny model only, few repeats")
     parser.add_argument("--run-dir", help="trained run: its test split for parity, its model as 'tiny'")
-    parser.add_argument("--models", default=None, help="comma list of tiny,base (default both; tiny with --quick)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats at batch 1 for base (default 7)")
-    parser.add_argument("--parity-clips", type=int, default=1000,
-                        help="with --run-dir: test clips for parity (default all; base uses at most 16)")
-    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torchao + torch.compile")
-    parser.add_argument("--out", default=None, help="results JSON (default results/latency.json; --quick: none)")
+    parser.add_argument(
+        "--models", default=None, help="comma list of tiny,base (default both; tiny with --quick)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed repeats at batch 1 for base (default 7)"
+    )
+    parser.add_argument(
+        "--parity-clips",
+        type=int,
+        default=1000,
+        help="with --run-dir: test clips for parity (default all; base uses at most 16)",
+    )
+    parser.add_argument(
+        "--no-compile", dest="compile", action="store_false", help="skip torchao + torch.compile"
+    )
+    parser.add_argument(
+        "--out", default=None, help="results JSON (default results/latency.json; --quick: none)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     models = (args.models or ("tiny" if args.quick else "tiny,base")).split(",")
@@ -308,8 +353,13 @@ def main() -> None:
         waves = load_run_test_waves(args.run_dir, max_clips=args.parity_clips if not args.quick else 4)
         wave_source = f"test split of {args.run_dir}"
     else:
-        waves, wave_source = make_parity_waves(8 if not args.quick else 3), "synthetic clips (deepfake_lib.synthetic)"
-    print(f"parity clips: {len(waves)} ({wave_source}); threads {THREADS}; probe {matmul_probe_gflops():.0f} GFLOP/s")
+        waves, wave_source = (
+            make_parity_waves(8 if not args.quick else 3),
+            "synthetic clips (deepfake_lib.synthetic)",
+        )
+    print(
+        f"parity clips: {len(waves)} ({wave_source}); threads {THREADS}; probe {matmul_probe_gflops():.0f} GFLOP/s"
+    )
     all_results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench_latency_") as tmp:
         for name in models:
@@ -330,10 +380,18 @@ def main() -> None:
         "clip_s": CLIP_S,
         "threads": THREADS,
         "quick": bool(args.quick),
-        "parity_clips": {"n": len(waves), "n_base": min(len(waves), BASE_PARITY_CLIPS), "source": wave_source},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability()},
+        "parity_clips": {
+            "n": len(waves),
+            "n_base": min(len(waves), BASE_PARITY_CLIPS),
+            "source": wave_source,
+        },
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        },
         "base_gflop_per_clip": BASE_GFLOP_PER_CLIP,
         "int8_default": "torch.ao (deepfake_lib.export.INT8_METHOD)",
         "models": all_results,
@@ -342,9 +400,15 @@ def main() -> None:
     out = results_path("latency", args.out, args.quick)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")  # saved before printing: a table bug loses nothing
+        out.write_text(
+            json.dumps(report, indent=2) + "\n"
+        )  # saved before printing: a table bug loses nothing
     print_table(all_results)
-    print(f"\nsaved {out} ({report['wall_s']:.0f} s)" if out is not None else f"\n({report['wall_s']:.0f} s; quick run, not saved)")
+    print(
+        f"\nsaved {out} ({report['wall_s']:.0f} s)"
+        if out is not None
+        else f"\n({report['wall_s']:.0f} s; quick run, not saved)"
+    )
 
 
 if __name__ == "__main__":

@@ -78,12 +78,18 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode: 40 requests")
-    parser.add_argument("--model", help="run/export/model folder (default: a random tiny model in a temp folder)")
+    parser.add_argument(
+        "--model", help="run/export/model folder (default: a random tiny model in a temp folder)"
+    )
     parser.add_argument("--backend", default="torch", choices=("torch", "int8", "onnx", "onnx-int8"))
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=None, help="total requests (default 200; 40 with --quick)")
+    parser.add_argument(
+        "--requests", type=int, default=None, help="total requests (default 200; 40 with --quick)"
+    )
     parser.add_argument("--time-limit", type=float, default=300.0, help="seconds for the load phase")
-    parser.add_argument("--out", default=None, help="results JSON (default results/service.json; --quick: none)")
+    parser.add_argument(
+        "--out", default=None, help="results JSON (default results/service.json; --quick: none)"
+    )
     args = parser.parse_args()
     n_requests = args.requests or (40 if args.quick else 200)
 
@@ -99,12 +105,31 @@ def main() -> None:
             model = str(save_model(build_tiny_model(seed=0), Path(tmp) / "tiny"))
         port = free_loopback_port()
         base = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, DEEPFAKE_MODEL=model, DEEPFAKE_BACKEND=args.backend, HF_HUB_OFFLINE="1",
-                   TRANSFORMERS_OFFLINE="1")
+        env = dict(
+            os.environ,
+            DEEPFAKE_MODEL=model,
+            DEEPFAKE_BACKEND=args.backend,
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+        )
         log_file = open(Path(tmp) / "server.log", "w+")
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "deepfake_lib.serve:app", "--host", "127.0.0.1",
-                                   "--port", str(port), "--log-level", "warning"],
-                                  env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "deepfake_lib.serve:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
         try:
             started = time.monotonic()
             while True:
@@ -124,7 +149,9 @@ def main() -> None:
             clips = make_clips(16)
             with httpx.Client(timeout=120) as c:  # warm-up: first requests pay lazy initialisation
                 for clip in clips[:3]:
-                    c.post(f"{base}/predict", files={"file": ("warm.wav", clip, "audio/wav")}).raise_for_status()
+                    c.post(
+                        f"{base}/predict", files={"file": ("warm.wav", clip, "audio/wav")}
+                    ).raise_for_status()
             rss = {"after_warmup": server_rss_mb(server.pid)}
 
             lock = threading.Lock()
@@ -192,20 +219,32 @@ def main() -> None:
         "startup_s": startup_s,
         "wall_s": wall,
         "requests_per_s": done / wall if wall > 0 else 0.0,
-        "latency_ms": {"p50": float(np.percentile(lat_ms, 50)), "p95": float(np.percentile(lat_ms, 95)),
-                       "p99": float(np.percentile(lat_ms, 99)), "max": float(np.max(lat_ms))},
+        "latency_ms": {
+            "p50": float(np.percentile(lat_ms, 50)),
+            "p95": float(np.percentile(lat_ms, 95)),
+            "p99": float(np.percentile(lat_ms, 99)),
+            "max": float(np.max(lat_ms)),
+        },
         "server_processing_ms_median": statistics.median(server_ms) if server_ms else None,
         "server_rss_mb": rss,
         "server_rss_growth_mb": rss["end"] - rss["after_warmup"],
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version(), "cpu_capability": _cpu_capability()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "cpu_capability": _cpu_capability(),
+        },
     }
-    print(f"{'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'server ms':>9} {'RSS warm':>9} {'RSS half':>9} {'RSS end':>8}")
-    print(f"{args.clients:>7} {done:>8} {len(errors):>6} {report['requests_per_s']:>7.2f} "
-          f"{report['latency_ms']['p50']:>8.0f} {report['latency_ms']['p95']:>8.0f} {report['latency_ms']['p99']:>8.0f} "
-          f"{report['server_processing_ms_median'] or float('nan'):>9.0f} {rss['after_warmup']:>8.0f}M "
-          f"{rss.get('halfway', float('nan')):>8.0f}M {rss['end']:>7.0f}M")
+    print(
+        f"{'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'server ms':>9} {'RSS warm':>9} {'RSS half':>9} {'RSS end':>8}"
+    )
+    print(
+        f"{args.clients:>7} {done:>8} {len(errors):>6} {report['requests_per_s']:>7.2f} "
+        f"{report['latency_ms']['p50']:>8.0f} {report['latency_ms']['p95']:>8.0f} {report['latency_ms']['p99']:>8.0f} "
+        f"{report['server_processing_ms_median'] or float('nan'):>9.0f} {rss['after_warmup']:>8.0f}M "
+        f"{rss.get('halfway', float('nan')):>8.0f}M {rss['end']:>7.0f}M"
+    )
     if errors:
         print("errors:", *errors[:5], sep="\n  ")
     out = results_path("service", args.out, args.quick)

@@ -76,9 +76,17 @@ TINY_B_CROP_SAMPLES = 48_000  # 3 s: the tiny default's max_duration_s, for part
 CLIP_RANGE_S = (1.5, 10.0)
 N_CLIPS = 64
 T4_STUDY_SAMPLES_PER_S = 2.8
-TARGETS = {"test_eer_max": 0.10, "shortcut_eer_min": 0.35, "train_seconds_max": 180.0, "peak_rss_mb_max": 3 * 1024.0}
+TARGETS = {
+    "test_eer_max": 0.10,
+    "shortcut_eer_min": 0.35,
+    "train_seconds_max": 180.0,
+    "peak_rss_mb_max": 3 * 1024.0,
+}
 TRAINER_RATIO_TARGET = 0.85
-LR = {"tiny": 5e-4, "base": 3e-5}  # tiny: the ExperimentConfig default; base: params/colab_t4.yaml (no effect on speed)
+LR = {
+    "tiny": 5e-4,
+    "base": 3e-5,
+}  # tiny: the ExperimentConfig default; base: params/colab_t4.yaml (no effect on speed)
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
 
 
@@ -116,7 +124,9 @@ def make_noise_dataset(n_clips: int = N_CLIPS, *, seed: int = 0) -> Any:
         sf.write(buf, wave, TARGET_SAMPLE_RATE, format="WAV", subtype="FLOAT")
         audio.append({"bytes": buf.getvalue(), "path": f"noise_{i:03d}.wav"})
         ids.append(f"noise_{i:03d}")
-    return datasets.Dataset.from_dict({"clip_id": ids, "label": [i % 2 for i in range(n_clips)], "audio": audio})
+    return datasets.Dataset.from_dict(
+        {"clip_id": ids, "label": [i % 2 for i in range(n_clips)], "audio": audio}
+    )
 
 
 def build_model(name: str, *, seed: int = 0) -> tuple[Any, Any]:
@@ -131,8 +141,11 @@ def build_model(name: str, *, seed: int = 0) -> tuple[Any, Any]:
         from transformers import AutoModelForAudioClassification, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
         torch.manual_seed(seed)
-        cfg = Wav2Vec2Config(num_labels=len(LABEL_NAMES), id2label=dict(enumerate(LABEL_NAMES)),
-                             label2id={n: i for i, n in enumerate(LABEL_NAMES)})
+        cfg = Wav2Vec2Config(
+            num_labels=len(LABEL_NAMES),
+            id2label=dict(enumerate(LABEL_NAMES)),
+            label2id={n: i for i, n in enumerate(LABEL_NAMES)},
+        )
         model = AutoModelForAudioClassification.from_config(cfg)
         model.freeze_feature_encoder()
         return model, Wav2Vec2FeatureExtractor()  # wav2vec2-base: group norm, no attention mask
@@ -140,8 +153,10 @@ def build_model(name: str, *, seed: int = 0) -> tuple[Any, Any]:
 
 
 def count_trainable(model: torch.nn.Module) -> tuple[int, int]:
-    return (sum(p.numel() for p in model.parameters()),
-            sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return (
+        sum(p.numel() for p in model.parameters()),
+        sum(p.numel() for p in model.parameters() if p.requires_grad),
+    )
 
 
 class RecordingCollator:
@@ -161,8 +176,10 @@ class RecordingCollator:
     def summary(self) -> dict[str, float]:
         if not self.padded:
             return {}
-        return {"mean_padded_s": float(np.mean(self.padded)) / BATCH / TARGET_SAMPLE_RATE,
-                "real_audio_fraction": float(np.sum(self.real) / np.sum(self.padded))}
+        return {
+            "mean_padded_s": float(np.mean(self.padded)) / BATCH / TARGET_SAMPLE_RATE,
+            "real_audio_fraction": float(np.sum(self.real) / np.sum(self.padded)),
+        }
 
 
 def cycle(loader: Any) -> Iterator[dict[str, torch.Tensor]]:
@@ -184,13 +201,20 @@ class FixedItems(torch.utils.data.Dataset):
         return self.items[i]
 
 
-def fixed_crops(waves: list[np.ndarray], labels: np.ndarray, n_items: int, n_samples: int, *, seed: int = 0) -> FixedItems:
+def fixed_crops(
+    waves: list[np.ndarray], labels: np.ndarray, n_items: int, n_samples: int, *, seed: int = 0
+) -> FixedItems:
     """``n_items`` random crops (repeat-padded when short) of ``n_samples`` samples, cycling over the clips."""
     from deepfake_lib.audio import crop_or_pad
 
     rng = np.random.default_rng(seed)
-    items = [{"input_values": crop_or_pad(waves[i % len(waves)], n_samples, rng=rng), "labels": int(labels[i % len(waves)])}
-             for i in range(n_items)]
+    items = [
+        {
+            "input_values": crop_or_pad(waves[i % len(waves)], n_samples, rng=rng),
+            "labels": int(labels[i % len(waves)]),
+        }
+        for i in range(n_items)
+    ]
     return FixedItems(items)
 
 
@@ -198,13 +222,22 @@ def fixed_crops(waves: list[np.ndarray], labels: np.ndarray, n_items: int, n_sam
 class PlainStepper:
     """A plain PyTorch training step: fetch a batch, forward, cross-entropy, backward, AdamW step."""
 
-    def __init__(self, model: torch.nn.Module, *, lr: float, weight_decay: float = 0.01, device: str = "cpu",
-                 amp_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        lr: float,
+        weight_decay: float = 0.01,
+        device: str = "cpu",
+        amp_dtype: torch.dtype | None = None,
+    ) -> None:
         self.model = model.to(device)
         self.model.train()
         self.device = device
         self.amp_dtype = amp_dtype
-        self.opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+        self.opt = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
+        )
         self.scaler = torch.amp.GradScaler(device) if amp_dtype == torch.float16 else None
         self.last_loss = float("nan")
 
@@ -213,7 +246,9 @@ class PlainStepper:
         t0 = time.perf_counter()
         batch = {k: v.to(self.device) for k, v in next(batches).items()}
         labels = batch.pop("labels")
-        autocast = torch.autocast(self.device, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        autocast = (
+            torch.autocast(self.device, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        )
         with autocast:
             logits = self.model(**batch).logits
         loss = torch.nn.functional.cross_entropy(logits.float(), labels)
@@ -237,23 +272,46 @@ def rate_from_steps(step_s: list[float], warmup: int) -> dict[str, Any]:
     of load from other processes on the shared host)."""
     warmup = max(0, min(warmup, len(step_s) - 1))
     timed = np.asarray(step_s[warmup:], dtype=float)
-    return {"samples_per_s": BATCH * len(timed) / float(timed.sum()), "samples_per_s_median": BATCH / float(np.median(timed)),
-            "s_per_step": float(timed.mean()), "step_s": [round(float(x), 3) for x in step_s], "steps": len(step_s),
-            "steps_timed": len(timed)}
+    return {
+        "samples_per_s": BATCH * len(timed) / float(timed.sum()),
+        "samples_per_s_median": BATCH / float(np.median(timed)),
+        "s_per_step": float(timed.mean()),
+        "step_s": [round(float(x), 3) for x in step_s],
+        "steps": len(step_s),
+        "steps_timed": len(timed),
+    }
 
 
-def trainer_arguments(output_dir: str, *, max_steps: int, lr: float, weight_decay: float = 0.01, seed: int = 0) -> Any:
+def trainer_arguments(
+    output_dir: str, *, max_steps: int, lr: float, weight_decay: float = 0.01, seed: int = 0
+) -> Any:
     """``fine_tune``'s TrainingArguments on CPU, with evaluation and saving off, ``max_steps``
     steps and a sequential sampler (so the batches come in the plain loop's order)."""
     from transformers import TrainingArguments
 
     return TrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=BATCH, per_device_eval_batch_size=BATCH,
-        gradient_accumulation_steps=1, learning_rate=lr, weight_decay=weight_decay, max_steps=max_steps,
-        lr_scheduler_type="linear", warmup_steps=int(0.1 * max_steps), eval_strategy="no", save_strategy="no",
-        logging_strategy="epoch", seed=seed, data_seed=seed, use_cpu=True, dataloader_num_workers=0,
-        remove_unused_columns=False, report_to="none", disable_tqdm=True, max_grad_norm=1.0,
-        ddp_find_unused_parameters=True, train_sampling_strategy="sequential",
+        output_dir=output_dir,
+        per_device_train_batch_size=BATCH,
+        per_device_eval_batch_size=BATCH,
+        gradient_accumulation_steps=1,
+        learning_rate=lr,
+        weight_decay=weight_decay,
+        max_steps=max_steps,
+        lr_scheduler_type="linear",
+        warmup_steps=int(0.1 * max_steps),
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="epoch",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=True,
+        max_grad_norm=1.0,
+        ddp_find_unused_parameters=True,
+        train_sampling_strategy="sequential",
     )
 
 
@@ -279,8 +337,9 @@ def make_paired_clock(plain: PlainStepper, plain_batches: Iterator[dict[str, tor
     return PairedClock()
 
 
-def train_with_trainer(model: torch.nn.Module, fe: Any, dataset: FixedItems, *, n_steps: int, lr: float, tmp: Path,
-                       clock: Any) -> dict[str, Any]:
+def train_with_trainer(
+    model: torch.nn.Module, fe: Any, dataset: FixedItems, *, n_steps: int, lr: float, tmp: Path, clock: Any
+) -> dict[str, Any]:
     """The project's DetectorTrainer (``train.DetectorTrainer``) over ``dataset`` for
     ``n_steps`` steps, with ``clock`` as a callback; set-up and call times."""
     from transformers.trainer_callback import PrinterCallback
@@ -289,15 +348,24 @@ def train_with_trainer(model: torch.nn.Module, fe: Any, dataset: FixedItems, *, 
 
     t0 = time.perf_counter()
     trainer = DetectorTrainer(
-        model=model, args=trainer_arguments(str(tmp / "trainer"), max_steps=n_steps, lr=lr), train_dataset=dataset,
-        data_collator=AudioCollator(fe), processing_class=fe, callbacks=[clock],
+        model=model,
+        args=trainer_arguments(str(tmp / "trainer"), max_steps=n_steps, lr=lr),
+        train_dataset=dataset,
+        data_collator=AudioCollator(fe),
+        processing_class=fe,
+        callbacks=[clock],
     )
     trainer.remove_callback(PrinterCallback)
     t1 = time.perf_counter()
     out = trainer.train()
     t2 = time.perf_counter()
-    result = {"construct_s": t1 - t0, "train_call_s": t2 - t1, "setup_s": (t1 - t0) + (clock.begin - t1),
-              "final_loss": float(out.training_loss), "threads_after": torch.get_num_threads()}
+    result = {
+        "construct_s": t1 - t0,
+        "train_call_s": t2 - t1,
+        "setup_s": (t1 - t0) + (clock.begin - t1),
+        "final_loss": float(out.training_loss),
+        "threads_after": torch.get_num_threads(),
+    }
     del trainer
     gc.collect()
     return result
@@ -315,15 +383,28 @@ def probed(fn: Any, probe_s: float) -> dict[str, Any]:
     return result
 
 
-def part_padding(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: int, probe_s: float,
-                 *, device: str = "cpu", amp_dtype: torch.dtype | None = None, only_dynamic: bool = False) -> dict[str, Any]:
+def part_padding(
+    name: str,
+    model: Any,
+    fe: Any,
+    ds: Any,
+    steps: int,
+    warmup: int,
+    probe_s: float,
+    *,
+    device: str = "cpu",
+    amp_dtype: torch.dtype | None = None,
+    only_dynamic: bool = False,
+) -> dict[str, Any]:
     """A: dynamic padding of 4 s crops against padding every batch to the dataset's longest
     clip. One model and optimizer; the two strategies alternate step by step (the order
     flips every round) so that both see the same host load."""
     from deepfake_lib.train import AudioCollator, ClipDataset
 
     init = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    plans = [("dynamic_crop_4s", CROP_SAMPLES, False)] + ([] if only_dynamic else [("pad_to_longest", None, True)])
+    plans = [("dynamic_crop_4s", CROP_SAMPLES, False)] + (
+        [] if only_dynamic else [("pad_to_longest", None, True)]
+    )
     batches, collators, pad_to = {}, {}, {}
     for label, max_samples, pad in plans:
         clips = ClipDataset(ds, max_samples=max_samples, seed=0)
@@ -331,8 +412,13 @@ def part_padding(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: in
             clips.load(i)  # decode outside the timed section
         pad_to[label] = max(len(clips.load(i)) for i in range(len(clips))) if pad else None
         collators[label] = RecordingCollator(AudioCollator(fe, pad_to_samples=pad_to[label]))
-        loader = torch.utils.data.DataLoader(clips, batch_size=BATCH, shuffle=True, collate_fn=collators[label],
-                                             generator=torch.Generator().manual_seed(0))
+        loader = torch.utils.data.DataLoader(
+            clips,
+            batch_size=BATCH,
+            shuffle=True,
+            collate_fn=collators[label],
+            generator=torch.Generator().manual_seed(0),
+        )
         batches[label] = cycle(loader)
     torch.manual_seed(0)
     stepper = PlainStepper(model, lr=LR[name], device=device, amp_dtype=amp_dtype)
@@ -340,7 +426,7 @@ def part_padding(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: in
 
     def run() -> dict[str, Any]:
         for k in range(steps):
-            for label, _, _ in (plans if k % 2 == 0 else plans[::-1]):
+            for label, _, _ in plans if k % 2 == 0 else plans[::-1]:
                 times[label].append(stepper.step(batches[label]))
         return {}
 
@@ -349,10 +435,15 @@ def part_padding(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: in
     for label, _, _ in plans:
         res = rate_from_steps(times[label], warmup) | collators[label].summary()
         res.update(pad_to_samples=pad_to[label], **shared)
-        res["samples_per_s_per_100_gflops"] = res["samples_per_s"] * 100.0 / float(np.mean(shared["probe_gflops"]))
+        res["samples_per_s_per_100_gflops"] = (
+            res["samples_per_s"] * 100.0 / float(np.mean(shared["probe_gflops"]))
+        )
         out[label] = res
-        print(f"  A {name:4s} {label:16s} {res['samples_per_s']:7.2f} samples/s (median step {res['samples_per_s_median']:6.2f})  "
-              f"padded {res['mean_padded_s']:.1f} s  probe {res['probe_gflops']}  load {res['loadavg_1min']}", flush=True)
+        print(
+            f"  A {name:4s} {label:16s} {res['samples_per_s']:7.2f} samples/s (median step {res['samples_per_s_median']:6.2f})  "
+            f"padded {res['mean_padded_s']:.1f} s  probe {res['probe_gflops']}  load {res['loadavg_1min']}",
+            flush=True,
+        )
     model.load_state_dict(init)
     del stepper
     gc.collect()
@@ -363,7 +454,9 @@ def part_padding(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: in
     return out
 
 
-def part_trainer(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: int, probe_s: float, tmp: Path) -> dict[str, Any]:
+def part_trainer(
+    name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: int, probe_s: float, tmp: Path
+) -> dict[str, Any]:
     """B: the project's Trainer against a plain loop on the same fixed crops in the same order.
 
     The plain loop runs on a copy of the model (same initial weights) with its own AdamW, one
@@ -382,28 +475,43 @@ def part_trainer(name: str, model: Any, fe: Any, ds: Any, steps: int, warmup: in
     init = {k: v.detach().clone() for k, v in model.state_dict().items()}
     plain_model = copy.deepcopy(model)
     plain = PlainStepper(plain_model, lr=LR[name])
-    plain_batches = iter(torch.utils.data.DataLoader(items, batch_size=BATCH, shuffle=False, collate_fn=AudioCollator(fe)))
+    plain_batches = iter(
+        torch.utils.data.DataLoader(items, batch_size=BATCH, shuffle=False, collate_fn=AudioCollator(fe))
+    )
     clock = make_paired_clock(plain, plain_batches)
     torch.manual_seed(0)
-    run = probed(lambda: train_with_trainer(model, fe, items, n_steps=steps, lr=LR[name], tmp=tmp, clock=clock), probe_s)
+    run = probed(
+        lambda: train_with_trainer(model, fe, items, n_steps=steps, lr=LR[name], tmp=tmp, clock=clock),
+        probe_s,
+    )
     model.load_state_dict(init)
-    out: dict[str, Any] = {"crop_s": n_samples / TARGET_SAMPLE_RATE, "trainer": rate_from_steps(clock.trainer_s, warmup),
-                           "plain": rate_from_steps(clock.plain_s, warmup), **run, "plain_final_loss": plain.last_loss}
+    out: dict[str, Any] = {
+        "crop_s": n_samples / TARGET_SAMPLE_RATE,
+        "trainer": rate_from_steps(clock.trainer_s, warmup),
+        "plain": rate_from_steps(clock.plain_s, warmup),
+        **run,
+        "plain_final_loss": plain.last_loss,
+    }
     pairs = np.asarray(clock.plain_s[warmup:]) / np.asarray(clock.trainer_s[warmup:])
     out["ratio_trainer_over_plain"] = out["trainer"]["samples_per_s"] / out["plain"]["samples_per_s"]
     out["ratio_median_steps"] = out["trainer"]["samples_per_s_median"] / out["plain"]["samples_per_s_median"]
     out["ratio_paired_median"] = float(np.median(pairs))
     out["target"] = TRAINER_RATIO_TARGET
     out["meets_target"] = bool(out["ratio_paired_median"] >= TRAINER_RATIO_TARGET)
-    print(f"  B {name:4s} plain {out['plain']['samples_per_s']:7.2f}  trainer {out['trainer']['samples_per_s']:7.2f} samples/s  "
-          f"ratio {out['ratio_trainer_over_plain']:.2f} (paired median {out['ratio_paired_median']:.2f})  "
-          f"probe {out['probe_gflops']}  load {out['loadavg_1min']}", flush=True)
+    print(
+        f"  B {name:4s} plain {out['plain']['samples_per_s']:7.2f}  trainer {out['trainer']['samples_per_s']:7.2f} samples/s  "
+        f"ratio {out['ratio_trainer_over_plain']:.2f} (paired median {out['ratio_paired_median']:.2f})  "
+        f"probe {out['probe_gflops']}  load {out['loadavg_1min']}",
+        flush=True,
+    )
     del plain, plain_model, clock
     gc.collect()
     return out
 
 
-def run_child(kind: str, payload: dict[str, Any], *, env: dict[str, str] | None = None, timeout: float = 1800) -> dict[str, Any]:
+def run_child(
+    kind: str, payload: dict[str, Any], *, env: dict[str, str] | None = None, timeout: float = 1800
+) -> dict[str, Any]:
     """Run this script as ``--child kind`` in a fresh process; its JSON result (or the error).
 
     The child is started through a small launcher process: on Linux a process's
@@ -412,8 +520,19 @@ def run_child(kind: str, payload: dict[str, Any], *, env: dict[str, str] | None 
     this process's peak."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out_path = f.name
-    cmd = [sys.executable, "-c", LAUNCHER, sys.executable, str(Path(__file__).resolve()), "--child", kind,
-           "--child-args", json.dumps(payload), "--child-out", out_path]
+    cmd = [
+        sys.executable,
+        "-c",
+        LAUNCHER,
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        kind,
+        "--child-args",
+        json.dumps(payload),
+        "--child-out",
+        out_path,
+    ]
     started = time.perf_counter()
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -440,11 +559,18 @@ def part_memory(name: str, steps: int, warmup: int) -> dict[str, Any]:
         if "error" in res:
             print(f"  C {name:4s} {label:16s} ERROR {res['error']}\n{res.get('output_tail', '')}", flush=True)
         else:
-            print(f"  C {name:4s} {label:16s} peak {res['peak_rss_mb']:7.0f} MB  {res['samples_per_s']:6.2f} samples/s  "
-                  f"probe {res['probe_gflops']}", flush=True)
+            print(
+                f"  C {name:4s} {label:16s} peak {res['peak_rss_mb']:7.0f} MB  {res['samples_per_s']:6.2f} samples/s  "
+                f"probe {res['probe_gflops']}",
+                flush=True,
+            )
     if all("peak_rss_mb" in v for v in out.values()):
-        out["peak_ratio_checkpointing"] = out["checkpointing"]["peak_rss_mb"] / out["no_checkpointing"]["peak_rss_mb"]
-        out["speed_ratio_checkpointing"] = out["checkpointing"]["samples_per_s"] / out["no_checkpointing"]["samples_per_s"]
+        out["peak_ratio_checkpointing"] = (
+            out["checkpointing"]["peak_rss_mb"] / out["no_checkpointing"]["peak_rss_mb"]
+        )
+        out["speed_ratio_checkpointing"] = (
+            out["checkpointing"]["samples_per_s"] / out["no_checkpointing"]["samples_per_s"]
+        )
     return out
 
 
@@ -457,16 +583,27 @@ def child_memory(args: dict[str, Any]) -> dict[str, Any]:
     method = None
     if args["checkpointing"]:
         # transformers 5.x deprecates gradient_checkpointing_enable in favour of activation_checkpointing_enable
-        method = "activation_checkpointing_enable" if hasattr(model, "activation_checkpointing_enable") else "gradient_checkpointing_enable"
+        method = (
+            "activation_checkpointing_enable"
+            if hasattr(model, "activation_checkpointing_enable")
+            else "gradient_checkpointing_enable"
+        )
         getattr(model, method)()
     rss_model = current_rss_mb()
     rng = np.random.default_rng(0)
-    feats = [{"input_values": (0.1 * rng.standard_normal(CROP_SAMPLES)).astype(np.float32), "labels": i % 2}
-             for i in range(BATCH)]
+    feats = [
+        {"input_values": (0.1 * rng.standard_normal(CROP_SAMPLES)).astype(np.float32), "labels": i % 2}
+        for i in range(BATCH)
+    ]
     batch = AudioCollator(fe)(feats)
     torch.manual_seed(0)
     stepper = PlainStepper(model, lr=LR[args["model"]])
-    res = probed(lambda: rate_from_steps([stepper.step(iter([dict(batch)])) for _ in range(args["steps"])], args["warmup"]), 0.3)
+    res = probed(
+        lambda: rate_from_steps(
+            [stepper.step(iter([dict(batch)])) for _ in range(args["steps"])], args["warmup"]
+        ),
+        0.3,
+    )
     res["final_loss"] = stepper.last_loss
     res["peak_rss_mb_after_steps"] = peak_rss_mb()
     # a gradient checkpointing mistake shows as transformer layers without gradients
@@ -475,11 +612,19 @@ def child_memory(args: dict[str, Any]) -> dict[str, Any]:
     labels = b.pop("labels")
     torch.nn.functional.cross_entropy(model(**b).logits, labels).backward()
     layer0 = next(p for n, p in model.named_parameters() if "encoder.layers.0." in n and p.requires_grad)
-    res.update(peak_rss_mb=peak_rss_mb(), vm_hwm_mb=vm_hwm_mb(), rss_at_start_mb=rss_start, rss_after_model_mb=rss_model,
-               checkpointing_method=method,
-               checkpointing_active=bool(model.is_activation_checkpointing if hasattr(type(model), "is_activation_checkpointing")
-                                         else model.is_gradient_checkpointing),
-               layer0_grad_nonzero=bool(layer0.grad is not None and float(layer0.grad.abs().sum()) > 0))
+    res.update(
+        peak_rss_mb=peak_rss_mb(),
+        vm_hwm_mb=vm_hwm_mb(),
+        rss_at_start_mb=rss_start,
+        rss_after_model_mb=rss_model,
+        checkpointing_method=method,
+        checkpointing_active=bool(
+            model.is_activation_checkpointing
+            if hasattr(type(model), "is_activation_checkpointing")
+            else model.is_gradient_checkpointing
+        ),
+        layer0_grad_nonzero=bool(layer0.grad is not None and float(layer0.grad.abs().sum()) > 0),
+    )
     return res
 
 
@@ -492,25 +637,53 @@ def part_default_run(quick: bool, tmp: Path, seeds: Sequence[int] = (0,)) -> dic
     if quick:
         cfg_kwargs.update(n_utterances=24, epochs=2, patience=1, n_bootstrap=50)
     env = dict(os.environ, DEEPFAKE_LIB_HOME=str(tmp / "home"))
-    out: dict[str, Any] = {"config_overrides": {k: v for k, v in cfg_kwargs.items() if k != "run_dir"},
-                           "corpus_home": "a fresh temporary DEEPFAKE_LIB_HOME (corpus generated cold)",
-                           "seed": seeds[0]}
+    out: dict[str, Any] = {
+        "config_overrides": {k: v for k, v in cfg_kwargs.items() if k != "run_dir"},
+        "corpus_home": "a fresh temporary DEEPFAKE_LIB_HOME (corpus generated cold)",
+        "seed": seeds[0],
+    }
     before = matmul_probe_gflops()
     out["prepare"] = run_child("prepare", {**cfg_kwargs, "seed": seeds[0]}, env=env)
     out["fine_tune"] = run_child("default_run", {**cfg_kwargs, "seed": seeds[0]}, env=env)
     out["other_seeds"] = []
     for seed in seeds[1:]:
         print(f"D: seed {seed} ...", flush=True)
-        r = run_child("default_run", {**cfg_kwargs, "seed": seed, "run_dir": str(tmp / f"default_run_seed{seed}")}, env=env)
-        out["other_seeds"].append({"seed": seed, **{k: r.get(k) for k in (
-            "test_eer", "test_eer_ci95", "test_auc", "validation_eer", "shortcut_eer", "train_seconds", "peak_rss_mb",
-            "best_epoch", "epochs_run", "error")}})
+        r = run_child(
+            "default_run",
+            {**cfg_kwargs, "seed": seed, "run_dir": str(tmp / f"default_run_seed{seed}")},
+            env=env,
+        )
+        out["other_seeds"].append(
+            {
+                "seed": seed,
+                **{
+                    k: r.get(k)
+                    for k in (
+                        "test_eer",
+                        "test_eer_ci95",
+                        "test_auc",
+                        "validation_eer",
+                        "shortcut_eer",
+                        "train_seconds",
+                        "peak_rss_mb",
+                        "best_epoch",
+                        "epochs_run",
+                        "error",
+                    )
+                },
+            }
+        )
     runs = [out["fine_tune"], *out["other_seeds"]]
     eers = [r.get("test_eer") for r in runs if r.get("test_eer") is not None]
     if eers:
-        out["seed_summary"] = {"seeds": list(seeds), "test_eer": eers, "mean": float(np.mean(eers)),
-                               "min": min(eers), "max": max(eers),
-                               "n_at_or_below_target": sum(e <= TARGETS["test_eer_max"] for e in eers)}
+        out["seed_summary"] = {
+            "seeds": list(seeds),
+            "test_eer": eers,
+            "mean": float(np.mean(eers)),
+            "min": min(eers),
+            "max": max(eers),
+            "n_at_or_below_target": sum(e <= TARGETS["test_eer_max"] for e in eers),
+        }
     out["probe_gflops"] = [round(before, 1), round(matmul_probe_gflops(), 1)]
     for part in ("prepare", "fine_tune"):
         if "error" in out[part]:
@@ -518,17 +691,32 @@ def part_default_run(quick: bool, tmp: Path, seeds: Sequence[int] = (0,)) -> dic
     ft = out["fine_tune"]
     if "error" not in ft:
         checks = {
-            "test_eer": (ft["test_eer"], ft["test_eer"] <= TARGETS["test_eer_max"], f"<= {TARGETS['test_eer_max']}"),
-            "shortcut_eer": (ft["shortcut_eer"], ft["shortcut_eer"] is not None and ft["shortcut_eer"] >= TARGETS["shortcut_eer_min"],
-                             f">= {TARGETS['shortcut_eer_min']}"),
-            "train_seconds": (ft["train_seconds"], ft["train_seconds"] < TARGETS["train_seconds_max"],
-                              f"< {TARGETS['train_seconds_max']:.0f}"),
-            "peak_rss_mb": (ft["peak_rss_mb"], ft["peak_rss_mb"] < TARGETS["peak_rss_mb_max"],
-                            f"< {TARGETS['peak_rss_mb_max']:.0f} (3 GiB)"),
+            "test_eer": (
+                ft["test_eer"],
+                ft["test_eer"] <= TARGETS["test_eer_max"],
+                f"<= {TARGETS['test_eer_max']}",
+            ),
+            "shortcut_eer": (
+                ft["shortcut_eer"],
+                ft["shortcut_eer"] is not None and ft["shortcut_eer"] >= TARGETS["shortcut_eer_min"],
+                f">= {TARGETS['shortcut_eer_min']}",
+            ),
+            "train_seconds": (
+                ft["train_seconds"],
+                ft["train_seconds"] < TARGETS["train_seconds_max"],
+                f"< {TARGETS['train_seconds_max']:.0f}",
+            ),
+            "peak_rss_mb": (
+                ft["peak_rss_mb"],
+                ft["peak_rss_mb"] < TARGETS["peak_rss_mb_max"],
+                f"< {TARGETS['peak_rss_mb_max']:.0f} (3 GiB)",
+            ),
         }
         out["targets"] = {k: {"value": v, "target": t, "pass": bool(ok)} for k, (v, ok, t) in checks.items()}
         if quick:
-            out["targets_note"] = "quick run on a reduced config: the targets apply to the default config only"
+            out["targets_note"] = (
+                "quick run on a reduced config: the targets apply to the default config only"
+            )
     return out
 
 
@@ -541,8 +729,12 @@ def child_prepare(args: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     splits, report = prepare_data(cfg)
     seconds = time.perf_counter() - t0
-    return {"prepare_seconds": seconds, "n_clips": {k: len(v) for k, v in splits.items()}, "peak_rss_mb": peak_rss_mb(),
-            "vm_hwm_mb": vm_hwm_mb()}
+    return {
+        "prepare_seconds": seconds,
+        "n_clips": {k: len(v) for k, v in splits.items()},
+        "peak_rss_mb": peak_rss_mb(),
+        "vm_hwm_mb": vm_hwm_mb(),
+    }
 
 
 def child_default_run(args: dict[str, Any]) -> dict[str, Any]:
@@ -588,12 +780,25 @@ def part_gpu(probe_s: float) -> Any:
         return "not available on this machine"
     model, fe = build_model("base")
     ds = make_noise_dataset()
-    res = part_padding("base", model, fe, ds, steps=23, warmup=3, probe_s=probe_s, device="cuda",
-                       amp_dtype=torch.float16, only_dynamic=True)["dynamic_crop_4s"]
-    res.update(device_name=torch.cuda.get_device_name(0), precision="fp16 autocast",
-               study_t4_samples_per_s=T4_STUDY_SAMPLES_PER_S,
-               ratio_to_study_t4=res["samples_per_s"] / T4_STUDY_SAMPLES_PER_S,
-               note="probe_gflops is the CPU probe")
+    res = part_padding(
+        "base",
+        model,
+        fe,
+        ds,
+        steps=23,
+        warmup=3,
+        probe_s=probe_s,
+        device="cuda",
+        amp_dtype=torch.float16,
+        only_dynamic=True,
+    )["dynamic_crop_4s"]
+    res.update(
+        device_name=torch.cuda.get_device_name(0),
+        precision="fp16 autocast",
+        study_t4_samples_per_s=T4_STUDY_SAMPLES_PER_S,
+        ratio_to_study_t4=res["samples_per_s"] / T4_STUDY_SAMPLES_PER_S,
+        note="probe_gflops is the CPU probe",
+    )
     del model
     torch.cuda.empty_cache()
     return res
@@ -601,10 +806,14 @@ def part_gpu(probe_s: float) -> Any:
 
 def machine_facts() -> dict[str, Any]:
     """CPU, cores and library versions of this machine (the same seed trains differently on AVX2 and AVX-512)."""
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": __import__("transformers").__version__,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
 
 
 def save_report(report: dict[str, Any], out: Path) -> None:
@@ -637,30 +846,44 @@ def fmt(x: Any, spec: str = ".2f") -> str:
 
 def print_table(report: dict[str, Any]) -> None:
     print("\nA. padding strategy (batch 8, fp32, forward+backward+AdamW step)")
-    print(f"{'model':6s} {'strategy':18s} {'samples/s':>10s} {'median':>8s} {'s/step':>8s} {'padded s':>9s} {'real audio':>11s} "
-          f"{'probe GFLOP/s':>15s} {'load':>12s}")
+    print(
+        f"{'model':6s} {'strategy':18s} {'samples/s':>10s} {'median':>8s} {'s/step':>8s} {'padded s':>9s} {'real audio':>11s} "
+        f"{'probe GFLOP/s':>15s} {'load':>12s}"
+    )
     for name, r in report["padding"].items():
         for label in ("dynamic_crop_4s", "pad_to_longest"):
             x = r[label]
-            print(f"{name:6s} {label:18s} {fmt(x['samples_per_s']):>10s} {fmt(x['samples_per_s_median']):>8s} "
-                  f"{fmt(x['s_per_step']):>8s} {fmt(x['mean_padded_s'], '.1f'):>9s} {fmt(x['real_audio_fraction'], '.0%'):>11s} "
-                  f"{str(x['probe_gflops']):>15s} {str(x['loadavg_1min']):>12s}")
-        print(f"{name:6s} {'dynamic / padded':18s} {fmt(r['speedup_dynamic_over_padded']):>10s}x "
-              f"(median steps {fmt(r['speedup_median'])}x)")
+            print(
+                f"{name:6s} {label:18s} {fmt(x['samples_per_s']):>10s} {fmt(x['samples_per_s_median']):>8s} "
+                f"{fmt(x['s_per_step']):>8s} {fmt(x['mean_padded_s'], '.1f'):>9s} {fmt(x['real_audio_fraction'], '.0%'):>11s} "
+                f"{str(x['probe_gflops']):>15s} {str(x['loadavg_1min']):>12s}"
+            )
+        print(
+            f"{name:6s} {'dynamic / padded':18s} {fmt(r['speedup_dynamic_over_padded']):>10s}x "
+            f"(median steps {fmt(r['speedup_median'])}x)"
+        )
     print("\nB. Trainer overhead (same fixed crops, same order; a plain step after every Trainer step)")
-    print(f"{'model':6s} {'crop s':>6s} {'plain/s':>8s} {'trainer/s':>10s} {'ratio':>6s} {'median':>7s} {'paired':>7s} "
-          f"{'target':>7s} {'setup s':>8s} {'probe GFLOP/s':>15s}")
+    print(
+        f"{'model':6s} {'crop s':>6s} {'plain/s':>8s} {'trainer/s':>10s} {'ratio':>6s} {'median':>7s} {'paired':>7s} "
+        f"{'target':>7s} {'setup s':>8s} {'probe GFLOP/s':>15s}"
+    )
     for name, r in report["trainer_overhead"].items():
-        print(f"{name:6s} {r['crop_s']:6.1f} {r['plain']['samples_per_s']:8.2f} {r['trainer']['samples_per_s']:10.2f} "
-              f"{r['ratio_trainer_over_plain']:6.2f} {r['ratio_median_steps']:7.2f} {r['ratio_paired_median']:7.2f} "
-              f"{'PASS' if r['meets_target'] else 'FAIL':>7s} {r['setup_s']:8.2f} {str(r['probe_gflops']):>15s}")
+        print(
+            f"{name:6s} {r['crop_s']:6.1f} {r['plain']['samples_per_s']:8.2f} {r['trainer']['samples_per_s']:10.2f} "
+            f"{r['ratio_trainer_over_plain']:6.2f} {r['ratio_median_steps']:7.2f} {r['ratio_paired_median']:7.2f} "
+            f"{'PASS' if r['meets_target'] else 'FAIL':>7s} {r['setup_s']:8.2f} {str(r['probe_gflops']):>15s}"
+        )
     print("\nC. peak memory of a training step (batch 8 of 4 s, own subprocess each)")
-    print(f"{'model':6s} {'variant':18s} {'peak RSS MB':>12s} {'after model MB':>15s} {'samples/s':>10s} {'grads ok':>9s} {'probe':>15s}")
+    print(
+        f"{'model':6s} {'variant':18s} {'peak RSS MB':>12s} {'after model MB':>15s} {'samples/s':>10s} {'grads ok':>9s} {'probe':>15s}"
+    )
     for name, r in report["memory"].items():
         for label in ("no_checkpointing", "checkpointing"):
             x = r[label]
-            print(f"{name:6s} {label:18s} {fmt(x.get('peak_rss_mb'), '.0f'):>12s} {fmt(x.get('rss_after_model_mb'), '.0f'):>15s} "
-                  f"{fmt(x.get('samples_per_s')):>10s} {str(x.get('layer0_grad_nonzero', '-')):>9s} {str(x.get('probe_gflops', '-')):>15s}")
+            print(
+                f"{name:6s} {label:18s} {fmt(x.get('peak_rss_mb'), '.0f'):>12s} {fmt(x.get('rss_after_model_mb'), '.0f'):>15s} "
+                f"{fmt(x.get('samples_per_s')):>10s} {str(x.get('layer0_grad_nonzero', '-')):>9s} {str(x.get('probe_gflops', '-')):>15s}"
+            )
     d = report.get("default_run")
     print("\nD. offline default end to end")
     if not isinstance(d, dict):
@@ -671,34 +894,60 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"  prepare_data (cold corpus): {p['prepare_seconds']:.1f} s, clips {p['n_clips']}")
         if "error" not in ft:
             ci = ft["test_eer_ci95"]
-            print(f"  train {ft['train_seconds']:.1f} s (fine_tune call {ft['fine_tune_call_seconds']:.1f} s), "
-                  f"peak RSS {ft['peak_rss_mb']:.0f} MB, epochs run {ft['epochs_run']}, best epoch {ft['best_epoch']}")
-            print(f"  test EER {ft['test_eer']:.3f} [{fmt(ci[0] if ci else None, '.3f')}, {fmt(ci[1] if ci else None, '.3f')}]"
-                  f"  AUC {ft['test_auc']:.3f}  shortcut-control EER {fmt(ft['shortcut_eer'], '.3f')}")
+            print(
+                f"  train {ft['train_seconds']:.1f} s (fine_tune call {ft['fine_tune_call_seconds']:.1f} s), "
+                f"peak RSS {ft['peak_rss_mb']:.0f} MB, epochs run {ft['epochs_run']}, best epoch {ft['best_epoch']}"
+            )
+            print(
+                f"  test EER {ft['test_eer']:.3f} [{fmt(ci[0] if ci else None, '.3f')}, {fmt(ci[1] if ci else None, '.3f')}]"
+                f"  AUC {ft['test_auc']:.3f}  shortcut-control EER {fmt(ft['shortcut_eer'], '.3f')}"
+            )
             summary = d.get("seed_summary")
             if summary and len(summary["seeds"]) > 1:
-                print(f"  test EER over seeds {summary['seeds']}: {[round(e, 3) for e in summary['test_eer']]} "
-                      f"(mean {summary['mean']:.3f}; {summary['n_at_or_below_target']} of {len(summary['seeds'])} "
-                      f"at or below {TARGETS['test_eer_max']})")
+                print(
+                    f"  test EER over seeds {summary['seeds']}: {[round(e, 3) for e in summary['test_eer']]} "
+                    f"(mean {summary['mean']:.3f}; {summary['n_at_or_below_target']} of {len(summary['seeds'])} "
+                    f"at or below {TARGETS['test_eer_max']})"
+                )
             for k, t in d["targets"].items():
-                print(f"  {'PASS' if t['pass'] else 'FAIL'}: {k} = {fmt(t['value'], '.3f')} (target {t['target']})")
+                print(
+                    f"  {'PASS' if t['pass'] else 'FAIL'}: {k} = {fmt(t['value'], '.3f')} (target {t['target']})"
+                )
             if "targets_note" in d:
                 print(f"  ({d['targets_note']})")
     gpu = report["gpu"]
-    print("\nGPU: " + (gpu if isinstance(gpu, str) else
-                       f"{gpu['device_name']} base fp16 {gpu['samples_per_s']:.1f} samples/s "
-                       f"(study T4 {T4_STUDY_SAMPLES_PER_S}; x{gpu['ratio_to_study_t4']:.1f})"))
+    print(
+        "\nGPU: "
+        + (
+            gpu
+            if isinstance(gpu, str)
+            else f"{gpu['device_name']} base fp16 {gpu['samples_per_s']:.1f} samples/s "
+            f"(study T4 {T4_STUDY_SAMPLES_PER_S}; x{gpu['ratio_to_study_t4']:.1f})"
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: tiny model only, few steps, small corpus in D")
-    parser.add_argument("--skip-default-run", action="store_true", help="skip part D (the default fine_tune run)")
-    parser.add_argument("--only-default-run", action="store_true",
-                        help="run part D only and replace its figures in the existing results file (--out)")
-    parser.add_argument("--seeds", default=None,
-                        help="comma-separated seeds for part D; the first is the default run (default 0,1,2; --quick: 0)")
-    parser.add_argument("--out", default=None, help="results JSON (default results/training.json; --quick: none)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke mode: tiny model only, few steps, small corpus in D"
+    )
+    parser.add_argument(
+        "--skip-default-run", action="store_true", help="skip part D (the default fine_tune run)"
+    )
+    parser.add_argument(
+        "--only-default-run",
+        action="store_true",
+        help="run part D only and replace its figures in the existing results file (--out)",
+    )
+    parser.add_argument(
+        "--seeds",
+        default=None,
+        help="comma-separated seeds for part D; the first is the default run (default 0,1,2; --quick: 0)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="results JSON (default results/training.json; --quick: none)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-args", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -719,7 +968,9 @@ def main() -> None:
     started = time.perf_counter()
     seeds = [int(x) for x in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     if args.only_default_run:
-        update_default_run(Path(args.out) if args.out else RESULTS_DIR / "training.json", args.quick, seeds, started)
+        update_default_run(
+            Path(args.out) if args.out else RESULTS_DIR / "training.json", args.quick, seeds, started
+        )
         return
     probe_s = 0.2 if args.quick else 0.3
     models = ["tiny"] if args.quick else ["tiny", "base"]
@@ -728,7 +979,10 @@ def main() -> None:
         "B": {"tiny": (6, 2) if args.quick else (40, 4), "base": (6, 1)},
         "C": {"tiny": (2, 1) if args.quick else (3, 1), "base": (3, 1)},
     }
-    print(f"threads {torch.get_num_threads()}; batch {BATCH}; probe {matmul_probe_gflops(probe_s):.0f} GFLOP/s", flush=True)
+    print(
+        f"threads {torch.get_num_threads()}; batch {BATCH}; probe {matmul_probe_gflops(probe_s):.0f} GFLOP/s",
+        flush=True,
+    )
     ds = make_noise_dataset(16 if args.quick else N_CLIPS)
     report: dict[str, Any] = {"padding": {}, "trainer_overhead": {}, "memory": {}}
     with tempfile.TemporaryDirectory(prefix="bench_training_") as tmpdir:
@@ -737,10 +991,16 @@ def main() -> None:
             model, fe = build_model(name)
             total, trainable = count_trainable(model)
             print(f"{name}: {total:,} parameters, {trainable:,} trainable", flush=True)
-            report.setdefault("models", {})[name] = {"parameters": total, "trainable": trainable, "lr": LR[name]}
+            report.setdefault("models", {})[name] = {
+                "parameters": total,
+                "trainable": trainable,
+                "lr": LR[name],
+            }
             report["padding"][name] = part_padding(name, model, fe, ds, *steps["A"][name], probe_s)
             gc.collect()
-            report["trainer_overhead"][name] = part_trainer(name, model, fe, ds, *steps["B"][name], probe_s, tmp)
+            report["trainer_overhead"][name] = part_trainer(
+                name, model, fe, ds, *steps["B"][name], probe_s, tmp
+            )
             del model
             gc.collect()
         for name in models:
@@ -756,8 +1016,12 @@ def main() -> None:
         "quick": bool(args.quick),
         "threads": THREADS,
         "batch_size": BATCH,
-        "clips": {"kind": "Gaussian noise, WAV bytes through ClipDataset", "n": len(ds),
-                  "duration_range_s": list(CLIP_RANGE_S), "sample_rate_hz": TARGET_SAMPLE_RATE},
+        "clips": {
+            "kind": "Gaussian noise, WAV bytes through ClipDataset",
+            "n": len(ds),
+            "duration_range_s": list(CLIP_RANGE_S),
+            "sample_rate_hz": TARGET_SAMPLE_RATE,
+        },
         "machine": machine_facts(),
         "notes": [
             "base = Wav2Vec2Config() defaults (layerdrop 0.1, mask_time_prob 0.05 active in training), random weights, "
@@ -779,7 +1043,11 @@ def main() -> None:
     out = results_path("training", args.out, args.quick)
     if out is not None:
         save_report(report, out)
-    print(f"\nsaved {out} ({report['wall_s']:.0f} s)" if out is not None else f"\n({report['wall_s']:.0f} s; quick run, not saved)")
+    print(
+        f"\nsaved {out} ({report['wall_s']:.0f} s)"
+        if out is not None
+        else f"\n({report['wall_s']:.0f} s; quick run, not saved)"
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,10 @@ def corpus_rows(d: dict[str, Any] | None) -> list[str]:
     if d is None:
         return _missing("bench_corpus.py")
     w = d["write"]
-    return [f"| Embedded corpus, generate + write parquet ({w['n_clips']} clips) | {w['seconds']:.1f} s "
-            f"({w['clips_per_s']:.1f} clips/s), peak RSS {w['peak_rss_mb']:.0f} MB | < 60 s | `bench_corpus.py` |"]
+    return [
+        f"| Embedded corpus, generate + write parquet ({w['n_clips']} clips) | {w['seconds']:.1f} s "
+        f"({w['clips_per_s']:.1f} clips/s), peak RSS {w['peak_rss_mb']:.0f} MB | < 60 s | `bench_corpus.py` |"
+    ]
 
 
 def audio_rows(d: dict[str, Any] | None) -> list[str]:
@@ -67,45 +69,61 @@ def training_rows(d: dict[str, Any] | None) -> list[str]:
     for name, pad in d.get("padding", {}).items():
         dyn, full = pad.get("dynamic_crop_4s", {}), pad.get("pad_to_longest", {})
         if "samples_per_s" in dyn and "samples_per_s" in full:
-            rows.append(f"| Training, {name}, batch 8 fp32: random 4 s crops + dynamic padding vs padding to the longest clip "
-                        f"| {dyn['samples_per_s']:.2f} vs {full['samples_per_s']:.2f} samples/s "
-                        f"({dyn['samples_per_s'] / full['samples_per_s']:.1f}x) | | `bench_training.py` |")
+            rows.append(
+                f"| Training, {name}, batch 8 fp32: random 4 s crops + dynamic padding vs padding to the longest clip "
+                f"| {dyn['samples_per_s']:.2f} vs {full['samples_per_s']:.2f} samples/s "
+                f"({dyn['samples_per_s'] / full['samples_per_s']:.1f}x) | | `bench_training.py` |"
+            )
     for name, tr in d.get("trainer_overhead", {}).items():
         if "ratio_paired_median" in tr:
-            rows.append(f"| Training, {name}: HF `Trainer` step vs a plain PyTorch loop (median of paired steps) "
-                        f"| {tr['ratio_paired_median']:.2f} of the plain loop's speed | >= {tr['target']:.2f} | `bench_training.py` |")
+            rows.append(
+                f"| Training, {name}: HF `Trainer` step vs a plain PyTorch loop (median of paired steps) "
+                f"| {tr['ratio_paired_median']:.2f} of the plain loop's speed | >= {tr['target']:.2f} | `bench_training.py` |"
+            )
     for name, mem in d.get("memory", {}).items():
         a, b = mem.get("no_checkpointing", {}), mem.get("checkpointing", {})
         if "peak_rss_mb" in a and "peak_rss_mb" in b:
-            rows.append(f"| Training, {name}, peak RSS without / with gradient checkpointing "
-                        f"| {a['peak_rss_mb']:.0f} / {b['peak_rss_mb']:.0f} MB "
-                        f"({b['samples_per_s'] / a['samples_per_s']:.2f}x the speed) | | `bench_training.py` |")
+            rows.append(
+                f"| Training, {name}, peak RSS without / with gradient checkpointing "
+                f"| {a['peak_rss_mb']:.0f} / {b['peak_rss_mb']:.0f} MB "
+                f"({b['samples_per_s'] / a['samples_per_s']:.2f}x the speed) | | `bench_training.py` |"
+            )
     run = d.get("default_run")
     ft = run.get("fine_tune", {}) if isinstance(run, dict) else {}
     if "test_eer" in ft:
         ci = ft.get("test_eer_ci95") or [None, None]
         machine = d.get("default_run_machine") or d.get("machine") or {}
         seed = run.get("seed", 0)
-        rows.append(f"| Default run (tiny model, embedded corpus, seed {seed}, {machine.get('cpu_capability', '?')} CPU): "
-                    f"test EER | {pct(ft['test_eer'])} (95% CI {pct(ci[0])} to {pct(ci[1])}), AUC {ft['test_auc']:.3f}; "
-                    f"shortcut control EER {pct(ft['shortcut_eer'])} | <= 10%; shortcut >= 35% | `bench_training.py` |")
+        rows.append(
+            f"| Default run (tiny model, embedded corpus, seed {seed}, {machine.get('cpu_capability', '?')} CPU): "
+            f"test EER | {pct(ft['test_eer'])} (95% CI {pct(ci[0])} to {pct(ci[1])}), AUC {ft['test_auc']:.3f}; "
+            f"shortcut control EER {pct(ft['shortcut_eer'])} | <= 10%; shortcut >= 35% | `bench_training.py` |"
+        )
         summary = run.get("seed_summary") or {}
         if len(summary.get("seeds", [])) > 1:
             per_seed = ", ".join(f"{pct(e)}" for e in summary["test_eer"])
-            rows.append(f"| Default run repeated, seeds {', '.join(map(str, summary['seeds']))} (own corpus, split, "
-                        f"initialisation each): test EER | {per_seed} (mean {pct(summary['mean'])}; "
-                        f"{summary['n_at_or_below_target']} of {len(summary['test_eer'])} at or below 10%) "
-                        f"| <= 10% | `bench_training.py` |")
-        rows.append(f"| Default run: training time, peak RSS | {ft['train_seconds']:.0f} s "
-                    f"(best epoch {ft['best_epoch']} of {ft['epochs_run']}), {ft['peak_rss_mb']:.0f} MB "
-                    f"| < 180 s, < 3 GB | `bench_training.py` |")
+            rows.append(
+                f"| Default run repeated, seeds {', '.join(map(str, summary['seeds']))} (own corpus, split, "
+                f"initialisation each): test EER | {per_seed} (mean {pct(summary['mean'])}; "
+                f"{summary['n_at_or_below_target']} of {len(summary['test_eer'])} at or below 10%) "
+                f"| <= 10% | `bench_training.py` |"
+            )
+        rows.append(
+            f"| Default run: training time, peak RSS | {ft['train_seconds']:.0f} s "
+            f"(best epoch {ft['best_epoch']} of {ft['epochs_run']}), {ft['peak_rss_mb']:.0f} MB "
+            f"| < 180 s, < 3 GB | `bench_training.py` |"
+        )
     gpu = d.get("gpu")
     if isinstance(gpu, dict) and "samples_per_s" in gpu:
-        rows.append(f"| Training, base on {gpu['device_name']} ({gpu['precision']}) | {gpu['samples_per_s']:.1f} samples/s "
-                    f"(the study's T4: {STUDY_T4_SAMPLES_PER_S}) | | `bench_training.py` |")
+        rows.append(
+            f"| Training, base on {gpu['device_name']} ({gpu['precision']}) | {gpu['samples_per_s']:.1f} samples/s "
+            f"(the study's T4: {STUDY_T4_SAMPLES_PER_S}) | | `bench_training.py` |"
+        )
     else:
-        rows.append(f"| Training, base on a GPU (the study's T4 log: {STUDY_T4_SAMPLES_PER_S} samples/s) "
-                    f"| not measured: no GPU was available to this project | | `bench_training.py` on a GPU box |")
+        rows.append(
+            f"| Training, base on a GPU (the study's T4 log: {STUDY_T4_SAMPLES_PER_S} samples/s) "
+            f"| not measured: no GPU was available to this project | | `bench_training.py` on a GPU box |"
+        )
     return rows
 
 
@@ -121,20 +139,29 @@ def latency_rows(d: dict[str, Any] | None) -> list[str]:
             if not isinstance(v, dict) or "batch1_ms_per_clip" not in v or "compile" in variant:
                 continue
             par = v.get("parity", {})
-            parity = ("reference" if variant == "fp32" else
-                      f"max logit diff {par.get('max_abs_logit_diff', float('nan')):.4f}, "
-                      f"labels agree {pct(par.get('label_agreement'))} on {par.get('n', 0)} clips")
-            ratio = "" if variant == "fp32" or not fp else f"; {v['batch1_ms_per_clip'] / fp['batch1_ms_per_clip']:.2f}x fp32"
+            parity = (
+                "reference"
+                if variant == "fp32"
+                else f"max logit diff {par.get('max_abs_logit_diff', float('nan')):.4f}, "
+                f"labels agree {pct(par.get('label_agreement'))} on {par.get('n', 0)} clips"
+            )
+            ratio = (
+                ""
+                if variant == "fp32" or not fp
+                else f"; {v['batch1_ms_per_clip'] / fp['batch1_ms_per_clip']:.2f}x fp32"
+            )
             if variant == "fp32" and "fp32_floor_ms" in v:
                 ratio += f"; fp32 matmul bound {ms(v['fp32_floor_ms'])}"
             target = ""
             if "fp32_floor_ms" in v and variant.startswith("int8"):
                 ratio += f", {v['batch1_ms_per_clip'] / v['fp32_floor_ms']:.2f}x the fp32 matmul bound"
                 target = "<= 0.8x the fp32 matmul bound, 100% agreement"
-            rows.append(f"| Latency per {clip:.0f} s clip, {label}, {variant} | batch 1 {ms(v['batch1_ms_per_clip'])} "
-                        f"(RTF {v['rtf_batch1']:.3f}{ratio}), batch 8 {ms(v['batch8_ms_per_clip'])}/clip; "
-                        f"peak RSS {v.get('peak_rss_mb', float('nan')):.0f} MB; {parity} "
-                        f"| {target} | `bench_latency.py` |")
+            rows.append(
+                f"| Latency per {clip:.0f} s clip, {label}, {variant} | batch 1 {ms(v['batch1_ms_per_clip'])} "
+                f"(RTF {v['rtf_batch1']:.3f}{ratio}), batch 8 {ms(v['batch8_ms_per_clip'])}/clip; "
+                f"peak RSS {v.get('peak_rss_mb', float('nan')):.0f} MB; {parity} "
+                f"| {target} | `bench_latency.py` |"
+            )
     return rows
 
 
@@ -142,10 +169,12 @@ def service_rows(d: dict[str, Any] | None) -> list[str]:
     if d is None:
         return _missing("bench_service.py")
     lat = d["latency_ms"]
-    return [f"| FastAPI service on loopback, {d['clients']} concurrent clients, {d['clip_s']:.0f} s clips "
-            f"| {d['requests_per_s']:.1f} requests/s, p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}, "
-            f"{d['errors']} errors in {d['requests_ok'] + d['errors']}, server RSS +{d['server_rss_growth_mb']:.0f} MB "
-            f"| 0 errors | `bench_service.py` |"]
+    return [
+        f"| FastAPI service on loopback, {d['clients']} concurrent clients, {d['clip_s']:.0f} s clips "
+        f"| {d['requests_per_s']:.1f} requests/s, p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}, "
+        f"{d['errors']} errors in {d['requests_ok'] + d['errors']}, server RSS +{d['server_rss_growth_mb']:.0f} MB "
+        f"| 0 errors | `bench_service.py` |"
+    ]
 
 
 def render(results: Path = RESULTS) -> str:
@@ -156,10 +185,18 @@ def render(results: Path = RESULTS) -> str:
     lines += training_rows(load("training", results))
     lines += latency_rows(load("latency", results))
     lines += service_rows(load("service", results))
-    cpus = {name: cpu for name in ("corpus", "audio", "training", "latency", "service")
-            if (cpu := cpu_capability(load(name, results)))}
-    head = ("Measured on 2 CPU cores, no GPU; instruction set per script (torch's `cpu_capability`): "
-            + ", ".join(f"{name} {cpu}" for name, cpu in cpus.items()) + "." if cpus else "Not measured yet.")
+    cpus = {
+        name: cpu
+        for name in ("corpus", "audio", "training", "latency", "service")
+        if (cpu := cpu_capability(load(name, results)))
+    }
+    head = (
+        "Measured on 2 CPU cores, no GPU; instruction set per script (torch's `cpu_capability`): "
+        + ", ".join(f"{name} {cpu}" for name, cpu in cpus.items())
+        + "."
+        if cpus
+        else "Not measured yet."
+    )
     return "\n".join([head, "", *lines])
 
 
@@ -167,7 +204,10 @@ def cpu_capability(d: dict[str, Any] | None) -> str | None:
     """The CPU instruction-set level a result was measured with (AVX2, AVX512, ...), where it was saved."""
     if not d:
         return None
-    found = [(d.get(key) or {}).get("cpu_capability") for key in ("machine", "default_run_machine", "host", "environment")]
+    found = [
+        (d.get(key) or {}).get("cpu_capability")
+        for key in ("machine", "default_run_machine", "host", "environment")
+    ]
     kinds = list(dict.fromkeys(c for c in found if c))
     return " / ".join(kinds) if kinds else None
 

@@ -59,11 +59,30 @@ from deepfake_lib.synthetic import CorpusConfig
 from deepfake_lib.train import prepare_data
 
 __all__ = [
-    "SYSTEM_LFCC_GMM", "SYSTEM_LFCC_LR", "SYSTEM_TRIVIAL_LR", "Condition", "RunAnalysis", "analyze_run",
-    "build_study_protocol_data", "calibrate_scores", "compare_protocols", "cross_source_corpus", "degrade_waves",
-    "evaluate_classical_baselines", "evaluate_cross_source", "evaluate_robustness", "evaluate_shortcut_control",
-    "leave_one_attack_out", "occlusion_map", "per_attack_eer", "robustness_conditions", "run_original_protocol",
-    "score_windows", "summarize_epoch_picking", "summarize_system", "waves_to_dataset",
+    "SYSTEM_LFCC_GMM",
+    "SYSTEM_LFCC_LR",
+    "SYSTEM_TRIVIAL_LR",
+    "Condition",
+    "RunAnalysis",
+    "analyze_run",
+    "build_study_protocol_data",
+    "calibrate_scores",
+    "compare_protocols",
+    "cross_source_corpus",
+    "degrade_waves",
+    "evaluate_classical_baselines",
+    "evaluate_cross_source",
+    "evaluate_robustness",
+    "evaluate_shortcut_control",
+    "leave_one_attack_out",
+    "occlusion_map",
+    "per_attack_eer",
+    "robustness_conditions",
+    "run_original_protocol",
+    "score_windows",
+    "summarize_epoch_picking",
+    "summarize_system",
+    "waves_to_dataset",
 ]
 
 CROSS_SOURCE_UTTERANCES = 60
@@ -79,9 +98,11 @@ STUDY_N_VAL = 10
 def cross_source_corpus(cfg: ExperimentConfig) -> CorpusConfig:
     """The shifted embedded corpus used when ``cfg.cross_source`` is empty: another seed and
     fainter artefacts (difficulty + :data:`CROSS_SOURCE_DIFFICULTY_STEP`, at most 1)."""
-    return CorpusConfig(n_utterances=CROSS_SOURCE_UTTERANCES,
-                        difficulty=min(1.0, cfg.difficulty + CROSS_SOURCE_DIFFICULTY_STEP),
-                        seed=cfg.seed + CROSS_SOURCE_SEED_OFFSET)
+    return CorpusConfig(
+        n_utterances=CROSS_SOURCE_UTTERANCES,
+        difficulty=min(1.0, cfg.difficulty + CROSS_SOURCE_DIFFICULTY_STEP),
+        seed=cfg.seed + CROSS_SOURCE_SEED_OFFSET,
+    )
 
 
 @dataclasses.dataclass
@@ -108,8 +129,15 @@ class RunAnalysis:
         run = load_run(cfg.run_path)
         splits, _ = prepare_data(cfg)
         loaded = load_model(str(run.model_dir))
-        return cls(cfg, run, splits, loaded, EvalClips.from_split(splits["test"]),
-                   float(run.metrics["threshold"]["value"]), run.run_dir / RUN_FILES["analysis"])
+        return cls(
+            cfg,
+            run,
+            splits,
+            loaded,
+            EvalClips.from_split(splits["test"]),
+            float(run.metrics["threshold"]["value"]),
+            run.run_dir / RUN_FILES["analysis"],
+        )
 
     @property
     def model(self) -> Any:
@@ -124,22 +152,33 @@ class RunAnalysis:
     # parts -------------------------------------------------------------------------------
     def compare_baselines(self) -> pd.DataFrame:
         """The fine-tuned model's test row next to the classical baselines and the shortcut control."""
-        ours = summarize_system("fine-tuned wav2vec2 (this run)", self.run.test_scores, threshold=self.threshold,
-                                n_bootstrap=self.cfg.n_bootstrap, seed=self.cfg.seed)
-        others = evaluate_classical_baselines(self.splits, n_bootstrap=self.cfg.n_bootstrap, seed=self.cfg.seed,
-                                              out_dir=self.out_dir)
+        ours = summarize_system(
+            "fine-tuned wav2vec2 (this run)",
+            self.run.test_scores,
+            threshold=self.threshold,
+            n_bootstrap=self.cfg.n_bootstrap,
+            seed=self.cfg.seed,
+        )
+        others = evaluate_classical_baselines(
+            self.splits, n_bootstrap=self.cfg.n_bootstrap, seed=self.cfg.seed, out_dir=self.out_dir
+        )
         return pd.concat([pd.DataFrame([ours]), others], ignore_index=True)
 
     def analyze_attacks(self) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """``(per-attack EER, leave-one-attack-out table or None)``; LOAO runs when
         ``cfg.leave_one_attack_out`` and the train split has two attacks or more, for
         ``cfg.loao_epochs`` epochs each."""
-        per_attack = per_attack_eer(self.run.test_scores, n_bootstrap=self.cfg.n_bootstrap, seed=self.cfg.seed,
-                                    out_dir=self.out_dir)
-        attacks = {a for a, y in zip(self.splits["train"]["attack"], self.splits["train"]["label"]) if int(y) == 0}
+        per_attack = per_attack_eer(
+            self.run.test_scores, n_bootstrap=self.cfg.n_bootstrap, seed=self.cfg.seed, out_dir=self.out_dir
+        )
+        attacks = {
+            a for a, y in zip(self.splits["train"]["attack"], self.splits["train"]["label"]) if int(y) == 0
+        }
         loao = None
         if self.cfg.leave_one_attack_out and len(attacks) >= 2:
-            loao = leave_one_attack_out(self.cfg, self.splits, epochs=self.cfg.loao_epochs, out_dir=self.out_dir)
+            loao = leave_one_attack_out(
+                self.cfg, self.splits, epochs=self.cfg.loao_epochs, out_dir=self.out_dir
+            )
         return per_attack, loao
 
     def analyze_robustness(self) -> pd.DataFrame | None:
@@ -147,8 +186,15 @@ class RunAnalysis:
         ``cfg.robustness``)."""
         if not self.cfg.robustness:
             return None
-        return evaluate_robustness(self.model, self.feature_extractor, self.test_clips, seed=self.cfg.seed,
-                                   n_bootstrap=self.cfg.n_bootstrap, threshold=self.threshold, out_dir=self.out_dir)
+        return evaluate_robustness(
+            self.model,
+            self.feature_extractor,
+            self.test_clips,
+            seed=self.cfg.seed,
+            n_bootstrap=self.cfg.n_bootstrap,
+            threshold=self.threshold,
+            out_dir=self.out_dir,
+        )
 
     def calibrate(self) -> dict[str, Any]:
         """Temperature scaling and the threshold recommendation (:func:`calibrate_scores`)."""
@@ -162,17 +208,26 @@ class RunAnalysis:
         real_wave = self.test_clips.load(int(np.flatnonzero(labels == 1)[0]))
         fake_wave = self.test_clips.load(int(np.flatnonzero(labels == 0)[0]))
         timeline = score_windows(self.model, self.feature_extractor, np.concatenate([real_wave, fake_wave]))
-        return {"timeline": timeline, "boundary_s": len(real_wave) / TARGET_SAMPLE_RATE,
-                "occlusion": occlusion_map(self.model, self.feature_extractor, fake_wave), "fake_wave": fake_wave}
+        return {
+            "timeline": timeline,
+            "boundary_s": len(real_wave) / TARGET_SAMPLE_RATE,
+            "occlusion": occlusion_map(self.model, self.feature_extractor, fake_wave),
+            "fake_wave": fake_wave,
+        }
 
     def analyze_cross_source(self) -> dict[str, Any] | None:
         """The run's model on ``cfg.cross_source``, or on :func:`cross_source_corpus` when that is
         empty and the run used the embedded corpus (``None`` otherwise)."""
         if not (self.cfg.cross_source or self.cfg.is_embedded):
             return None
-        return evaluate_cross_source(self.run.run_dir, self.cfg.cross_source or "embedded",
-                                     corpus_config=cross_source_corpus(self.cfg), n_bootstrap=self.cfg.n_bootstrap,
-                                     seed=self.cfg.seed, out_dir=self.out_dir)
+        return evaluate_cross_source(
+            self.run.run_dir,
+            self.cfg.cross_source or "embedded",
+            corpus_config=cross_source_corpus(self.cfg),
+            n_bootstrap=self.cfg.n_bootstrap,
+            seed=self.cfg.seed,
+            out_dir=self.out_dir,
+        )
 
     def compare_protocols(self) -> dict[str, Any]:
         """The study's protocol (``cfg.epochs``), epoch picking on :data:`STUDY_N_VAL` test clips,
@@ -180,10 +235,18 @@ class RunAnalysis:
         study = run_original_protocol(self.cfg, self.splits, epochs=self.cfg.epochs, out_dir=self.out_dir)
         epoch_scores = pd.read_csv(self.run.run_dir / RUN_FILES["epoch_scores"])
         n_val = min(STUDY_N_VAL, epoch_scores.loc[epoch_scores["split"] == "test", "clip_id"].nunique())
-        picking = summarize_epoch_picking(epoch_scores, selected_epoch=self.run.metrics["best_epoch"], n_val=n_val,
-                                          seed=self.cfg.seed, out_dir=self.out_dir)
-        return {"study": study, "picking": picking,
-                "protocols": compare_protocols(study, self.run.metrics, picking, out_dir=self.out_dir)}
+        picking = summarize_epoch_picking(
+            epoch_scores,
+            selected_epoch=self.run.metrics["best_epoch"],
+            n_val=n_val,
+            seed=self.cfg.seed,
+            out_dir=self.out_dir,
+        )
+        return {
+            "study": study,
+            "picking": picking,
+            "protocols": compare_protocols(study, self.run.metrics, picking, out_dir=self.out_dir),
+        }
 
     def measure_latency(self, n_clips: int = 20) -> dict[str, float]:
         """Mean wall time (ms) of :meth:`Detector.predict` on the first ``n_clips`` test clips

@@ -51,8 +51,15 @@ def per_attack_eer(
     for attack in [*attacks, "pooled"]:
         keep = bona | ((scores["attack"].astype(str) == attack).to_numpy() if attack != "pooled" else ~bona)
         row = {"attack": attack, "n_bonafide": int(bona.sum()), "n_spoof": int((keep & ~bona).sum())}
-        row.update(eer_row(labels[keep], scores["score"].to_numpy(float)[keep],
-                            groups[keep] if groups is not None else None, n_bootstrap=n_bootstrap, seed=seed))
+        row.update(
+            eer_row(
+                labels[keep],
+                scores["score"].to_numpy(float)[keep],
+                groups[keep] if groups is not None else None,
+                n_bootstrap=n_bootstrap,
+                seed=seed,
+            )
+        )
         rows.append(row)
     table = pd.DataFrame(rows)
     folder = save_dir(out_dir)
@@ -96,22 +103,33 @@ def leave_one_attack_out(
     all_attacks = _spoof_attacks(splits["train"])
     attacks = list(attacks) if attacks is not None else all_attacks
     if len(all_attacks) < 2:
-        raise ValueError(f"leave_one_attack_out needs at least two spoof attacks in the train split, found {all_attacks}")
+        raise ValueError(
+            f"leave_one_attack_out needs at least two spoof attacks in the train split, found {all_attacks}"
+        )
     unknown = [a for a in attacks if a not in all_attacks]
     if unknown:
-        raise ValueError(f"attacks {unknown} have no spoofs in the train split (attacks there: {all_attacks})")
+        raise ValueError(
+            f"attacks {unknown} have no spoofs in the train split (attacks there: {all_attacks})"
+        )
     n_boot = cfg.n_bootstrap if n_bootstrap is None else n_bootstrap
     rows = []
     for attack in attacks:
         run_dir = out / f"loao_{slug(attack)}"
-        data = datasets.DatasetDict({
-            "train": _drop_attack(splits["train"], attack),
-            "validation": _drop_attack(splits["validation"], attack),
-            "test": splits["test"],
-        })
+        data = datasets.DatasetDict(
+            {
+                "train": _drop_attack(splits["train"], attack),
+                "validation": _drop_attack(splits["validation"], attack),
+                "test": splits["test"],
+            }
+        )
         started = time.perf_counter()
-        result = fine_tune(cfg.replace(epochs=int(epochs), run_dir=str(run_dir)), data=data, run_dir=run_dir,
-                           record_epoch_scores=False, shortcut_control=False)
+        result = fine_tune(
+            cfg.replace(epochs=int(epochs), run_dir=str(run_dir)),
+            data=data,
+            run_dir=run_dir,
+            record_epoch_scores=False,
+            shortcut_control=False,
+        )
         t = result.test_scores
         labels = t["label"].to_numpy(np.int64)
         scores = t["score"].to_numpy(float)
@@ -121,11 +139,22 @@ def leave_one_attack_out(
         other = ~bona & ~is_a
         row: dict[str, Any] = {"attack": attack}
         for prefix, mask in (("unseen_", bona | is_a), ("seen_", bona | other)):
-            row.update(eer_row(labels[mask], scores[mask], groups[mask], n_bootstrap=n_boot, seed=cfg.seed, prefix=prefix))
-        row.update(n_bonafide=int(bona.sum()), n_unseen_spoof=int(is_a.sum()), n_seen_spoof=int(other.sum()),
-                   epochs=int(epochs), epochs_run=result.metrics.get("epochs_run"), best_epoch=result.metrics.get("best_epoch"),
-                   seconds=round(time.perf_counter() - started, 1), run_dir=str(run_dir),
-                   note=f"cheap run: {int(epochs)} epoch(s), not the full training budget")
+            row.update(
+                eer_row(
+                    labels[mask], scores[mask], groups[mask], n_bootstrap=n_boot, seed=cfg.seed, prefix=prefix
+                )
+            )
+        row.update(
+            n_bonafide=int(bona.sum()),
+            n_unseen_spoof=int(is_a.sum()),
+            n_seen_spoof=int(other.sum()),
+            epochs=int(epochs),
+            epochs_run=result.metrics.get("epochs_run"),
+            best_epoch=result.metrics.get("best_epoch"),
+            seconds=round(time.perf_counter() - started, 1),
+            run_dir=str(run_dir),
+            note=f"cheap run: {int(epochs)} epoch(s), not the full training budget",
+        )
         rows.append(row)
         if not keep_checkpoints:
             shutil.rmtree(run_dir / RUN_FILES["checkpoints"], ignore_errors=True)

@@ -400,7 +400,8 @@ class AugmentConfig:
     reverb, noise, telephone, mu-law, gain. SNRs and gains in dB, shift and RT60 in seconds.
     The defaults are mild: with noise on half the clips at 10-30 dB and twice the channel
     effects, the tiny default reached test EERs of 8.9/11.1/20.0% on seeds 0/1/2 of the embedded
-    corpus, against 8.9/8.9/13.3% with these values (2 AVX-512 cores; ``bench_training.py`` repeats the seeds).
+    corpus, against 8.9/8.9/13.3% with these values (2 AVX-512 cores; ``bench_training.py`` repeats the
+    seeds).
     """
 
     p_noise: float = 0.25
@@ -437,9 +438,7 @@ class AugmentConfig:
             )
         object.__setattr__(self, "noise_kinds", kinds)
         if not isinstance(self.max_shift_s, (int, float)) or not 0.0 <= self.max_shift_s < math.inf:
-            raise ValueError(
-                f"AugmentConfig.max_shift_s must be >= 0 seconds, got {self.max_shift_s!r}"
-            )
+            raise ValueError(f"AugmentConfig.max_shift_s must be >= 0 seconds, got {self.max_shift_s!r}")
 
 
 class Augmenter:
@@ -453,9 +452,7 @@ class Augmenter:
     draws.
     """
 
-    def __init__(
-        self, config: AugmentConfig = AugmentConfig(), sample_rate: int = 16_000, seed: int = 0
-    ):
+    def __init__(self, config: AugmentConfig = AugmentConfig(), sample_rate: int = 16_000, seed: int = 0):
         if not isinstance(config, AugmentConfig):
             raise TypeError(f"config must be an AugmentConfig, got {type(config).__name__}")
         if int(sample_rate) <= 0:

@@ -56,8 +56,9 @@ class TorchClassifier:
     ``fp16``/``bf16`` autocast (as in training evaluation). The model is put in eval mode.
     """
 
-    def __init__(self, model: Any, *, device: str = "cpu", accepts_attention_mask: bool = True,
-                 precision: str = "fp32") -> None:
+    def __init__(
+        self, model: Any, *, device: str = "cpu", accepts_attention_mask: bool = True, precision: str = "fp32"
+    ) -> None:
         self.device = device
         self.model = model.to(device).eval() if device != "cpu" else model.eval()
         self.accepts_attention_mask = accepts_attention_mask
@@ -69,7 +70,9 @@ class TorchClassifier:
             x = torch.from_numpy(np.ascontiguousarray(input_values, dtype=np.float32)).to(self.device)
             kwargs = {}
             if attention_mask is not None and self.accepts_attention_mask:
-                kwargs["attention_mask"] = torch.from_numpy(np.asarray(attention_mask, dtype=np.int64)).to(self.device)
+                kwargs["attention_mask"] = torch.from_numpy(np.asarray(attention_mask, dtype=np.int64)).to(
+                    self.device
+                )
             out = self.model(x, **kwargs)
             logits = out.logits if hasattr(out, "logits") else out
             return logits.float().cpu().numpy()
@@ -103,9 +106,12 @@ def quantize_int8(model: Any, *, method: str = INT8_METHOD, inplace: bool = Fals
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_dynamic.*")
         warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*")
-        warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*deprecated.*")  # raised inside quantize_dynamic
-        return torch.ao.quantization.quantize_dynamic(target, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-
+        warnings.filterwarnings(
+            "ignore", message=r".*quantize_per_tensor.*deprecated.*"
+        )  # raised inside quantize_dynamic
+        return torch.ao.quantization.quantize_dynamic(
+            target, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
 
 
 class OnnxClassifier:
@@ -114,7 +120,9 @@ class OnnxClassifier:
     one) to logits float32 ``[batch, 2]``. ``device`` ``"cuda"`` uses the CUDA execution
     provider when ONNX Runtime has it; ``threads`` sets intra-op threads (default: ORT's)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, device: str = "cpu", threads: int | None = None
+    ) -> None:
         import onnxruntime as ort  # optional extra (pip install .[onnx]): imported only when used
 
         self.path = Path(path)
@@ -140,6 +148,9 @@ class OnnxClassifier:
         x = np.ascontiguousarray(input_values, dtype=np.float32)
         feed: dict[str, np.ndarray] = {"input_values": x}
         if self.accepts_attention_mask:
-            feed["attention_mask"] = (np.ones(x.shape, dtype=np.int64) if attention_mask is None
-                                      else np.ascontiguousarray(attention_mask, dtype=np.int64))
+            feed["attention_mask"] = (
+                np.ones(x.shape, dtype=np.int64)
+                if attention_mask is None
+                else np.ascontiguousarray(attention_mask, dtype=np.int64)
+            )
         return self.session.run(["logits"], feed)[0].astype(np.float32, copy=False)

@@ -37,12 +37,19 @@ from deepfake_lib.metrics import compute_eer, summarize_scores
 from deepfake_lib.runs import torch_threads
 from deepfake_lib.summaries import eer_row, require_columns, save_dir
 
-TRIVIAL_FEATURES: tuple[str, ...] = ("duration_s", "rms_dbfs", "peak_dbfs", "sample_rate", "zero_crossing_rate")
+TRIVIAL_FEATURES: tuple[str, ...] = (
+    "duration_s",
+    "rms_dbfs",
+    "peak_dbfs",
+    "sample_rate",
+    "zero_crossing_rate",
+)
 """Names of the columns of :func:`extract_trivial_features`, in order."""
 
 SYSTEM_LFCC_GMM = "LFCC-GMM (ASVspoof baseline recipe)"
 SYSTEM_LFCC_LR = "LFCC + logistic regression"
 SYSTEM_TRIVIAL_LR = "trivial features + logistic regression (shortcut control)"
+
 
 def extract_trivial_features(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """Shortcut-control features of a clip at its native rate: [5] float64.
@@ -68,7 +75,10 @@ def _lfcc_transform(sample_rate: int, n_lfcc: int) -> torchaudio.transforms.LFCC
     hop = int(round(0.010 * sample_rate))
     n_fft = 1 << (win - 1).bit_length()
     return torchaudio.transforms.LFCC(
-        sample_rate=sample_rate, n_filter=70, n_lfcc=n_lfcc, log_lf=True,
+        sample_rate=sample_rate,
+        n_filter=70,
+        n_lfcc=n_lfcc,
+        log_lf=True,
         speckwargs={"n_fft": n_fft, "win_length": win, "hop_length": hop, "center": True},
     )
 
@@ -98,9 +108,13 @@ def fit_logistic_baseline(features_train: np.ndarray, labels_train: np.ndarray, 
     x = np.asarray(features_train, dtype=np.float64)
     y = np.asarray(labels_train)
     if x.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"features_train {x.shape} and labels_train {y.shape}: need [clips, features] and [clips]")
+        raise ValueError(
+            f"features_train {x.shape} and labels_train {y.shape}: need [clips, features] and [clips]"
+        )
     if set(np.unique(y)) != {0, 1}:
-        raise ValueError(f"labels_train: need both classes 0 (Fake) and 1 (Real), got {sorted(set(np.unique(y)))}")
+        raise ValueError(
+            f"labels_train: need both classes 0 (Fake) and 1 (Real), got {sorted(set(np.unique(y)))}"
+        )
     model = make_pipeline(
         StandardScaler(),
         LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed),
@@ -119,16 +133,24 @@ class LfccGmm:
 
     def score_frames(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """Mean per-frame log-likelihood ratio (Real vs Fake) of each [frames, dims] matrix: [clips]."""
-        return np.array([float(np.mean(self.real.score_samples(f) - self.fake.score_samples(f))) for f in frames])
+        return np.array(
+            [float(np.mean(self.real.score_samples(f) - self.fake.score_samples(f))) for f in frames]
+        )
 
     def score(self, waves_16k: Sequence[np.ndarray]) -> np.ndarray:
         """Scores [clips] of 16 kHz clips; higher = more bona fide."""
         return self.score_frames([extract_lfcc_frames(w, self.sample_rate, self.n_lfcc) for w in waves_16k])
 
 
-def fit_lfcc_gmm(waves_16k: Sequence[np.ndarray], labels: Sequence[int], n_components: int = 32,
-                 n_lfcc: int = 20, sample_rate: int = 16000, max_frames_per_class: int = 30000,
-                 seed: int = 0) -> LfccGmm:
+def fit_lfcc_gmm(
+    waves_16k: Sequence[np.ndarray],
+    labels: Sequence[int],
+    n_components: int = 32,
+    n_lfcc: int = 20,
+    sample_rate: int = 16000,
+    max_frames_per_class: int = 30000,
+    seed: int = 0,
+) -> LfccGmm:
     """Fit one diagonal GMM per class on frame-level LFCCs of 16 kHz clips (labels 0 Fake / 1 Real).
 
     At most ``max_frames_per_class`` frames (drawn at random with ``seed``) train each GMM.
@@ -145,8 +167,9 @@ def fit_lfcc_gmm(waves_16k: Sequence[np.ndarray], labels: Sequence[int], n_compo
         data = np.concatenate([f for f, label in zip(frames, y) if label == cls])
         if data.shape[0] > max_frames_per_class:
             data = data[rng.choice(data.shape[0], max_frames_per_class, replace=False)]
-        gmms[cls] = GaussianMixture(n_components=n_components, covariance_type="diag", max_iter=100,
-                                    reg_covar=1e-3, random_state=seed).fit(data)
+        gmms[cls] = GaussianMixture(
+            n_components=n_components, covariance_type="diag", max_iter=100, reg_covar=1e-3, random_state=seed
+        ).fit(data)
     return LfccGmm(real=gmms[1], fake=gmms[0], sample_rate=sample_rate, n_lfcc=n_lfcc)
 
 
@@ -257,9 +280,19 @@ def evaluate_classical_baselines(
             source = "validation EER"
         else:
             threshold, source = 0.0, "score 0 (no validation split)"
-        rows.append(summarize_system(system, test_scores, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed,
-                                     n_train=int(labels["train"].size), features=features, threshold_from=source,
-                                     seconds=round(time.perf_counter() - started, 2)))
+        rows.append(
+            summarize_system(
+                system,
+                test_scores,
+                threshold=threshold,
+                n_bootstrap=n_bootstrap,
+                seed=seed,
+                n_train=int(labels["train"].size),
+                features=features,
+                threshold_from=source,
+                seconds=round(time.perf_counter() - started, 2),
+            )
+        )
         frames.append(test_scores.assign(system=system))
     table = pd.DataFrame(rows)
     folder = save_dir(out_dir)
@@ -281,10 +314,22 @@ def evaluate_shortcut_control(splits: Any, *, n_bootstrap: int = 1000, seed: int
     """
     train_native, train_rates, _ = _decode_split(splits["train"])
     test_native, test_rates, _ = _decode_split(splits["test"])
-    model = fit_logistic_baseline(_trivial_matrix(train_native, train_rates), np.asarray(splits["train"]["label"]), seed=seed)
+    model = fit_logistic_baseline(
+        _trivial_matrix(train_native, train_rates), np.asarray(splits["train"]["label"]), seed=seed
+    )
     scores = score_baseline(model, _trivial_matrix(test_native, test_rates))
-    report = summarize_scores(np.asarray(splits["test"]["label"]), scores, groups=np.asarray(splits["test"]["utterance_id"]),
-                              threshold=0.0, n_bootstrap=n_bootstrap, seed=seed)
-    report.update(system=SYSTEM_TRIVIAL_LR, features=list(TRIVIAL_FEATURES), n_train=len(train_native),
-                  threshold_from="score 0 (the regression's decision boundary)")
+    report = summarize_scores(
+        np.asarray(splits["test"]["label"]),
+        scores,
+        groups=np.asarray(splits["test"]["utterance_id"]),
+        threshold=0.0,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+    )
+    report.update(
+        system=SYSTEM_TRIVIAL_LR,
+        features=list(TRIVIAL_FEATURES),
+        n_train=len(train_native),
+        threshold_from="score 0 (the regression's decision boundary)",
+    )
     return report

@@ -77,23 +77,31 @@ def calibrate_scores(
     test_score = score_from_logits(test_logits)
     val_eer = compute_eer(val_labels, val_score)
     thresholds = {"validation_eer": val_eer.threshold, "probability_0.5": 0.0}
-    points = {name: {"validation": _operating_point(val_labels, val_score, thr),
-                     "test": _operating_point(test_labels, test_score, thr)} for name, thr in thresholds.items()}
+    points = {
+        name: {
+            "validation": _operating_point(val_labels, val_score, thr),
+            "test": _operating_point(test_labels, test_score, thr),
+        }
+        for name, thr in thresholds.items()
+    }
     n_val_real = int(val_labels.sum())
     n_val_fake = int(val_labels.size - n_val_real)
     enough = min(n_val_real, n_val_fake) >= min_clips_per_class
     if enough:
         chosen, other = "validation_eer", "probability_0.5"
         reasons = [
-            f"it was chosen on held-out validation clips ({n_val_real} bona fide, {n_val_fake} spoofed), never on test",
+            f"it was chosen on held-out validation clips ({n_val_real} bona fide, {n_val_fake} spoofed), "
+            "never on test",
             "it balances false acceptances and false rejections, so it does not depend on the class prior "
             "or on the scores being calibrated",
-            "0.5 is only the right cut when P(Real) is calibrated and deployment has the training class balance",
+            "0.5 is only the right cut when P(Real) is calibrated and deployment has the training class "
+            "balance",
         ]
     else:
         chosen, other = "probability_0.5", "validation_eer"
         reasons = [
-            f"validation has only {n_val_real} bona fide and {n_val_fake} spoofed clips (< {min_clips_per_class} "
+            f"validation has only {n_val_real} bona fide and {n_val_fake} spoofed clips "
+            f"(< {min_clips_per_class} "
             "of a class): an EER threshold placed on so few clips is noise",
             "score 0 (P(Real) = 0.5) is the classifier's own decision boundary and needs no tuning",
         ]
@@ -122,7 +130,10 @@ def calibrate_scores(
             "reasons": reasons,
             "test_agrees": bool(test_chosen >= test_other),
             "test_balanced_accuracy": {chosen: test_chosen, other: test_other},
-            "note": "temperature scaling changes probabilities, not the ranking: EER, AUC and the score-0 cut stay the same",
+            "note": (
+                "temperature scaling changes probabilities, not the ranking: EER, AUC and the score-0 "
+                "cut stay the same"
+            ),
         },
     }
     folder = save_dir(out_dir)

@@ -57,7 +57,9 @@ class ExperimentConfig:
     """
 
     # data
-    data_source: str = "embedded"  # "embedded", a Hub dataset id, a parquet file/folder, an audiofolder, a protocol file
+    data_source: str = (
+        "embedded"  # "embedded", a Hub dataset id, a parquet file/folder, an audiofolder, a protocol file
+    )
     n_utterances: int = 300  # embedded corpus: utterances; each gives one bona fide clip and its spoofs
     spoofs_per_utterance: int = 1  # embedded corpus: spoofed versions per utterance
     difficulty: float = 0.5  # embedded corpus: from 0 (blatant artefacts) to 1 (faint ones)
@@ -66,7 +68,9 @@ class ExperimentConfig:
     skip_bad_audio: bool = False  # skip undecodable rows (and report them) instead of failing
     # model
     model_source: str = "tiny"  # "tiny", a Hub model id, or a local model folder
-    freeze_feature_encoder: bool | None = None  # None: freeze for pretrained checkpoints, train it for the tiny model
+    freeze_feature_encoder: bool | None = (
+        None  # None: freeze for pretrained checkpoints, train it for the tiny model
+    )
     freeze_base: bool = False  # train only the classification head
     use_weighted_layer_sum: bool = False  # classify from a learned mix of all transformer layers
     # training
@@ -77,7 +81,9 @@ class ExperimentConfig:
     learning_rate: float = 5e-4  # peak learning rate (linear warm-up then decay)
     warmup_fraction: float = 0.1  # share of optimiser steps spent warming up
     weight_decay: float = 0.01  # AdamW weight decay
-    max_duration_s: float = 1.5  # training crop length, seconds (random crop, repeat-pad; 4 s for pretrained models)
+    max_duration_s: float = (
+        1.5  # training crop length, seconds (random crop, repeat-pad; 4 s for pretrained models)
+    )
     eval_window_s: float = 0.0  # evaluation: 0 scores whole clips, else the mean over windows of this length
     augment: bool = True  # on-the-fly augmentation of training clips (never validation/test)
     class_weighting: bool = True  # weight the loss by inverse class frequency when labels are imbalanced
@@ -92,7 +98,9 @@ class ExperimentConfig:
     robustness: bool = True  # score the test split under noise, codecs, reverb, ...
     leave_one_attack_out: bool = True  # retrain with each attack held out (cheap runs)
     loao_epochs: int = 4  # epochs for each leave-one-attack-out run
-    cross_source: str = ""  # a second source to test on; empty: a fresh embedded corpus, other seed, fainter artefacts
+    cross_source: str = (
+        ""  # a second source to test on; empty: a fresh embedded corpus, other seed, fainter artefacts
+    )
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -107,7 +115,8 @@ class ExperimentConfig:
         _check(self.spoofs_per_utterance >= 1, "spoofs_per_utterance must be at least 1")
         _check(0.0 <= self.difficulty <= 1.0, "difficulty must lie in [0, 1]")
         _check(
-            0.0 < self.val_fraction < 1.0 and 0.0 < self.test_fraction < 1.0
+            0.0 < self.val_fraction < 1.0
+            and 0.0 < self.test_fraction < 1.0
             and self.val_fraction + self.test_fraction < 1.0,
             "val_fraction and test_fraction must be in (0, 1) and sum to less than 1",
         )
@@ -119,7 +128,9 @@ class ExperimentConfig:
         _check(0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must lie in [0, 1)")
         _check(self.max_duration_s > 0, "max_duration_s must be positive")
         _check(self.eval_window_s >= 0, "eval_window_s must be >= 0 (0 = full clip)")
-        _check(self.precision in {"auto", "fp32", "fp16", "bf16"}, "precision must be auto, fp32, fp16 or bf16")
+        _check(
+            self.precision in {"auto", "fp32", "fp16", "bf16"}, "precision must be auto, fp32, fp16 or bf16"
+        )
         _check(self.device in {"auto", "cpu", "cuda"}, "device must be auto, cpu or cuda")
         _check(self.num_workers >= 0, "num_workers must be >= 0")
         _check(self.n_bootstrap >= 0, "n_bootstrap must be >= 0")
@@ -144,7 +155,9 @@ class ExperimentConfig:
         if strict:
             unknown = sorted(k for k in params if k not in names)
             if unknown:
-                raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+                raise ConfigError(
+                    f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+                )
         return cls(**{k: v for k, v in params.items() if k in names})
 
     @classmethod

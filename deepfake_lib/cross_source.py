@@ -47,7 +47,9 @@ def evaluate_cross_source(
     metrics_path = run / RUN_FILES["metrics"]
     model_dir = run / RUN_FILES["model"]
     if not metrics_path.is_file() or not model_dir.is_dir():
-        raise FileNotFoundError(f"{run}: needs {RUN_FILES['metrics']} and {RUN_FILES['model']}/ (a finished fine_tune run)")
+        raise FileNotFoundError(
+            f"{run}: needs {RUN_FILES['metrics']} and {RUN_FILES['model']}/ (a finished fine_tune run)"
+        )
     run_metrics = json.loads(metrics_path.read_text())
     threshold = float(run_metrics["threshold"]["value"])
     loaded = load_model(str(model_dir))
@@ -61,12 +63,22 @@ def evaluate_cross_source(
     table = scores_table(clips, logits)
     labels = table["label"].to_numpy(np.int64)
     if 0 < labels.sum() < labels.size:
-        summary = summarize_scores(labels, table["score"], groups=table["utterance_id"].astype(str), threshold=threshold,
-                                   n_bootstrap=n_bootstrap, seed=seed)
+        summary = summarize_scores(
+            labels,
+            table["score"],
+            groups=table["utterance_id"].astype(str),
+            threshold=threshold,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        )
     else:
-        summary = {"accuracy": accuracy_at_threshold(labels, table["score"], threshold), "n": int(labels.size),
-                   "n_real": int(labels.sum()), "n_fake": int(labels.size - labels.sum()),
-                   "note": "one class only: EER and AUC are undefined; accuracy = share classified correctly"}
+        summary = {
+            "accuracy": accuracy_at_threshold(labels, table["score"], threshold),
+            "n": int(labels.size),
+            "n_real": int(labels.sum()),
+            "n_fake": int(labels.size - labels.sum()),
+            "note": "one class only: EER and AUC are undefined; accuracy = share classified correctly",
+        }
     test = run_metrics.get("test", {})
     result = {
         "run_dir": str(run),

@@ -50,15 +50,17 @@ def score_windows(
     spans = window_spans(x.size, win, min(hop, win))
     starts = np.array([a for a, _ in spans])
     win = spans[0][1] - spans[0][0]
-    windows = [x[s:s + win] for s in starts]
+    windows = [x[s : s + win] for s in starts]
     scores = score_waves(model, feature_extractor, windows, batch_size=batch_size)
-    table = pd.DataFrame({
-        "start_s": starts / sample_rate,
-        "end_s": (starts + win) / sample_rate,
-        "center_s": (starts + win / 2) / sample_rate,
-        "score": scores,
-        "prob_real": expit(scores),
-    })
+    table = pd.DataFrame(
+        {
+            "start_s": starts / sample_rate,
+            "end_s": (starts + win) / sample_rate,
+            "center_s": (starts + win / 2) / sample_rate,
+            "score": scores,
+            "prob_real": expit(scores),
+        }
+    )
     folder = save_dir(out_dir)
     if folder is not None:
         table.to_csv(folder / f"{slug(name)}.csv", index=False)
@@ -95,9 +97,20 @@ def occlusion_map(
     x = np.asarray(wave, dtype=np.float32)
     edges = np.asarray(band_edges_hz, dtype=np.float64)
     if x.ndim != 1 or x.size < n_fft:
-        raise ValueError(f"occlusion_map: expected a [samples] wave of at least n_fft={n_fft} samples, got shape {x.shape}")
-    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0) or edges[0] < 0 or edges[-1] > sample_rate / 2:
-        raise ValueError(f"occlusion_map: band_edges_hz must increase within [0, {sample_rate / 2:g}] Hz, got {list(edges)}")
+        raise ValueError(
+            f"occlusion_map: expected a [samples] wave of at least n_fft={n_fft} samples, got shape {x.shape}"
+        )
+    if (
+        edges.ndim != 1
+        or edges.size < 2
+        or np.any(np.diff(edges) <= 0)
+        or edges[0] < 0
+        or edges[-1] > sample_rate / 2
+    ):
+        raise ValueError(
+            f"occlusion_map: band_edges_hz must increase within [0, {sample_rate / 2:g}] Hz, "
+            f"got {list(edges)}"
+        )
     if int(n_time_segments) < 1:
         raise ValueError(f"occlusion_map: n_time_segments must be >= 1, got {n_time_segments}")
     n_seg = int(n_time_segments)
@@ -110,7 +123,11 @@ def occlusion_map(
     seg_of_frame = np.clip(np.searchsorted(seg_edges, frame_t, side="right") - 1, 0, n_seg - 1)
 
     def invert(s: torch.Tensor) -> np.ndarray:
-        return torch.istft(s, n_fft, hop_length, window=window, center=True, length=x.size).numpy().astype(np.float32)
+        return (
+            torch.istft(s, n_fft, hop_length, window=window, center=True, length=x.size)
+            .numpy()
+            .astype(np.float32)
+        )
 
     variants: list[np.ndarray] = [invert(spec)]
     for b in range(edges.size - 1):
@@ -125,7 +142,15 @@ def occlusion_map(
     matrix = (scores[1:] - scores[0]).reshape(edges.size - 1, n_seg)
     folder = save_dir(out_dir)
     if folder is not None:
-        write_json(folder / f"{slug(name)}.json", {"matrix": matrix, "band_edges_hz": edges, "segment_edges_s": seg_edges,
-                                                     "original_score": float(scores[0]), "n_fft": n_fft,
-                                                     "hop_length": hop_length})
+        write_json(
+            folder / f"{slug(name)}.json",
+            {
+                "matrix": matrix,
+                "band_edges_hz": edges,
+                "segment_edges_s": seg_edges,
+                "original_score": float(scores[0]),
+                "n_fft": n_fft,
+                "hop_length": hop_length,
+            },
+        )
     return matrix, edges, seg_edges

@@ -60,8 +60,18 @@ from deepfake_lib.synthetic import CorpusConfig, generate_utterance
 from deepfake_lib.train import prepare_data
 
 __all__ = [
-    "EXPORT_FILES", "INT8_METHOD", "INT8_METHODS", "ONNX_OPSET", "OnnxClassifier", "check_parity", "export_model",
-    "export_onnx", "load_run_test_waves", "make_parity_waves", "quantize_int8", "quantize_onnx_int8",
+    "EXPORT_FILES",
+    "INT8_METHOD",
+    "INT8_METHODS",
+    "ONNX_OPSET",
+    "OnnxClassifier",
+    "check_parity",
+    "export_model",
+    "export_onnx",
+    "load_run_test_waves",
+    "make_parity_waves",
+    "quantize_int8",
+    "quantize_onnx_int8",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,15 +95,18 @@ EXPORT_FILES: dict[str, str] = {
 def _logits_wrapper(model: Any, with_attention_mask: bool) -> Any:
     """A module whose forward returns only ``.logits`` (transformers 5.x breaks export with
     ``config.return_dict=False``, so the output object is unwrapped here instead)."""
+
     class LogitsOnly(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
             super().__init__()
             self.inner = inner
 
         if with_attention_mask:
+
             def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
                 return self.inner(input_values, attention_mask=attention_mask).logits
         else:
+
             def forward(self, input_values: torch.Tensor) -> torch.Tensor:
                 return self.inner(input_values).logits
 
@@ -132,9 +145,21 @@ def export_onnx(
         shapes["attention_mask"] = {0: batch, 1: length}
         names.append("attention_mask")
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*will not be used, since it shares the same shape constraints.*")
-        torch.onnx.export(wrapper, args, str(out), input_names=names, output_names=["logits"], opset_version=opset,
-                          dynamo=True, external_data=False, dynamic_shapes=shapes, verbose=False)
+        warnings.filterwarnings(
+            "ignore", message=".*will not be used, since it shares the same shape constraints.*"
+        )
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(out),
+            input_names=names,
+            output_names=["logits"],
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            dynamic_shapes=shapes,
+            verbose=False,
+        )
     return out
 
 
@@ -162,8 +187,9 @@ def quantize_onnx_int8(
 
             model_in = Path(tmp) / "preprocessed.onnx"
             quant_pre_process(str(src_p), str(model_in), skip_symbolic_shape=True)
-        quantize_dynamic(str(model_in), str(dst_p), op_types_to_quantize=["MatMul", "Gemm"],
-                         weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(model_in), str(dst_p), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8
+        )
     return dst_p
 
 
@@ -229,8 +255,10 @@ def load_run_test_waves(run_dir: str | os.PathLike[str], *, max_clips: int = 64)
     index = {cid: i for i, cid in enumerate(test["clip_id"])}
     missing = [c for c in wanted if c not in index]
     if missing:
-        raise ValueError(f"{run}: {len(missing)} test clips of {scores_file.name} are not in the re-made test split "
-                         f"(first: {missing[0]}); has the data source changed?")
+        raise ValueError(
+            f"{run}: {len(missing)} test clips of {scores_file.name} are not in the re-made test split "
+            f"(first: {missing[0]}); has the data source changed?"
+        )
     return [load_example_audio(test[index[c]]) for c in wanted]
 
 
@@ -286,7 +314,9 @@ def export_model(
     timings: dict[str, float] = {}
 
     def record(name: str, classifier: Any) -> None:
-        parity["variants"][name] = check_parity(reference, _wave_fn(classifier, fe), waves, threshold=loc.threshold)
+        parity["variants"][name] = check_parity(
+            reference, _wave_fn(classifier, fe), waves, threshold=loc.threshold
+        )
 
     if int8:
         t = time.perf_counter()
@@ -322,11 +352,16 @@ def export_model(
         "sample_rate": TARGET_SAMPLE_RATE,
         "uses_attention_mask": uses_mask,
         "files": files,
-        "int8": {"method": int8_method, "layers": "nn.Linear", "weights": "derived from model/ at load time"} if int8 else None,
+        "int8": {"method": int8_method, "layers": "nn.Linear", "weights": "derived from model/ at load time"}
+        if int8
+        else None,
         "onnx_opset": opset if (onnx or onnx_int8) else None,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "onnxruntime": onnxruntime.__version__},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
         "parity": parity["variants"],
     }
     write_json(out / EXPORT_FILES["manifest"], manifest)

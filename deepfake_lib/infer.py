@@ -166,7 +166,9 @@ class PredictionLogger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
-    def log(self, result: Prediction | PredictionError, *, backend: str = "", model_id: str = "") -> dict[str, Any]:
+    def log(
+        self, result: Prediction | PredictionError, *, backend: str = "", model_id: str = ""
+    ) -> dict[str, Any]:
         """Append the line for ``result`` and return it as a dict."""
         record: dict[str, Any] = {
             "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
@@ -174,13 +176,27 @@ class PredictionLogger:
             "source": result.source,
         }
         if isinstance(result, Prediction):
-            record.update(score=result.score, label=result.label, prob_real=result.prob_real,
-                          threshold=result.threshold, model_id=result.model_id, backend=backend,
-                          duration_s=result.duration_s, n_windows=result.n_windows,
-                          processing_ms=result.processing_ms)
+            record.update(
+                score=result.score,
+                label=result.label,
+                prob_real=result.prob_real,
+                threshold=result.threshold,
+                model_id=result.model_id,
+                backend=backend,
+                duration_s=result.duration_s,
+                n_windows=result.n_windows,
+                processing_ms=result.processing_ms,
+            )
         else:
-            record.update(score=None, label=None, prob_real=None, threshold=None, model_id=model_id,
-                          backend=backend, error=result.error)
+            record.update(
+                score=None,
+                label=None,
+                prob_real=None,
+                threshold=None,
+                model_id=model_id,
+                backend=backend,
+                error=result.error,
+            )
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
             with open(self.path, "a", encoding="utf-8") as fh:
@@ -220,9 +236,14 @@ def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
         manifest_file = path / EXPORT_MANIFEST
         if manifest_file.is_file():
             manifest = json.loads(manifest_file.read_text())
-            return ModelLocation("export", str(path / manifest.get("model_dir", "model")), path,
-                                 float(manifest.get("threshold", 0.0)),
-                                 str(manifest.get("threshold_source", DEFAULT_THRESHOLD_NOTE)), manifest)
+            return ModelLocation(
+                "export",
+                str(path / manifest.get("model_dir", "model")),
+                path,
+                float(manifest.get("threshold", 0.0)),
+                str(manifest.get("threshold_source", DEFAULT_THRESHOLD_NOTE)),
+                manifest,
+            )
         metrics_file = path / RUN_FILES["metrics"]
         model_dir = path / RUN_FILES["model"]
         if model_dir.is_dir():
@@ -231,16 +252,29 @@ def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
                 value = (metrics.get("threshold") or {}).get("value")
                 if value is not None and math.isfinite(float(value)):
                     chosen = metrics["threshold"].get("chosen_on", "validation EER")
-                    return ModelLocation("run", str(model_dir), path, float(value),
-                                         f"{chosen} threshold of run {path}")
-                return ModelLocation("run", str(model_dir), path, 0.0,
-                                     f"{DEFAULT_THRESHOLD_NOTE} ({metrics_file} has no threshold)")
-            return ModelLocation("run", str(model_dir), path, 0.0,
-                                 f"{DEFAULT_THRESHOLD_NOTE} (run folder without {RUN_FILES['metrics']}: unfinished?)")
+                    return ModelLocation(
+                        "run", str(model_dir), path, float(value), f"{chosen} threshold of run {path}"
+                    )
+                return ModelLocation(
+                    "run",
+                    str(model_dir),
+                    path,
+                    0.0,
+                    f"{DEFAULT_THRESHOLD_NOTE} ({metrics_file} has no threshold)",
+                )
+            return ModelLocation(
+                "run",
+                str(model_dir),
+                path,
+                0.0,
+                f"{DEFAULT_THRESHOLD_NOTE} (run folder without {RUN_FILES['metrics']}: unfinished?)",
+            )
         if (path / "config.json").is_file():
             return ModelLocation("folder", str(path), None, 0.0, DEFAULT_THRESHOLD_NOTE)
-        raise ValueError(f"{path}: not a run folder (model/, metrics.json), an export folder ({EXPORT_MANIFEST}) "
-                         "or a model folder (config.json)")
+        raise ValueError(
+            f"{path}: not a run folder (model/, metrics.json), an export folder ({EXPORT_MANIFEST}) "
+            "or a model folder (config.json)"
+        )
     if path.exists():
         raise ValueError(f"{path}: is a file; expected a run, export or model folder, or a Hub id")
     return ModelLocation("hub", text, None, 0.0, DEFAULT_THRESHOLD_NOTE)
@@ -362,7 +396,9 @@ class Detector:
         resolved = resolve_device(device)
         if backend == "int8" and resolved != "cpu":
             if device != "auto":
-                raise ValueError("backend='int8' (dynamic int8 quantisation) runs on the CPU only; use device='cpu'")
+                raise ValueError(
+                    "backend='int8' (dynamic int8 quantisation) runs on the CPU only; use device='cpu'"
+                )
             resolved = "cpu"
         notes: list[str] = []
         if backend in ("onnx", "onnx-int8"):
@@ -381,10 +417,25 @@ class Detector:
             thr, thr_source = float(threshold), "given by the caller"
         else:
             thr, thr_source = loc.threshold, loc.threshold_source
-        model_id = str(loc.manifest.get("model_id", os.fspath(source))) if loc.kind == "export" else os.fspath(source)
-        return cls(classifier, feature_extractor, threshold=thr, threshold_source=thr_source, model_id=model_id,
-                   backend=backend, device=resolved, window_s=window_s, hop_s=hop_s, batch_size=batch_size,
-                   log_path=log_path, notes=notes)
+        model_id = (
+            str(loc.manifest.get("model_id", os.fspath(source)))
+            if loc.kind == "export"
+            else os.fspath(source)
+        )
+        return cls(
+            classifier,
+            feature_extractor,
+            threshold=thr,
+            threshold_source=thr_source,
+            model_id=model_id,
+            backend=backend,
+            device=resolved,
+            window_s=window_s,
+            hop_s=hop_s,
+            batch_size=batch_size,
+            log_path=log_path,
+            notes=notes,
+        )
 
     # description ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -481,8 +532,11 @@ class Detector:
             else:
                 raise AudioError(name, f"cannot score an object of type {type(audio).__name__}")
             if wave.shape[0] < self.min_samples:
-                raise AudioError(name, f"too short: {wave.shape[0] / TARGET_SAMPLE_RATE:.3f} s "
-                                       f"(the detector needs at least {MIN_DURATION_S} s)")
+                raise AudioError(
+                    name,
+                    f"too short: {wave.shape[0] / TARGET_SAMPLE_RATE:.3f} s "
+                    f"(the detector needs at least {MIN_DURATION_S} s)",
+                )
             job.wave = wave
             job.spans = self.window_spans(wave.shape[0])
             job.logits = np.zeros((len(job.spans), len(LABEL_NAMES)), dtype=np.float64)
@@ -500,7 +554,9 @@ class Detector:
             job.remaining -= 1
 
     def _drain(self, pending: collections.deque[_Job]) -> Iterator[Prediction | PredictionError]:
-        while pending and (pending[0].error is not None or (pending[0].remaining == 0 and pending[0].wave is None)):
+        while pending and (
+            pending[0].error is not None or (pending[0].remaining == 0 and pending[0].wave is None)
+        ):
             job = pending.popleft()
             result = self._finish(job)
             if self.logger is not None:
@@ -509,11 +565,19 @@ class Detector:
 
     def _finish(self, job: _Job) -> Prediction | PredictionError:
         if job.error is not None:
-            return PredictionError(job.source, str(job.error), type(job.error).__name__, job.error, job.sha256)
+            return PredictionError(
+                job.source, str(job.error), type(job.error).__name__, job.error, job.sha256
+            )
         return aggregate_windows(
-            job.logits, job.spans, threshold=self.threshold, source=job.source, model_id=self.model_id,
+            job.logits,
+            job.spans,
+            threshold=self.threshold,
+            source=job.source,
+            model_id=self.model_id,
             duration_s=job.spans[-1][1] / TARGET_SAMPLE_RATE if job.spans else 0.0,
-            processing_ms=(time.perf_counter() - job.started) * 1000.0, sha256=job.sha256)
+            processing_ms=(time.perf_counter() - job.started) * 1000.0,
+            sha256=job.sha256,
+        )
 
 
 def aggregate_windows(
@@ -538,8 +602,10 @@ def aggregate_windows(
     prob_real = float(softmax_probability(mean)[0])
     w_scores = score_from_logits(arr)
     w_probs = softmax_probability(arr)
-    windows = [{"start_s": a / sample_rate, "end_s": b / sample_rate, "score": float(s), "prob_real": float(p)}
-               for (a, b), s, p in zip(spans, w_scores, w_probs)]
+    windows = [
+        {"start_s": a / sample_rate, "end_s": b / sample_rate, "score": float(s), "prob_real": float(p)}
+        for (a, b), s, p in zip(spans, w_scores, w_probs)
+    ]
     segments: list[dict[str, float]] = []
     for w in windows:
         if w["score"] >= threshold:
@@ -550,7 +616,9 @@ def aggregate_windows(
             seg["n_windows"] += 1
             seg["min_score"] = min(seg["min_score"], w["score"])
         else:
-            segments.append({"start_s": w["start_s"], "end_s": w["end_s"], "n_windows": 1, "min_score": w["score"]})
+            segments.append(
+                {"start_s": w["start_s"], "end_s": w["end_s"], "n_windows": 1, "min_score": w["score"]}
+            )
     return Prediction(
         source=source,
         label=LABEL_NAMES[1] if score >= threshold else LABEL_NAMES[0],
@@ -575,8 +643,10 @@ def check_head(notes: Iterable[str], source: str) -> None:
     did not match Fake/Real): such a model's verdicts would be random."""
     for note in notes:
         if note.startswith("head re-initialised"):
-            raise ValueError(f"{source}: cannot be used for detection: {note}. "
-                             "Fine-tune it first (deepfake-lib train) or pass a checkpoint with Fake/Real labels.")
+            raise ValueError(
+                f"{source}: cannot be used for detection: {note}. "
+                "Fine-tune it first (deepfake-lib train) or pass a checkpoint with Fake/Real labels."
+            )
 
 
 def hash_input(audio: Any) -> str:
@@ -620,12 +690,16 @@ def _source_name(audio: Any) -> str:
 
 def _load_onnx(loc: ModelLocation, backend: str, device: str) -> tuple[Any, Any, str]:
     if loc.kind != "export":
-        raise ValueError(f"{loc.model_source}: backend={backend!r} needs an export folder; create one with "
-                         f"`deepfake-lib export --model {loc.folder or loc.model_source} --out DIR`")
+        raise ValueError(
+            f"{loc.model_source}: backend={backend!r} needs an export folder; create one with "
+            f"`deepfake-lib export --model {loc.folder or loc.model_source} --out DIR`"
+        )
     key = "onnx_int8" if backend == "onnx-int8" else "onnx"
     name = (loc.manifest.get("files") or {}).get(key)
     if not name or not (loc.folder / name).is_file():
-        raise ValueError(f"{loc.folder}: this export has no {key} model (re-export with --{key.replace('_', '-')})")
+        raise ValueError(
+            f"{loc.folder}: this export has no {key} model (re-export with --{key.replace('_', '-')})"
+        )
     classifier = OnnxClassifier(loc.folder / name, device=device)
     fe = AutoFeatureExtractor.from_pretrained(loc.model_source)
     return classifier, fe, classifier.device

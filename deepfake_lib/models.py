@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
+from deepfake_lib.data import align_label_ids
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +81,25 @@ def build_tiny_model(*, seed: int = 0, use_weighted_layer_sum: bool = False, **o
     from transformers import AutoModelForAudioClassification, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
     id2label, label2id = canonical_label_maps()
-    cfg = Wav2Vec2Config(**{**TINY_CONFIG, **overrides}, num_labels=len(LABEL_NAMES), id2label=id2label,
-                         label2id=label2id, use_weighted_layer_sum=use_weighted_layer_sum)
+    cfg = Wav2Vec2Config(
+        **{**TINY_CONFIG, **overrides},
+        num_labels=len(LABEL_NAMES),
+        id2label=id2label,
+        label2id=label2id,
+        use_weighted_layer_sum=use_weighted_layer_sum,
+    )
     torch.manual_seed(seed)
     model = AutoModelForAudioClassification.from_config(cfg)
-    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=TARGET_SAMPLE_RATE, padding_value=0.0,
-                                  do_normalize=True, return_attention_mask=True)
-    return LoadedModel(model, fe, TINY, [f"tiny wav2vec2 from scratch, {count_parameters(model)['total']:,} parameters"])
+    fe = Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=TARGET_SAMPLE_RATE,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=True,
+    )
+    return LoadedModel(
+        model, fe, TINY, [f"tiny wav2vec2 from scratch, {count_parameters(model)['total']:,} parameters"]
+    )
 
 
 def load_model(
@@ -113,7 +126,9 @@ def load_model(
         loaded = build_tiny_model(seed=seed, use_weighted_layer_sum=use_weighted_layer_sum)
         pretrained = False
     else:
-        loaded = _load_pretrained(source, seed=seed, use_weighted_layer_sum=use_weighted_layer_sum, revision=revision)
+        loaded = _load_pretrained(
+            source, seed=seed, use_weighted_layer_sum=use_weighted_layer_sum, revision=revision
+        )
         pretrained = True
     model = loaded.model
     if freeze_feature_encoder is None:
@@ -132,10 +147,10 @@ def load_model(
     return loaded
 
 
-def _load_pretrained(source: str, *, seed: int, use_weighted_layer_sum: bool, revision: str | None) -> LoadedModel:
+def _load_pretrained(
+    source: str, *, seed: int, use_weighted_layer_sum: bool, revision: str | None
+) -> LoadedModel:
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
-
-    from deepfake_lib.data import align_label_ids
 
     kwargs: dict[str, Any] = {"revision": revision} if revision else {}
     try:
@@ -143,7 +158,9 @@ def _load_pretrained(source: str, *, seed: int, use_weighted_layer_sum: bool, re
         fe = AutoFeatureExtractor.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         where = "folder" if Path(source).exists() else "Hub id (is the network or HF_HUB_OFFLINE set?)"
-        raise ValueError(f"{source}: cannot load a model config/feature extractor from this {where}: {exc}") from exc
+        raise ValueError(
+            f"{source}: cannot load a model config/feature extractor from this {where}: {exc}"
+        ) from exc
     notes: list[str] = []
     id2label, label2id = canonical_label_maps()
     original = {str(k): int(v) for k, v in (config.label2id or {}).items()}
@@ -154,20 +171,29 @@ def _load_pretrained(source: str, *, seed: int, use_weighted_layer_sum: bool, re
         config.num_labels = len(LABEL_NAMES)
         config.id2label, config.label2id = id2label, label2id
         torch.manual_seed(seed)
-        model = AutoModelForAudioClassification.from_pretrained(source, config=config, ignore_mismatched_sizes=True, **kwargs)
+        model = AutoModelForAudioClassification.from_pretrained(
+            source, config=config, ignore_mismatched_sizes=True, **kwargs
+        )
         _reset_head(model)
-        notes.append(f"head re-initialised: checkpoint labels {original} do not match {list(LABEL_NAMES)} by name")
+        notes.append(
+            f"head re-initialised: checkpoint labels {original} do not match {list(LABEL_NAMES)} by name"
+        )
     else:
         model = AutoModelForAudioClassification.from_pretrained(source, config=config, **kwargs)
         perm = [mapping[i] for i in range(len(LABEL_NAMES))]  # our index -> checkpoint index
         if perm != list(range(len(perm))):
             _permute_head(model, perm)
-            notes.append(f"head rows reordered by label name (checkpoint order {[config.id2label[p] for p in perm]})")
+            notes.append(
+                f"head rows reordered by label name (checkpoint order {[config.id2label[p] for p in perm]})"
+            )
         else:
             notes.append("checkpoint labels match by name; head kept")
         model.config.id2label, model.config.label2id = id2label, label2id
     if getattr(fe, "sampling_rate", TARGET_SAMPLE_RATE) != TARGET_SAMPLE_RATE:
-        raise ValueError(f"{source}: feature extractor expects {fe.sampling_rate} Hz, the pipeline feeds {TARGET_SAMPLE_RATE} Hz")
+        raise ValueError(
+            f"{source}: feature extractor expects {fe.sampling_rate} Hz, "
+            f"the pipeline feeds {TARGET_SAMPLE_RATE} Hz"
+        )
     return LoadedModel(model, fe, source, notes)
 
 

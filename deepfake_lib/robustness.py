@@ -56,6 +56,7 @@ class Condition:
     tables and plots (``"noise (white)"``); ``parameter`` is the setting in ``unit`` (dB SNR,
     RT60 s, codec name, ...); ``fn(wave [samples], sample_rate Hz, rng) -> wave [samples]``.
     """
+
     name: str
     family: str
     parameter: float | str | None
@@ -149,34 +150,83 @@ def robustness_conditions(
     for kind in noise_kinds:
         label = kind.replace("_", "-")
         for snr in snrs_db:
-            out.append(Condition(f"{label} noise {snr:g} dB", f"noise ({label})", float(snr), _noise_fn(kind, float(snr)),
-                                 "dB SNR", f"additive {label} noise at {snr:g} dB SNR"))
-    out.append(Condition("telephone 8 kHz", "telephone", 8000.0, _telephone, "Hz",
-                         "resampled to 8 kHz and back, band-passed 300-3400 Hz"))
+            out.append(
+                Condition(
+                    f"{label} noise {snr:g} dB",
+                    f"noise ({label})",
+                    float(snr),
+                    _noise_fn(kind, float(snr)),
+                    "dB SNR",
+                    f"additive {label} noise at {snr:g} dB SNR",
+                )
+            )
+    out.append(
+        Condition(
+            "telephone 8 kHz",
+            "telephone",
+            8000.0,
+            _telephone,
+            "Hz",
+            "resampled to 8 kHz and back, band-passed 300-3400 Hz",
+        )
+    )
     have = available_codecs()
     wanted = list(have) if codecs is None else list(codecs)
     for codec in wanted:
         if codec not in have:
             log.warning("codec %s is not available in this libsndfile; its condition is left out", codec)
             continue
-        out.append(Condition(codec, "codec", codec, _codec_fn(codec), "codec",
-                             f"{codec} encode + decode with libsndfile (default quality)"))
+        out.append(
+            Condition(
+                codec,
+                "codec",
+                codec,
+                _codec_fn(codec),
+                "codec",
+                f"{codec} encode + decode with libsndfile (default quality)",
+            )
+        )
     for rt60 in rt60s_s:
-        out.append(Condition(f"reverb RT60 {rt60:g} s", "reverb", float(rt60), _reverb_fn(float(rt60)), "s RT60",
-                             "noise impulse response, 50% wet"))
-    out.append(Condition(f"clipping at {clip_fraction:g} x peak", "clipping", float(clip_fraction),
-                         _clipping_fn(float(clip_fraction)), "fraction of peak",
-                         f"hard clipping at {clip_fraction:g} of the clip's peak"))
+        out.append(
+            Condition(
+                f"reverb RT60 {rt60:g} s",
+                "reverb",
+                float(rt60),
+                _reverb_fn(float(rt60)),
+                "s RT60",
+                "noise impulse response, 50% wet",
+            )
+        )
+    out.append(
+        Condition(
+            f"clipping at {clip_fraction:g} x peak",
+            "clipping",
+            float(clip_fraction),
+            _clipping_fn(float(clip_fraction)),
+            "fraction of peak",
+            f"hard clipping at {clip_fraction:g} of the clip's peak",
+        )
+    )
     for gain in gains_db:
-        out.append(Condition(f"gain {gain:+g} dB", "gain", float(gain), _gain_fn(float(gain)), "dB",
-                             "level change, then clipped to [-1, 1] like a recorder"))
+        out.append(
+            Condition(
+                f"gain {gain:+g} dB",
+                "gain",
+                float(gain),
+                _gain_fn(float(gain)),
+                "dB",
+                "level change, then clipped to [-1, 1] like a recorder",
+            )
+        )
     names = [c.name for c in out]
     if len(set(names)) != len(names):
         raise ValueError(f"robustness condition names must be unique, got {names}")
     return out
 
 
-def _centre_crop(wave: np.ndarray, max_duration_s: float | None, sample_rate: int = TARGET_SAMPLE_RATE) -> np.ndarray:
+def _centre_crop(
+    wave: np.ndarray, max_duration_s: float | None, sample_rate: int = TARGET_SAMPLE_RATE
+) -> np.ndarray:
     if max_duration_s is None:
         return wave
     n = int(round(max_duration_s * sample_rate))
@@ -185,7 +235,7 @@ def _centre_crop(wave: np.ndarray, max_duration_s: float | None, sample_rate: in
     if wave.size <= n:
         return wave
     start = (wave.size - n) // 2
-    return wave[start:start + n]
+    return wave[start : start + n]
 
 
 def _flat_top_fraction(wave: np.ndarray) -> float:
@@ -201,7 +251,11 @@ def condition_key(condition: Condition) -> int:
 
 
 def degrade_waves(
-    waves: Sequence[np.ndarray], condition: Condition, *, seed: int = 0, sample_rate: int = TARGET_SAMPLE_RATE,
+    waves: Sequence[np.ndarray],
+    condition: Condition,
+    *,
+    seed: int = 0,
+    sample_rate: int = TARGET_SAMPLE_RATE,
 ) -> list[np.ndarray]:
     """Apply one condition to every wave ``[samples]`` at ``sample_rate`` Hz.
 
@@ -215,7 +269,9 @@ def degrade_waves(
         rng = np.random.default_rng([int(seed), int(i), key])
         y = np.asarray(condition.fn(np.asarray(wave, dtype=np.float32), sample_rate, rng), dtype=np.float32)
         if y.shape != np.shape(wave):
-            raise ValueError(f"condition {condition.name!r} changed the length of clip {i}: {np.shape(wave)} -> {y.shape}")
+            raise ValueError(
+                f"condition {condition.name!r} changed the length of clip {i}: {np.shape(wave)} -> {y.shape}"
+            )
         out.append(y)
     return out
 
@@ -238,7 +294,8 @@ def evaluate_robustness(
 
     ``test_ds`` is an :class:`~deepfake_lib.scoring.EvalClips`: its clean 16 kHz clips are degraded by every
     condition (:func:`robustness_conditions` by default; see :func:`degrade_waves` for the
-    seeding: ``[seed, clip index, condition key]``) and scored. Training data is never touched. ``threshold`` (a score, e.g. the run's
+    seeding: ``[seed, clip index, condition key]``) and scored. Training data is never touched.
+    ``threshold`` (a score, e.g. the run's
     validation-EER threshold) adds accuracy, FAR and FRR at that fixed operating point, which
     shows score drift that the threshold-free EER hides. ``max_duration_s`` (s) keeps only the
     central part of longer clips before degrading (cost grows with audio length; with a crop
@@ -257,7 +314,10 @@ def evaluate_robustness(
     meta = test_ds.metadata()
     labels = meta["label"].to_numpy()
     groups = meta["utterance_id"].to_numpy().astype(str)
-    clean = [_centre_crop(np.asarray(test_ds.load(i), dtype=np.float32), max_duration_s) for i in range(len(test_ds))]
+    clean = [
+        _centre_crop(np.asarray(test_ds.load(i), dtype=np.float32), max_duration_s)
+        for i in range(len(test_ds))
+    ]
     rows, score_frames, seconds = [], [], {}
     for cond in conditions:
         started = time.perf_counter()
@@ -266,9 +326,12 @@ def evaluate_robustness(
         clipped = float(np.mean([_flat_top_fraction(w) for w in waves])) if waves else 0.0
         row = {"condition": cond.name, "family": cond.family, "parameter": cond.parameter, "unit": cond.unit}
         row.update(eer_row(labels, scores, groups, n_bootstrap=n_bootstrap, seed=seed, threshold=threshold))
-        row.update(n=len(waves), mean_score_real=float(np.mean(scores[labels == 1])) if (labels == 1).any() else float("nan"),
-                   mean_score_fake=float(np.mean(scores[labels == 0])) if (labels == 0).any() else float("nan"),
-                   clipped_fraction=clipped)
+        row.update(
+            n=len(waves),
+            mean_score_real=float(np.mean(scores[labels == 1])) if (labels == 1).any() else float("nan"),
+            mean_score_fake=float(np.mean(scores[labels == 0])) if (labels == 0).any() else float("nan"),
+            clipped_fraction=clipped,
+        )
         rows.append(row)
         frame = meta.copy()
         frame.insert(0, "condition", cond.name)
@@ -288,11 +351,28 @@ def evaluate_robustness(
     if folder is not None:
         table.to_csv(folder / "robustness.csv", index=False)
         pd.concat(score_frames, ignore_index=True).to_csv(folder / "robustness_scores.csv", index=False)
-        write_json(folder / "robustness_meta.json", {
-            "seed": seed, "n_bootstrap": n_bootstrap, "threshold": threshold, "precision": precision,
-            "max_duration_s": max_duration_s, "audio_seconds_per_condition": round(sum(len(w) for w in clean) / TARGET_SAMPLE_RATE, 1),
-            "codecs": codecs, "seconds": seconds, "total_seconds": round(sum(seconds.values()), 2),
-            "conditions": [{"name": c.name, "family": c.family, "parameter": c.parameter, "unit": c.unit, "note": c.note}
-                           for c in conditions],
-        })
+        write_json(
+            folder / "robustness_meta.json",
+            {
+                "seed": seed,
+                "n_bootstrap": n_bootstrap,
+                "threshold": threshold,
+                "precision": precision,
+                "max_duration_s": max_duration_s,
+                "audio_seconds_per_condition": round(sum(len(w) for w in clean) / TARGET_SAMPLE_RATE, 1),
+                "codecs": codecs,
+                "seconds": seconds,
+                "total_seconds": round(sum(seconds.values()), 2),
+                "conditions": [
+                    {
+                        "name": c.name,
+                        "family": c.family,
+                        "parameter": c.parameter,
+                        "unit": c.unit,
+                        "note": c.note,
+                    }
+                    for c in conditions
+                ],
+            },
+        )
     return table

@@ -115,10 +115,14 @@ def load_run_config(folder: str | os.PathLike[str], **changes: Any) -> Experimen
 def load_run(run_dir: str | os.PathLike[str]) -> RunResult:
     """Read a finished run folder back (for analysis notebooks and the Detector)."""
     run = Path(run_dir)
-    missing = [RUN_FILES[k] for k in ("metrics", "history", "test_scores") if not (run / RUN_FILES[k]).is_file()]
+    missing = [
+        RUN_FILES[k] for k in ("metrics", "history", "test_scores") if not (run / RUN_FILES[k]).is_file()
+    ]
     if missing:
-        raise FileNotFoundError(f"{run}: not a finished run folder (missing {', '.join(missing)}); "
-                                "run notebook 03 / fine_tune first")
+        raise FileNotFoundError(
+            f"{run}: not a finished run folder (missing {', '.join(missing)}); "
+            "run notebook 03 / fine_tune first"
+        )
     metrics = json.loads((run / RUN_FILES["metrics"]).read_text())
     return RunResult(
         run,

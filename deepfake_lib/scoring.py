@@ -76,15 +76,19 @@ class EvalClips(torch.utils.data.Dataset):
         self.labels = np.zeros(n, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
         if self.labels.shape != (n,):
             raise ValueError(f"EvalClips: {n} clips but labels has shape {self.labels.shape}")
-        self.clip_ids = [str(c) for c in clip_ids] if clip_ids is not None else [f"clip{i:05d}" for i in range(n)]
+        self.clip_ids = (
+            [str(c) for c in clip_ids] if clip_ids is not None else [f"clip{i:05d}" for i in range(n)]
+        )
         self.groups = [str(g) for g in groups] if groups is not None else list(self.clip_ids)
         self.attacks = [str(a) for a in attacks] if attacks is not None else ["unknown"] * n
         for name in ("clip_ids", "groups", "attacks"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"EvalClips: {n} clips but {name} has {len(getattr(self, name))} entries")
         self._waves: dict[int, np.ndarray] | None = (
-            {i: np.asarray(w, dtype=np.float32) for i, w in enumerate(waves)} if waves is not None
-            else ({} if cache else None))
+            {i: np.asarray(w, dtype=np.float32) for i, w in enumerate(waves)}
+            if waves is not None
+            else ({} if cache else None)
+        )
         self._n = n
 
     @classmethod
@@ -92,13 +96,20 @@ class EvalClips(torch.utils.data.Dataset):
         """The clips of one ``datasets`` split (decoded to 16 kHz on first use)."""
         cols = set(ds.column_names)
         n = len(ds)
-        return cls(n, labels=ds["label"], clip_ids=ds["clip_id"] if "clip_id" in cols else None,
-                   groups=ds["utterance_id"] if "utterance_id" in cols else None,
-                   attacks=ds["attack"] if "attack" in cols else None, ds=ds, cache=cache)
+        return cls(
+            n,
+            labels=ds["label"],
+            clip_ids=ds["clip_id"] if "clip_id" in cols else None,
+            groups=ds["utterance_id"] if "utterance_id" in cols else None,
+            attacks=ds["attack"] if "attack" in cols else None,
+            ds=ds,
+            cache=cache,
+        )
 
     @classmethod
-    def from_waves(cls, waves: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray | None = None,
-                   **metadata: Any) -> EvalClips:
+    def from_waves(
+        cls, waves: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray | None = None, **metadata: Any
+    ) -> EvalClips:
         """Clips held in memory (float32 ``[samples]`` at 16 kHz); ``metadata``: ``clip_ids``,
         ``groups``, ``attacks``."""
         return cls(len(waves), labels=labels, waves=waves, **metadata)
@@ -121,8 +132,14 @@ class EvalClips(torch.utils.data.Dataset):
 
     def metadata(self) -> pd.DataFrame:
         """One row per clip: clip_id, utterance_id, label, attack."""
-        return pd.DataFrame({"clip_id": self.clip_ids, "utterance_id": self.groups, "label": self.labels,
-                             "attack": self.attacks})
+        return pd.DataFrame(
+            {
+                "clip_id": self.clip_ids,
+                "utterance_id": self.groups,
+                "label": self.labels,
+                "attack": self.attacks,
+            }
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -164,7 +181,8 @@ def uses_attention_mask(classifier: Any, feature_extractor: Any) -> bool:
     """Whether windows of different lengths may share a padded batch: the feature extractor
     returns a mask and the classifier takes it."""
     return bool(getattr(feature_extractor, "return_attention_mask", False)) and bool(
-        getattr(classifier, "accepts_attention_mask", False))
+        getattr(classifier, "accepts_attention_mask", False)
+    )
 
 
 def classify_waves(classifier: Classifier, feature_extractor: Any, waves: Sequence[np.ndarray]) -> np.ndarray:
@@ -179,13 +197,20 @@ def classify_waves(classifier: Classifier, feature_extractor: Any, waves: Sequen
         groups.setdefault(0 if with_mask else int(w.shape[0]), []).append(k)
     out = np.zeros((len(waves), len(LABEL_NAMES)), dtype=np.float32)
     for members in groups.values():
-        feats = feature_extractor([waves[k] for k in members], sampling_rate=TARGET_SAMPLE_RATE, return_tensors="np",
-                                  padding="longest", return_attention_mask=with_mask)
+        feats = feature_extractor(
+            [waves[k] for k in members],
+            sampling_rate=TARGET_SAMPLE_RATE,
+            return_tensors="np",
+            padding="longest",
+            return_attention_mask=with_mask,
+        )
         mask = np.asarray(feats["attention_mask"], dtype=np.int64) if with_mask else None
         logits = np.asarray(classifier(np.asarray(feats["input_values"], dtype=np.float32), mask))
         if logits.shape != (len(members), len(LABEL_NAMES)):
-            raise RuntimeError(f"classifier returned logits of shape {logits.shape}, "
-                               f"expected ({len(members)}, {len(LABEL_NAMES)})")
+            raise RuntimeError(
+                f"classifier returned logits of shape {logits.shape}, "
+                f"expected ({len(members)}, {len(LABEL_NAMES)})"
+            )
         out[members] = logits
     return out
 
@@ -240,8 +265,11 @@ def predict_logits(
     batches: list[list[int]] = []
     for u in order:
         last = batches[-1] if batches else None
-        if last is not None and len(last) < batch_size and (
-                with_mask or units[last[0]][1].shape[0] == units[u][1].shape[0]):
+        if (
+            last is not None
+            and len(last) < batch_size
+            and (with_mask or units[last[0]][1].shape[0] == units[u][1].shape[0])
+        ):
             last.append(u)
         else:
             batches.append([u])
@@ -259,11 +287,18 @@ def predict_logits(
     return (sums / counts[:, None]).astype(np.float32)
 
 
-def score_waves(model: Any, feature_extractor: Any, waves: Sequence[np.ndarray], *, batch_size: int = 16,
-                precision: str = "fp32") -> np.ndarray:
+def score_waves(
+    model: Any,
+    feature_extractor: Any,
+    waves: Sequence[np.ndarray],
+    *,
+    batch_size: int = 16,
+    precision: str = "fp32",
+) -> np.ndarray:
     """Log-odds of Real ``[n]`` for 16 kHz waveforms, each scored whole."""
-    logits = predict_logits(model, feature_extractor, EvalClips.from_waves(waves), batch_size=batch_size,
-                            precision=precision)
+    logits = predict_logits(
+        model, feature_extractor, EvalClips.from_waves(waves), batch_size=batch_size, precision=precision
+    )
     return score_from_logits(logits)
 
 
@@ -273,5 +308,9 @@ def scores_table(ds: Any, logits: np.ndarray) -> pd.DataFrame:
     ``ds``: an :class:`EvalClips` or a ``datasets`` split with the :data:`METADATA_COLUMNS`.
     """
     meta = ds.metadata() if isinstance(ds, EvalClips) else pd.DataFrame({c: ds[c] for c in METADATA_COLUMNS})
-    return meta.assign(logit_fake=logits[:, 0], logit_real=logits[:, 1], score=score_from_logits(logits),
-                       prob_real=softmax_probability(logits))
+    return meta.assign(
+        logit_fake=logits[:, 0],
+        logit_real=logits[:, 1],
+        score=score_from_logits(logits),
+        prob_real=softmax_probability(logits),
+    )

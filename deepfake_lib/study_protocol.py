@@ -40,7 +40,9 @@ STUDY_MAX_SHIFT_S = 0.5
 """Largest circular time shift (s) drawn per clip when mimicking the study's augmentation."""
 
 
-def waves_to_dataset(waves: Sequence[np.ndarray], rows: pd.DataFrame, *, sample_rate: int = TARGET_SAMPLE_RATE) -> Any:
+def waves_to_dataset(
+    waves: Sequence[np.ndarray], rows: pd.DataFrame, *, sample_rate: int = TARGET_SAMPLE_RATE
+) -> Any:
     """A :class:`datasets.Dataset` in the project's common schema from in-memory waves.
 
     ``waves``: float32 ``[samples]`` at ``sample_rate`` Hz, stored as float WAV bytes in
@@ -55,20 +57,30 @@ def waves_to_dataset(waves: Sequence[np.ndarray], rows: pd.DataFrame, *, sample_
     n = len(waves)
     clip_ids = rows["clip_id"].astype(str).tolist()
     data = {
-        "audio": [{"bytes": encode_audio(np.asarray(w, dtype=np.float32), sample_rate, "WAV", "FLOAT"), "path": f"{c}.wav"}
-                  for w, c in zip(waves, clip_ids)],
+        "audio": [
+            {
+                "bytes": encode_audio(np.asarray(w, dtype=np.float32), sample_rate, "WAV", "FLOAT"),
+                "path": f"{c}.wav",
+            }
+            for w, c in zip(waves, clip_ids)
+        ],
         "label": [int(v) for v in rows["label"]],
         "clip_id": clip_ids,
         "utterance_id": rows["utterance_id"].astype(str).tolist() if "utterance_id" in rows else clip_ids,
         "speaker_id": rows["speaker_id"].astype(str).tolist() if "speaker_id" in rows else [""] * n,
-        "attack": rows["attack"].astype(str).tolist() if "attack" in rows else
-        ["bonafide" if int(v) == 1 else "unknown" for v in rows["label"]],
+        "attack": rows["attack"].astype(str).tolist()
+        if "attack" in rows
+        else ["bonafide" if int(v) == 1 else "unknown" for v in rows["label"]],
         "sample_rate": [int(sample_rate)] * n,
         "duration": [len(w) / sample_rate for w in waves],
     }
     target = _features()
-    struct = datasets.Features({**target, "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}})
-    return datasets.Dataset.from_dict(data, features=struct).cast_column("audio", datasets.Audio(decode=False))
+    struct = datasets.Features(
+        {**target, "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}}
+    )
+    return datasets.Dataset.from_dict(data, features=struct).cast_column(
+        "audio", datasets.Audio(decode=False)
+    )
 
 
 def build_study_protocol_data(
@@ -98,11 +110,18 @@ def build_study_protocol_data(
     for cls, want in ((1, n_clips // 2), (0, n_clips - n_clips // 2)):
         idx = np.flatnonzero(labels == cls)
         if len(idx) < want:
-            log.warning("study protocol: only %d clips of class %s available, wanted %d", len(idx), LABEL_NAMES[cls], want)
+            log.warning(
+                "study protocol: only %d clips of class %s available, wanted %d",
+                len(idx),
+                LABEL_NAMES[cls],
+                want,
+            )
         picked.extend(rng.choice(idx, min(want, len(idx)), replace=False).tolist())
     picked = sorted(picked)
     if not 2 <= n_val < len(picked):
-        raise ValueError(f"study protocol: n_val={n_val} must be at least 2 and below the {len(picked)} clips selected")
+        raise ValueError(
+            f"study protocol: n_val={n_val} must be at least 2 and below the {len(picked)} clips selected"
+        )
     subset = pool.select(picked)
     meta = subset.select_columns(["clip_id", "utterance_id", "speaker_id", "label", "attack"]).to_pandas()
     waves, augments = [], []
@@ -110,9 +129,19 @@ def build_study_protocol_data(
         clean = load_example_audio(subset[i])
         clip_rng = np.random.default_rng([int(seed), 20_241, i])
         snr = float(clip_rng.uniform(*snr_db_range))
-        shift = int(clip_rng.integers(-int(max_shift_s * TARGET_SAMPLE_RATE), int(max_shift_s * TARGET_SAMPLE_RATE) + 1))
+        shift = int(
+            clip_rng.integers(
+                -int(max_shift_s * TARGET_SAMPLE_RATE), int(max_shift_s * TARGET_SAMPLE_RATE) + 1
+            )
+        )
         waves.append(shift_time(add_noise(clean, snr, clip_rng, kind="white"), shift, mode="roll"))
-        augments.append({"clip_id": meta["clip_id"][i], "snr_db": round(snr, 2), "shift_s": round(shift / TARGET_SAMPLE_RATE, 4)})
+        augments.append(
+            {
+                "clip_id": meta["clip_id"][i],
+                "snr_db": round(snr, 2),
+                "shift_s": round(shift / TARGET_SAMPLE_RATE, 4),
+            }
+        )
     meta["clip_id"] = "study-" + meta["clip_id"].astype(str)
     augmented = waves_to_dataset(waves, meta)
     sub_labels = meta["label"].to_numpy()
@@ -135,8 +164,10 @@ def build_study_protocol_data(
         "train_clip_ids": list(train["clip_id"]),
         "val_labels": [int(v) for v in val["label"]],
         "augmentation": augments,
-        "augmentation_rule": (f"once per clip before splitting: white noise at {snr_db_range[0]:g}-{snr_db_range[1]:g} dB SNR "
-                              f"and a circular shift of up to {max_shift_s:g} s"),
+        "augmentation_rule": (
+            f"once per clip before splitting: white noise at {snr_db_range[0]:g}-{snr_db_range[1]:g} dB SNR "
+            f"and a circular shift of up to {max_shift_s:g} s"
+        ),
         "val_utterances_also_in_train": len(leaked),
     }
     return datasets.DatasetDict({"train": train, "validation": val, "test": val}), info
@@ -170,8 +201,13 @@ def run_original_protocol(
     n_epochs = int(epochs) if epochs is not None else cfg.epochs
     run_dir = out / "study_protocol"
     started = time.perf_counter()
-    result = fine_tune(cfg.replace(epochs=n_epochs, augment=False, run_dir=str(run_dir)), data=data, run_dir=run_dir,
-                       record_epoch_scores=False, shortcut_control=False)
+    result = fine_tune(
+        cfg.replace(epochs=n_epochs, augment=False, run_dir=str(run_dir)),
+        data=data,
+        run_dir=run_dir,
+        record_epoch_scores=False,
+        shortcut_control=False,
+    )
     shutil.rmtree(run_dir / RUN_FILES["checkpoints"], ignore_errors=True)
     val = result.validation_scores
     val_labels = val["label"].to_numpy(np.int64)
@@ -180,18 +216,27 @@ def run_original_protocol(
     ci = binomtest(k, len(val_labels)).proportion_ci(confidence_level=0.95, method="exact")
     loaded = load_model(str(result.model_dir))
     test_clips = EvalClips.from_split(splits["test"])
-    test_logits = predict_logits(loaded.model, loaded.feature_extractor, test_clips,
-                                 batch_size=cfg.batch_size)
+    test_logits = predict_logits(
+        loaded.model, loaded.feature_extractor, test_clips, batch_size=cfg.batch_size
+    )
     test = scores_table(test_clips, test_logits)
     n_boot = cfg.n_bootstrap if n_bootstrap is None else n_bootstrap
-    clean = summarize_scores(test["label"], test["score"], groups=test["utterance_id"].astype(str), threshold=0.0,
-                             n_bootstrap=n_boot, seed=cfg.seed)
+    clean = summarize_scores(
+        test["label"],
+        test["score"],
+        groups=test["utterance_id"].astype(str),
+        threshold=0.0,
+        n_bootstrap=n_boot,
+        seed=cfg.seed,
+    )
     report = {
         "reported_accuracy": reported,
         "reported_accuracy_ci": [float(ci.low), float(ci.high)],
         "reported_on": f"{len(val_labels)} augmented clips that also picked the epoch (study protocol)",
         "clean_test": clean,
-        "clean_test_note": "the same selected model on our clean, group-disjoint test split, accuracy at score 0",
+        "clean_test_note": (
+            "the same selected model on our clean, group-disjoint test split, accuracy at score 0"
+        ),
         "epochs": n_epochs,
         "epochs_run": result.metrics.get("epochs_run"),
         "best_epoch": result.metrics.get("best_epoch"),
@@ -221,7 +266,8 @@ def summarize_epoch_picking(
     test clips, the best accuracy over epochs on that subset is what the study's protocol would
     report ("picked"); the honest figure is the accuracy of the validation-selected epoch
     (``selected_epoch``, e.g. ``metrics["best_epoch"]``; default: the epoch with the lowest
-    validation EER in ``epoch_scores``, ties broken by AUC as in training) on the whole test split. Accuracy is at ``threshold``
+    validation EER in ``epoch_scores``, ties broken by AUC as in training) on the whole test split.
+    Accuracy is at ``threshold``
     (score 0 = P(Real) 0.5, as the study used) for both. Returns ``picked`` and
     ``honest_subsets`` (the same subsets without picking) as {mean, median, p05, p95, draws},
     ``honest_accuracy``, ``inflation`` (picked mean - honest), and the epochs. Writes
@@ -230,11 +276,13 @@ def summarize_epoch_picking(
     require_columns(epoch_scores, ("epoch", "split", "clip_id", "label", "score"), "epoch_scores")
     test = epoch_scores[epoch_scores["split"] == "test"]
     if test.empty:
-        raise ValueError("epoch_scores has no test rows (split == 'test'); was the run made with record_epoch_scores=True?")
+        raise ValueError(
+            "epoch_scores has no test rows (split == 'test'); was the run made with record_epoch_scores=True?"
+        )
     wide = test.pivot_table(index="clip_id", columns="epoch", values="score", aggfunc="first")
     labels = test.groupby("clip_id")["label"].first().reindex(wide.index).to_numpy(np.int64)
     epochs = [int(e) for e in wide.columns]
-    correct = ((wide.to_numpy(float).T >= threshold).astype(np.int64) == labels[None, :])  # [epochs, clips]
+    correct = (wide.to_numpy(float).T >= threshold).astype(np.int64) == labels[None, :]  # [epochs, clips]
     if selected_epoch is None:
         val = epoch_scores[epoch_scores["split"] == "validation"]
         if val.empty:
@@ -258,12 +306,21 @@ def summarize_epoch_picking(
     honest = float(correct[sel].mean())
 
     def stats(v: np.ndarray) -> dict[str, Any]:
-        return {"mean": float(v.mean()), "median": float(np.median(v)), "p05": float(np.percentile(v, 5)),
-                "p95": float(np.percentile(v, 95)), "draws": [float(x) for x in v]}
+        return {
+            "mean": float(v.mean()),
+            "median": float(np.median(v)),
+            "p05": float(np.percentile(v, 5)),
+            "p95": float(np.percentile(v, 95)),
+            "draws": [float(x) for x in v],
+        }
 
     result = {
-        "n_val": int(n_val), "n_draws": int(n_draws), "threshold": float(threshold), "n_test_clips": int(n_clips),
-        "epochs": epochs, "selected_epoch": int(selected_epoch),
+        "n_val": int(n_val),
+        "n_draws": int(n_draws),
+        "threshold": float(threshold),
+        "n_test_clips": int(n_clips),
+        "epochs": epochs,
+        "selected_epoch": int(selected_epoch),
         "honest_accuracy": honest,
         "honest_subsets": stats(honest_subsets),
         "picked": stats(picked),
@@ -310,23 +367,55 @@ def compare_protocols(
     n_rep = len(study.get("val_labels", [])) or int(study.get("n_val", 0))
     lo, hi = study.get("reported_accuracy_ci", [nan, nan])
     rows = [
-        {"protocol": "study protocol: reported accuracy", "n_clips": n_rep, "accuracy": float(study["reported_accuracy"]),
-         "accuracy_low": float(lo), "accuracy_high": float(hi), "eer": nan, "eer_low": nan, "eer_high": nan,
-         "auc": nan, "auc_low": nan, "auc_high": nan, "interval": "95% exact binomial",
-         "note": f"{n_rep} clips augmented before the split; the epoch was picked on them"},
-        metric_row("study-protocol model on our clean test set", study["clean_test"],
-                   "same model, clean group-disjoint test split, accuracy at P(Real) = 0.5"),
-        metric_row("our protocol (validation-selected, test scored once)", run_metrics["test"],
-                   "accuracy at the validation EER threshold"),
+        {
+            "protocol": "study protocol: reported accuracy",
+            "n_clips": n_rep,
+            "accuracy": float(study["reported_accuracy"]),
+            "accuracy_low": float(lo),
+            "accuracy_high": float(hi),
+            "eer": nan,
+            "eer_low": nan,
+            "eer_high": nan,
+            "auc": nan,
+            "auc_low": nan,
+            "auc_high": nan,
+            "interval": "95% exact binomial",
+            "note": f"{n_rep} clips augmented before the split; the epoch was picked on them",
+        },
+        metric_row(
+            "study-protocol model on our clean test set",
+            study["clean_test"],
+            "same model, clean group-disjoint test split, accuracy at P(Real) = 0.5",
+        ),
+        metric_row(
+            "our protocol (validation-selected, test scored once)",
+            run_metrics["test"],
+            "accuracy at the validation EER threshold",
+        ),
     ]
     if epoch_picking is not None:
         p = epoch_picking["picked"]
-        rows.append({"protocol": f"our run, epoch picked on {epoch_picking['n_val']} test clips", "n_clips": epoch_picking["n_val"],
-                     "accuracy": p["mean"], "accuracy_low": p["p05"], "accuracy_high": p["p95"],
-                     "eer": nan, "eer_low": nan, "eer_high": nan, "auc": nan, "auc_low": nan, "auc_high": nan,
-                     "interval": f"5-95% over {epoch_picking['n_draws']} random subsets",
-                     "note": (f"honest accuracy of the selected epoch {epoch_picking['selected_epoch']}: "
-                              f"{100 * epoch_picking['honest_accuracy']:.1f}%; inflation {100 * epoch_picking['inflation']:+.1f} points")})
+        rows.append(
+            {
+                "protocol": f"our run, epoch picked on {epoch_picking['n_val']} test clips",
+                "n_clips": epoch_picking["n_val"],
+                "accuracy": p["mean"],
+                "accuracy_low": p["p05"],
+                "accuracy_high": p["p95"],
+                "eer": nan,
+                "eer_low": nan,
+                "eer_high": nan,
+                "auc": nan,
+                "auc_low": nan,
+                "auc_high": nan,
+                "interval": f"5-95% over {epoch_picking['n_draws']} random subsets",
+                "note": (
+                    f"honest accuracy of the selected epoch {epoch_picking['selected_epoch']}: "
+                    f"{100 * epoch_picking['honest_accuracy']:.1f}%; "
+                    f"inflation {100 * epoch_picking['inflation']:+.1f} points"
+                ),
+            }
+        )
     table = pd.DataFrame(rows)
     folder = save_dir(out_dir)
     if folder is not None:

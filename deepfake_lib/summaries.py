@@ -41,8 +41,16 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], name: str) -> None
         raise ValueError(f"{name} lacks column(s) {missing}; it has {list(df.columns)}")
 
 
-def eer_row(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | None, *, n_bootstrap: int, seed: int,
-             threshold: float | None = None, prefix: str = "") -> dict[str, Any]:
+def eer_row(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray | None,
+    *,
+    n_bootstrap: int,
+    seed: int,
+    threshold: float | None = None,
+    prefix: str = "",
+) -> dict[str, Any]:
     """Flat columns eer, eer_low, eer_high, auc, auc_low, auc_high (and accuracy, its bounds,
     far and frr at ``threshold``), bounds from a (grouped) bootstrap; NaN where undefined
     (one class present, or ``n_bootstrap == 0`` for the bounds)."""
@@ -60,13 +68,17 @@ def eer_row(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | None, *
         values.update({k: m[k] for k in keys})
         far, frr = m["far"], m["frr"]
         if n_bootstrap > 0:
-            ci = bootstrap_ci(labels, scores, groups=groups, threshold=m["threshold"], n_bootstrap=n_bootstrap, seed=seed)
+            ci = bootstrap_ci(
+                labels, scores, groups=groups, threshold=m["threshold"], n_bootstrap=n_bootstrap, seed=seed
+            )
             bounds.update({k: tuple(ci[k]) for k in keys})
     elif threshold is not None and labels.size:
         values["accuracy"] = float(np.mean((scores >= threshold) == labels))
     row: dict[str, Any] = {}
     for k in keys:
-        row.update({prefix + k: values[k], prefix + k + "_low": bounds[k][0], prefix + k + "_high": bounds[k][1]})
+        row.update(
+            {prefix + k: values[k], prefix + k + "_low": bounds[k][0], prefix + k + "_high": bounds[k][1]}
+        )
     if threshold is not None:
         row.update({prefix + "far": far, prefix + "frr": frr})
     return row

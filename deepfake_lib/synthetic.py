@@ -105,11 +105,20 @@ class CorpusConfig:
 
         for name in ("n_utterances", "spoofs_per_utterance", "seed"):
             value = getattr(self, name)
-            need(isinstance(value, (int, np.integer)) and not isinstance(value, bool), name, "must be an integer")
+            need(
+                isinstance(value, (int, np.integer)) and not isinstance(value, bool),
+                name,
+                "must be an integer",
+            )
         for name in ("difficulty", "min_duration_s", "max_duration_s"):
             value = getattr(self, name)
-            need(isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-                 and math.isfinite(value), name, "must be a finite number")
+            need(
+                isinstance(value, (int, float, np.number))
+                and not isinstance(value, bool)
+                and math.isfinite(value),
+                name,
+                "must be a finite number",
+            )
         need(self.n_utterances >= 1, "n_utterances", "must be at least 1")
         need(self.spoofs_per_utterance >= 1, "spoofs_per_utterance", "must be at least 1")
         need(0.0 <= self.difficulty <= 1.0, "difficulty", "must lie in [0, 1]")
@@ -171,7 +180,7 @@ def _min_phase(log_mag: np.ndarray, n_fft: int) -> np.ndarray:
     cep = np.fft.irfft(log_mag, n=n_fft, axis=-1)
     half = n_fft // 2
     cep[:, 1:half] *= 2.0
-    cep[:, half + 1:] = 0.0
+    cep[:, half + 1 :] = 0.0
     return np.exp(np.fft.rfft(cep, n=n_fft, axis=-1)).astype(np.complex64)
 
 
@@ -192,16 +201,33 @@ def _interp_frames(track: np.ndarray, n: int, hop: int) -> np.ndarray:
 # bona fide speech
 # --------------------------------------------------------------------------------------------
 # Vowel formant targets F1-F3 (Hz) of an adult male voice (Peterson & Barney style).
-_VOWELS = np.array([
-    [270, 2290, 3010], [390, 1990, 2550], [530, 1840, 2480], [660, 1720, 2410],
-    [730, 1090, 2440], [570, 840, 2410], [440, 1020, 2240], [300, 870, 2240],
-    [640, 1190, 2390], [490, 1350, 1690],
-], dtype=np.float64)
+_VOWELS = np.array(
+    [
+        [270, 2290, 3010],
+        [390, 1990, 2550],
+        [530, 1840, 2480],
+        [660, 1720, 2410],
+        [730, 1090, 2440],
+        [570, 840, 2410],
+        [440, 1020, 2240],
+        [300, 870, 2240],
+        [640, 1190, 2390],
+        [490, 1350, 1690],
+    ],
+    dtype=np.float64,
+)
 # Voiced consonants (nasals m n, approximants l r w j): F1-F3 and a level in dB.
-_SONORANTS = np.array([
-    [280, 1100, 2300, -9.0], [280, 1500, 2500, -9.0], [360, 1300, 2700, -4.0],
-    [420, 1300, 1600, -4.0], [300, 700, 2200, -5.0], [280, 2200, 2900, -5.0],
-], dtype=np.float64)
+_SONORANTS = np.array(
+    [
+        [280, 1100, 2300, -9.0],
+        [280, 1500, 2500, -9.0],
+        [360, 1300, 2700, -4.0],
+        [420, 1300, 1600, -4.0],
+        [300, 700, 2200, -5.0],
+        [280, 2200, 2900, -5.0],
+    ],
+    dtype=np.float64,
+)
 # Fricatives: noise centre (Hz), log2-width (octaves), level dB, voiced?
 _FRICATIVES = [
     (6500.0, 0.55, -6.0, False),  # s
@@ -213,8 +239,12 @@ _FRICATIVES = [
 ]
 # Stops: burst centre (Hz), log2-width, voiced?
 _STOPS = [
-    (1200.0, 1.50, False), (4500.0, 0.80, False), (2300.0, 0.70, False),  # p t k
-    (1200.0, 1.50, True), (4500.0, 0.80, True), (2300.0, 0.70, True),  # b d g
+    (1200.0, 1.50, False),
+    (4500.0, 0.80, False),
+    (2300.0, 0.70, False),  # p t k
+    (1200.0, 1.50, True),
+    (4500.0, 0.80, True),
+    (2300.0, 0.70, True),  # b d g
 ]
 
 
@@ -281,13 +311,13 @@ def _plan_utterance(rng: np.random.Generator, n_frames: int, vtl: float, rate: f
                 voicing[sl] = 0.08 if voiced else 0.0  # voice bar
                 p = pos + closure
                 burst = max(1, int(round(8 / ms)))
-                frication[p:p + burst] = 10 ** (-4 / 20)
-                fric_centre[p:p + burst] = fc
-                fric_width[p:p + burst] = width
+                frication[p : p + burst] = 10 ** (-4 / 20)
+                fric_centre[p : p + burst] = fc
+                fric_width[p : p + burst] = width
                 if not voiced:
                     asp = frames(25, 55)
-                    aspiration[p + burst:p + burst + asp] = 10 ** (-14 / 20)
-                    f_targets[p + burst:p + burst + asp] = nxt
+                    aspiration[p + burst : p + burst + asp] = 10 ** (-14 / 20)
+                    f_targets[p + burst : p + burst + asp] = nxt
                     k = closure + burst + asp
                 else:
                     k = closure + burst
@@ -300,20 +330,20 @@ def _plan_utterance(rng: np.random.Generator, n_frames: int, vtl: float, rate: f
         level = rng.uniform(-4.0, 0.0)
         voicing[sl] = 10 ** (level / 20)
         if rng.random() < 0.45:
-            stress[pos + k // 3:pos + 2 * k // 3] = 1.0
+            stress[pos + k // 3 : pos + 2 * k // 3] = 1.0
         pos += k
         # optional coda nasal
         if rng.random() < 0.3:
             s = _SONORANTS[rng.integers(2)]
             k = frames(40, 80)
-            f_targets[pos:pos + k] = s[:3]
-            voicing[pos:pos + k] = 10 ** (s[3] / 20)
+            f_targets[pos : pos + k] = s[:3]
+            voicing[pos : pos + k] = 10 ** (s[3] / 20)
             pos += k
         # phrase boundary: a short pause
         if pos - phrase_start > phrase_len:
             phrase[phrase_start:pos] = np.linspace(0.0, 1.0, max(0, min(pos, n_frames) - phrase_start))
             k = frames(80, 260)
-            f_targets[pos:pos + k] = vowel
+            f_targets[pos : pos + k] = vowel
             pos += k
             phrase_start = pos
             phrase_len = int(rng.uniform(1.2, 2.6) * 1000 / ms)
@@ -324,7 +354,7 @@ def _plan_utterance(rng: np.random.Generator, n_frames: int, vtl: float, rate: f
     tail = frames(30, 80)
     fade = np.linspace(1.0, 0.0, min(tail, n_frames))
     for arr in (voicing, aspiration, frication):
-        arr[-len(fade):] *= fade
+        arr[-len(fade) :] *= fade
 
     f_targets = _smooth(f_targets * vtl, 2.0)  # coarticulation: ~20 ms transitions
     f4 = 3500.0 * vtl * (1 + 0.03 * rng.standard_normal())
@@ -334,10 +364,15 @@ def _plan_utterance(rng: np.random.Generator, n_frames: int, vtl: float, rate: f
     bw = np.array([60.0, 90.0, 130.0, 200.0, 300.0]) * rng.uniform(0.8, 1.3, size=5)
     bandwidths = np.broadcast_to(bw, formants.shape) * (1 + 0.25 * (formants[:, :1] < 350))
     return _Tracks(
-        formants=formants, bandwidths=np.ascontiguousarray(bandwidths),
-        voicing=_smooth(voicing, 0.8), aspiration=_smooth(aspiration, 0.8),
-        frication=_smooth(frication, 0.5), fric_centre=fric_centre, fric_width=fric_width,
-        stress=_smooth(stress, 6.0), phrase=phrase,
+        formants=formants,
+        bandwidths=np.ascontiguousarray(bandwidths),
+        voicing=_smooth(voicing, 0.8),
+        aspiration=_smooth(aspiration, 0.8),
+        frication=_smooth(frication, 0.5),
+        fric_centre=fric_centre,
+        fric_width=fric_width,
+        stress=_smooth(stress, 6.0),
+        phrase=phrase,
     )
 
 
@@ -350,8 +385,9 @@ def _formant_log_envelope(formants: np.ndarray, bandwidths: np.ndarray, freqs: n
     return 0.5 * np.log(ratio.prod(axis=-1, dtype=np.float64))
 
 
-def _glottal_source(rng: np.random.Generator, f0: np.ndarray, sr: int, oq: float, ta: float,
-                    jitter: float, shimmer: float) -> tuple[np.ndarray, np.ndarray]:
+def _glottal_source(
+    rng: np.random.Generator, f0: np.ndarray, sr: int, oq: float, ta: float, jitter: float, shimmer: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Glottal flow derivative [samples] for the pitch track ``f0`` [samples] (Hz).
 
     Per-cycle jitter and shimmer (relative standard deviations); KLGLOTT88-style open phase
@@ -384,11 +420,22 @@ def _synthesize_speech_band(rng: np.random.Generator, n: int) -> tuple[np.ndarra
     # pitch: declination over each phrase, accents on stressed vowels, slow drift
     drift = _smooth(rng.standard_normal(n_frames), 12.0)
     drift /= np.std(drift) + 1e-9
-    f0_frames = f0_base * (1.12 - 0.2 * tracks.phrase) * (1 + rng.uniform(0.12, 0.3) * tracks.stress) \
+    f0_frames = (
+        f0_base
+        * (1.12 - 0.2 * tracks.phrase)
+        * (1 + rng.uniform(0.12, 0.3) * tracks.stress)
         * (1 + 0.04 * drift)
+    )
     f0 = _interp_frames(f0_frames, n, _HOP).astype(np.float64)
-    src, open_phase = _glottal_source(rng, f0, _SR, oq=rng.uniform(0.5, 0.7), ta=rng.uniform(0.02, 0.05),
-                                      jitter=rng.uniform(0.006, 0.015), shimmer=rng.uniform(0.04, 0.09))
+    src, open_phase = _glottal_source(
+        rng,
+        f0,
+        _SR,
+        oq=rng.uniform(0.5, 0.7),
+        ta=rng.uniform(0.02, 0.05),
+        jitter=rng.uniform(0.006, 0.015),
+        shimmer=rng.uniform(0.04, 0.09),
+    )
     breath = 10 ** (rng.uniform(-30, -20) / 20)
     noise_a = rng.standard_normal(n).astype(np.float32)
     noise_f = rng.standard_normal(n).astype(np.float32)
@@ -402,14 +449,18 @@ def _synthesize_speech_band(rng: np.random.Generator, n: int) -> tuple[np.ndarra
     log_env = _formant_log_envelope(tracks.formants, tracks.bandwidths, freqs)
     tilt_fc = rng.uniform(1500, 4000)
     log_env += -0.5 * np.log1p((freqs / tilt_fc) ** 2)[None, :]  # extra source tilt
-    log_env += np.log((freqs ** 2 + 1e-3) / (freqs ** 2 + 60.0 ** 2))[None, :]  # DC block
+    log_env += np.log((freqs**2 + 1e-3) / (freqs**2 + 60.0**2))[None, :]  # DC block
     h_voiced = torch.from_numpy(_min_phase(log_env, _N_FFT))
     logf = np.log2(np.maximum(freqs, 50.0))[None, :]
-    fric_log = -0.5 * ((logf - np.log2(tracks.fric_centre)[:, None]) / (0.5 * tracks.fric_width[:, None])) ** 2
+    fric_log = (
+        -0.5 * ((logf - np.log2(tracks.fric_centre)[:, None]) / (0.5 * tracks.fric_width[:, None])) ** 2
+    )
     fric_log = np.maximum(fric_log, -6.0)  # keep a broadband floor
     h_fric = torch.from_numpy(np.exp(fric_log).astype(np.float32))
 
-    spec = _stft(voiced_path, _N_FFT, _HOP, _WIN) * h_voiced + _stft(an * noise_f, _N_FFT, _HOP, _WIN) * h_fric
+    spec = (
+        _stft(voiced_path, _N_FFT, _HOP, _WIN) * h_voiced + _stft(an * noise_f, _N_FFT, _HOP, _WIN) * h_fric
+    )
     wave = _istft(spec, _N_FFT, _HOP, _WIN, n)
     return wave, tracks.frication, tracks.voicing
 
@@ -434,7 +485,9 @@ def synthesize_bonafide(rng: np.random.Generator, sample_rate: int, duration_s: 
     wave = _fit_length(resample(band, _SR, sample_rate), n).astype(np.float64)
     # high band (8.2 kHz up to 16 kHz or 0.45 x the rate): frication noise, a little breath
     high = scipy.signal.sosfilt(_high_band_sos(sample_rate), rng.standard_normal(n))
-    env = np.interp(np.arange(n) * (_SR / sample_rate) / _HOP, np.arange(fric.shape[0]), fric + 0.03 * voicing)
+    env = np.interp(
+        np.arange(n) * (_SR / sample_rate) / _HOP, np.arange(fric.shape[0]), fric + 0.03 * voicing
+    )
     high *= env * (1.6 * _rms(band) * 10 ** (rng.uniform(-10, -4) / 20))
     return (wave + high).astype(np.float32)
 
@@ -442,8 +495,9 @@ def synthesize_bonafide(rng: np.random.Generator, sample_rate: int, duration_s: 
 @functools.lru_cache(maxsize=8)
 def _high_band_sos(sample_rate: int) -> np.ndarray:
     """Band-pass (8.2 kHz to min(16 kHz, 0.45 x rate)) for the high band, as SOS."""
-    return scipy.signal.butter(6, [8200.0, min(16000.0, 0.45 * sample_rate)], btype="bandpass",
-                               fs=sample_rate, output="sos")
+    return scipy.signal.butter(
+        6, [8200.0, min(16000.0, 0.45 * sample_rate)], btype="bandpass", fs=sample_rate, output="sos"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,14 +513,19 @@ def _severity(difficulty: float) -> float:
     Cubic, so that the default 0.5 (-> 0.125) keeps artefacts strong enough for a tiny
     model trained from scratch for two minutes, while 1.0 is still faint.
     """
-    return difficulty ** 3
+    return difficulty**3
 
 
 @functools.lru_cache(maxsize=8)
 def _mel_matrices(n_mels: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
     """Mel filterbank [bins, mels] (Slaney-normalised, 0-8 kHz) and its pseudo-inverse [mels, bins]."""
-    fb = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, 0.0, _SR / 2, n_mels, _SR,
-                                               norm="slaney", mel_scale="slaney").numpy().astype(np.float64)
+    fb = (
+        torchaudio.functional.melscale_fbanks(
+            n_fft // 2 + 1, 0.0, _SR / 2, n_mels, _SR, norm="slaney", mel_scale="slaney"
+        )
+        .numpy()
+        .astype(np.float64)
+    )
     return fb, np.linalg.pinv(fb)
 
 
@@ -480,7 +539,7 @@ def _attack_griffin_lim(x: np.ndarray, difficulty: float, rng: np.random.Generat
     t = _severity(difficulty)
     n_fft, hop = 512, 128
     n_mels = int(round(12 * (80 / 12) ** t))
-    n_iter = max(1, int(round(24 ** t)))
+    n_iter = max(1, int(round(24**t)))
     smooth = _lerp(1.5, 0.3, t)  # over-smoothing of the "predicted" mel (frames of 8 ms)
     spec = _stft(x, n_fft, hop, n_fft)
     mag = spec.abs().numpy().astype(np.float64)
@@ -508,7 +567,7 @@ def _levinson(r: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     for i in range(1, order + 1):
         acc = np.einsum("fj,fj->f", a[:, :i], r[:, i:0:-1])
         k = -acc / np.maximum(err, 1e-12)
-        a[:, 1:i + 1] = a[:, 1:i + 1] + k[:, None] * a[:, i - 1::-1][:, :i]
+        a[:, 1 : i + 1] = a[:, 1 : i + 1] + k[:, None] * a[:, i - 1 :: -1][:, :i]
         err = err * (1.0 - k * k)
     return a, np.maximum(err, 1e-12)
 
@@ -526,8 +585,9 @@ def _block_filter(x: np.ndarray, h: np.ndarray, block: int, n_fft: int) -> np.nd
     blocks.reshape(-1)[:m] = x[:m]
     y = np.fft.irfft(np.fft.rfft(blocks, n=n_fft, axis=1) * h, n=n_fft, axis=1).astype(np.float32)
     span = (n_blocks - 1) * block + n_fft
-    out = torch.nn.functional.fold(torch.from_numpy(y).T[None], output_size=(1, span), kernel_size=(1, n_fft),
-                                   stride=(1, block))
+    out = torch.nn.functional.fold(
+        torch.from_numpy(y).T[None], output_size=(1, span), kernel_size=(1, n_fft), stride=(1, block)
+    )
     return _fit_length(out.reshape(-1).numpy(), n)
 
 
@@ -555,8 +615,10 @@ def _attack_lpc_vocoder(x: np.ndarray, difficulty: float, rng: np.random.Generat
     power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
     r = np.fft.irfft(power, n=n_fft, axis=1)
     r[:, 0] *= 1.0001
-    r[:, 1:order + 1] *= np.exp(-0.5 * (2 * np.pi * 60.0 * np.arange(1, order + 1) / _SR) ** 2)  # lag window
-    a, err = _levinson(r[:, :order + 1], order)
+    r[:, 1 : order + 1] *= np.exp(
+        -0.5 * (2 * np.pi * 60.0 * np.arange(1, order + 1) / _SR) ** 2
+    )  # lag window
+    a, err = _levinson(r[:, : order + 1], order)
     a_spec = np.fft.rfft(a, n=n_fft, axis=1)
     # coarse quantisation of the reflection coefficients, approximated by a strong bandwidth
     # expansion: formant bandwidths widen by ~420 / 370 / 10 Hz at difficulty 0 / 0.5 / 1
@@ -620,12 +682,12 @@ def _attack_imaging(x: np.ndarray, difficulty: float, rng: np.random.Generator) 
     sos = _lowpass_sos(1900.0, 8000)
     base = scipy.signal.sosfiltfilt(sos, stuffed)
     image = stuffed - base
-    y8 = base + 10 ** ((-3.0 - 21.0 * t - 16.0 * t ** 4) / 20) * image
+    y8 = base + 10 ** ((-3.0 - 21.0 * t - 16.0 * t**4) / 20) * image
     y = _fit_length(resample(y8.astype(np.float32), 8000, _SR), n)
     below_4k = scipy.signal.sosfiltfilt(_lowpass_sos(3900.0, _SR), x)
     mid = below_4k - scipy.signal.sosfiltfilt(_lowpass_sos(1900.0, _SR), x)
     high = x - below_4k
-    keep_mid, keep_high = 0.2 + 0.7 * t + 0.1 * t ** 4, 0.05 + 0.85 * t + 0.1 * t ** 4
+    keep_mid, keep_high = 0.2 + 0.7 * t + 0.1 * t**4, 0.05 + 0.85 * t + 0.1 * t**4
     return (y + keep_mid * mid + keep_high * high).astype(np.float32)
 
 
@@ -653,15 +715,18 @@ def _attack_checkerboard(x: np.ndarray, difficulty: float, rng: np.random.Genera
     k = np.arange(1, stride // 2)
     amps = rng.uniform(0.5, 1.0, size=k.shape[0]) / k  # lines fade towards high frequencies
     phases = rng.uniform(0, 2 * np.pi, size=k.shape[0])
-    pattern = (amps[None, :] * np.cos(2 * np.pi * k[None, :] * np.arange(stride)[:, None] / stride
-                                      + phases[None, :])).sum(axis=1)
-    pattern /= np.sqrt(np.mean(pattern ** 2))
+    pattern = (
+        amps[None, :] * np.cos(2 * np.pi * k[None, :] * np.arange(stride)[:, None] / stride + phases[None, :])
+    ).sum(axis=1)
+    pattern /= np.sqrt(np.mean(pattern**2))
     n = x.shape[0]
-    env = np.sqrt(np.maximum(scipy.ndimage.uniform_filter1d(x.astype(np.float64) ** 2, 160, mode="nearest"), 0.0))
-    level = 10 ** ((-6.0 - 24.0 * t - 10.0 * t ** 4) / 20)
+    env = np.sqrt(
+        np.maximum(scipy.ndimage.uniform_filter1d(x.astype(np.float64) ** 2, 160, mode="nearest"), 0.0)
+    )
+    level = 10 ** ((-6.0 - 24.0 * t - 10.0 * t**4) / 20)
     tones = env * np.tile(pattern, -(-n // stride))[:n] * level
     dull = scipy.signal.sosfilt(_butter_lowpass_sos(5000.0, _SR), x)
-    mix = 0.6 - 0.5 * t - 0.1 * t ** 4
+    mix = 0.6 - 0.5 * t - 0.1 * t**4
     return ((1 - mix) * x + mix * dull + tones).astype(np.float32)
 
 
@@ -689,14 +754,14 @@ def _match_tilt(wave: np.ndarray, reference: np.ndarray, fraction: float = 0.3) 
 
     own = moment(0.0)
     ref = np.sum(f2 * p_ref) / max(np.sum(p_ref), 1e-30)
-    target = own ** (1 - fraction) * ref ** fraction
+    target = own ** (1 - fraction) * ref**fraction
 
     lo, hi = -1.5, 1.5
     for _ in range(24):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if moment(mid) < target else (lo, mid)
     alpha = 0.5 * (lo + hi)
-    return scipy.fft.irfft(spec * np.exp(alpha * log_f), n=m)[:wave.shape[0]].astype(np.float32)
+    return scipy.fft.irfft(spec * np.exp(alpha * log_f), n=m)[: wave.shape[0]].astype(np.float32)
 
 
 _ATTACK_FUNCS = {
@@ -707,8 +772,9 @@ _ATTACK_FUNCS = {
 }
 
 
-def spoof_utterance(clean: np.ndarray, sample_rate: int, attack: str, difficulty: float,
-                    rng: np.random.Generator) -> np.ndarray:
+def spoof_utterance(
+    clean: np.ndarray, sample_rate: int, attack: str, difficulty: float, rng: np.random.Generator
+) -> np.ndarray:
     """Resynthesis of ``clean`` [samples] at ``sample_rate`` Hz with ``attack``: same length, float32.
 
     The attack runs on the band below 8 kHz at 16 kHz; the clean band above 8 kHz is kept.
@@ -753,10 +819,20 @@ def _shelf_sos(f0: float, gain_db: float, sr: int) -> np.ndarray:
     w = 2 * np.pi * f0 / sr
     alpha = np.sin(w) / np.sqrt(2)
     c = np.cos(w)
-    b = np.array([a * ((a + 1) + (a - 1) * c + 2 * np.sqrt(a) * alpha), -2 * a * ((a - 1) + (a + 1) * c),
-                  a * ((a + 1) + (a - 1) * c - 2 * np.sqrt(a) * alpha)])
-    den = np.array([(a + 1) - (a - 1) * c + 2 * np.sqrt(a) * alpha, 2 * ((a - 1) - (a + 1) * c),
-                    (a + 1) - (a - 1) * c - 2 * np.sqrt(a) * alpha])
+    b = np.array(
+        [
+            a * ((a + 1) + (a - 1) * c + 2 * np.sqrt(a) * alpha),
+            -2 * a * ((a - 1) + (a + 1) * c),
+            a * ((a + 1) + (a - 1) * c - 2 * np.sqrt(a) * alpha),
+        ]
+    )
+    den = np.array(
+        [
+            (a + 1) - (a - 1) * c + 2 * np.sqrt(a) * alpha,
+            2 * ((a - 1) - (a + 1) * c),
+            (a + 1) - (a - 1) * c - 2 * np.sqrt(a) * alpha,
+        ]
+    )
     return np.concatenate([b / den[0], den / den[0]])[None, :]
 
 
@@ -770,7 +846,7 @@ def _room_impulse(sr: int, rng: np.random.Generator) -> np.ndarray:
     pre_delay = int(rng.uniform(0.002, 0.01) * sr)
     tail[:pre_delay] = 0.0
     drr_db = rng.uniform(0.0, 12.0)
-    tail *= 10 ** (-drr_db / 20) / np.sqrt(np.sum(tail ** 2) + 1e-12)
+    tail *= 10 ** (-drr_db / 20) / np.sqrt(np.sum(tail**2) + 1e-12)
     tail[0] = 1.0
     return tail
 
@@ -807,8 +883,14 @@ def draw_crest(rng: np.random.Generator) -> float:
     return float(rng.uniform(12.0, 16.0))
 
 
-def apply_channel(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, *,
-                  level_dbfs: float | None = None, crest_db: float | None = None) -> np.ndarray:
+def apply_channel(
+    wave: np.ndarray,
+    sample_rate: int,
+    rng: np.random.Generator,
+    *,
+    level_dbfs: float | None = None,
+    crest_db: float | None = None,
+) -> np.ndarray:
     """A random recording channel, the same distribution for both classes: [samples] float32.
 
     Microphone colouring (high-pass 40-150 Hz, two peaking EQs of +-6 dB between 150 Hz and
@@ -826,8 +908,11 @@ def apply_channel(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, 
     sr = sample_rate
     sos = [scipy.signal.butter(2, rng.uniform(40, 150), btype="highpass", fs=sr, output="sos")]
     for _ in range(2):
-        sos.append(_peaking_sos(np.exp(rng.uniform(np.log(150), np.log(6000))), rng.uniform(-6, 6),
-                                rng.uniform(0.7, 2.5), sr))
+        sos.append(
+            _peaking_sos(
+                np.exp(rng.uniform(np.log(150), np.log(6000))), rng.uniform(-6, 6), rng.uniform(0.7, 2.5), sr
+            )
+        )
     sos.append(_shelf_sos(rng.uniform(1500, 4000), rng.uniform(-5, 5), sr))
     x = scipy.signal.sosfilt(np.concatenate(sos), x)
     if rng.random() < 0.8:
@@ -838,8 +923,10 @@ def apply_channel(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, 
     level = draw_level(rng) if level_dbfs is None else float(level_dbfs)
     crest = draw_crest(rng) if crest_db is None else float(crest_db)
     if not (-60.0 <= level <= -6.0 and 6.0 <= crest <= 30.0 and level + crest <= -0.5):
-        raise ValueError(f"level_dbfs = {level}, crest_db = {crest}: need -60..-6 dBFS, 6..30 dB, "
-                         "and a peak (their sum) of at most -0.5 dBFS")
+        raise ValueError(
+            f"level_dbfs = {level}, crest_db = {crest}: need -60..-6 dBFS, 6..30 dB, "
+            "and a peak (their sum) of at most -0.5 dBFS"
+        )
     for _ in range(3):  # limiting lowers the RMS a little, so limit again after renormalising
         x = _limit_peaks(x / _rms(x), 10 ** (crest / 20), sr)
     x *= 10 ** (level / 20) / _rms(x)  # exact RMS level; crest factor at most `crest` dB (+0.05)
@@ -853,25 +940,29 @@ def _hf_features_metadata() -> bytes:
     """The ``huggingface`` schema metadata that makes ``datasets`` load Audio and ClassLabel."""
     import datasets
 
-    features = datasets.Features({
-        "audio": datasets.Audio(),
-        "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
-        "utterance_id": datasets.Value("string"),
-        "attack": datasets.Value("string"),
-        "sample_rate": datasets.Value("int64"),
-        "duration": datasets.Value("float64"),
-    })
+    features = datasets.Features(
+        {
+            "audio": datasets.Audio(),
+            "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
+            "utterance_id": datasets.Value("string"),
+            "attack": datasets.Value("string"),
+            "sample_rate": datasets.Value("int64"),
+            "duration": datasets.Value("float64"),
+        }
+    )
     return json.dumps({"info": {"features": features.to_dict()}}).encode()
 
 
-_SCHEMA = pa.schema([
-    ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-    ("label", pa.int64()),
-    ("utterance_id", pa.string()),
-    ("attack", pa.string()),
-    ("sample_rate", pa.int64()),
-    ("duration", pa.float64()),
-])
+_SCHEMA = pa.schema(
+    [
+        ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        ("label", pa.int64()),
+        ("utterance_id", pa.string()),
+        ("attack", pa.string()),
+        ("sample_rate", pa.int64()),
+        ("duration", pa.float64()),
+    ]
+)
 
 
 def _attack_for(index: int, spoof: int, per_utterance: int) -> str:
@@ -904,8 +995,14 @@ def generate_utterance(config: CorpusConfig, index: int) -> list[dict[str, Any]]
         for j in range(config.spoofs_per_utterance):
             attack = _attack_for(index, j, config.spoofs_per_utterance)
             spoof = spoof_utterance(clean, sr, attack, config.difficulty, spoof_rngs[2 * j])
-            rows.append({"wave": apply_channel(spoof, sr, spoof_rngs[2 * j + 1], **level), "label": 0,
-                         "attack": attack, **meta})
+            rows.append(
+                {
+                    "wave": apply_channel(spoof, sr, spoof_rngs[2 * j + 1], **level),
+                    "label": 0,
+                    "attack": attack,
+                    **meta,
+                }
+            )
     return rows
 
 
@@ -919,8 +1016,12 @@ def generate_corpus(config: CorpusConfig = CorpusConfig()) -> pa.Table:
     columns: dict[str, list] = {name: [] for name in _SCHEMA.names}
     for i in range(config.n_utterances):
         for row in generate_utterance(config, i):
-            columns["audio"].append({"bytes": encode_audio(row["wave"], row["sample_rate"], "WAV", "PCM_16"),
-                                     "path": f"{row['utterance_id']}_{row['attack']}.wav"})
+            columns["audio"].append(
+                {
+                    "bytes": encode_audio(row["wave"], row["sample_rate"], "WAV", "PCM_16"),
+                    "path": f"{row['utterance_id']}_{row['attack']}.wav",
+                }
+            )
             for key in ("label", "utterance_id", "attack", "sample_rate", "duration"):
                 columns[key].append(row[key])
     table = pa.Table.from_pydict(columns, schema=_SCHEMA)

@@ -64,8 +64,12 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------
 def corpus_config_for(cfg: ExperimentConfig) -> Any:
     """The :class:`~deepfake_lib.synthetic.CorpusConfig` that ``cfg`` asks for."""
-    return CorpusConfig(n_utterances=cfg.n_utterances, spoofs_per_utterance=cfg.spoofs_per_utterance,
-                        difficulty=cfg.difficulty, seed=cfg.seed)
+    return CorpusConfig(
+        n_utterances=cfg.n_utterances,
+        spoofs_per_utterance=cfg.spoofs_per_utterance,
+        difficulty=cfg.difficulty,
+        seed=cfg.seed,
+    )
 
 
 def prepare_data(cfg: ExperimentConfig) -> tuple[Any, Any]:
@@ -74,8 +78,11 @@ def prepare_data(cfg: ExperimentConfig) -> tuple[Any, Any]:
     Returns ``(DatasetDict, LoadReport)``. Deterministic given the config, so every notebook
     that calls it sees the same split.
     """
-    dd, report = load_source(cfg.data_source, corpus_config=corpus_config_for(cfg) if cfg.is_embedded else None,
-                             skip_bad_audio=cfg.skip_bad_audio)
+    dd, report = load_source(
+        cfg.data_source,
+        corpus_config=corpus_config_for(cfg) if cfg.is_embedded else None,
+        skip_bad_audio=cfg.skip_bad_audio,
+    )
     splits = make_splits(dd, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
     return splits, report
 
@@ -124,8 +131,11 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.max_samples is not None and len(wave) > self.max_samples:
             wave = crop_or_pad(wave, self.max_samples, rng=rng)
         if self.augment:
-            augmenter = Augmenter(self.augment_config or AugmentConfig(), sample_rate=TARGET_SAMPLE_RATE,
-                                  seed=int(rng.integers(2**31)))
+            augmenter = Augmenter(
+                self.augment_config or AugmentConfig(),
+                sample_rate=TARGET_SAMPLE_RATE,
+                seed=int(rng.integers(2**31)),
+            )
             wave = augmenter(wave)
         return {"input_values": wave, "labels": int(self.labels[i])}
 
@@ -150,8 +160,11 @@ class AudioCollator:
         if self.pad_to_samples is not None:
             kwargs = {"padding": "max_length", "max_length": self.pad_to_samples, "truncation": True}
         batch = self.feature_extractor(
-            waves, sampling_rate=TARGET_SAMPLE_RATE, return_tensors="pt",
-            return_attention_mask=bool(getattr(self.feature_extractor, "return_attention_mask", False)), **kwargs,
+            waves,
+            sampling_rate=TARGET_SAMPLE_RATE,
+            return_tensors="pt",
+            return_attention_mask=bool(getattr(self.feature_extractor, "return_attention_mask", False)),
+            **kwargs,
         )
         out = {"input_values": batch["input_values"]}
         if "attention_mask" in batch:
@@ -173,37 +186,55 @@ class DetectorTrainer(Trainer):
     """Trainer with class-weighted loss and evaluation by EER through :mod:`deepfake_lib.scoring`
     (whole clips, or windows of ``eval_window_s`` seconds)."""
 
-    def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, eval_window_s: float = 0.0,
-                 eval_precision: str = "fp32", epoch_hook: Callable[[Any, dict[str, float]], None] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        class_weights: torch.Tensor | None = None,
+        eval_window_s: float = 0.0,
+        eval_precision: str = "fp32",
+        epoch_hook: Callable[[Any, dict[str, float]], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
         self.eval_window_s = eval_window_s
         self.eval_precision = eval_precision
         self.epoch_hook = epoch_hook
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         labels = inputs.pop("labels")
         outputs = model(**inputs)
         weight = self.class_weights.to(outputs.logits.device) if self.class_weights is not None else None
         loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weight)
         return (loss, outputs) if return_outputs else loss
 
-    def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None,
-                 metric_key_prefix: str = "eval") -> dict[str, float]:
+    def evaluate(
+        self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
         ds = eval_dataset if eval_dataset is not None else self.eval_dataset
         start = time.perf_counter()
         model = self.accelerator.unwrap_model(self.model)
-        logits = predict_logits(model, self.processing_class, ds, batch_size=self.args.per_device_eval_batch_size,
-                                window_s=self.eval_window_s, precision=self.eval_precision)
+        logits = predict_logits(
+            model,
+            self.processing_class,
+            ds,
+            batch_size=self.args.per_device_eval_batch_size,
+            window_s=self.eval_window_s,
+            precision=self.eval_precision,
+        )
         labels = ds.labels
         loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
         m = compute_metrics(labels, score_from_logits(logits))
-        metrics = {f"{metric_key_prefix}_loss": loss, f"{metric_key_prefix}_eer": m["eer"],
-                   f"{metric_key_prefix}_auc": m["auc"], f"{metric_key_prefix}_accuracy": m["accuracy"],
-                   f"{metric_key_prefix}_{SELECTION_METRIC}": selection_score(m["eer"], m["auc"]),
-                   f"{metric_key_prefix}_runtime": time.perf_counter() - start}
+        metrics = {
+            f"{metric_key_prefix}_loss": loss,
+            f"{metric_key_prefix}_eer": m["eer"],
+            f"{metric_key_prefix}_auc": m["auc"],
+            f"{metric_key_prefix}_accuracy": m["accuracy"],
+            f"{metric_key_prefix}_{SELECTION_METRIC}": selection_score(m["eer"], m["auc"]),
+            f"{metric_key_prefix}_runtime": time.perf_counter() - start,
+        }
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         if self.epoch_hook is not None:
@@ -221,7 +252,8 @@ def class_weights_for(labels: np.ndarray, *, threshold: float = 1.5) -> torch.Te
 
 
 def history_table(log_history: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per-epoch table from the Trainer's log: epoch, train_loss, eval_loss, eval_eer, eval_auc, eval_accuracy."""
+    """Per-epoch table from the Trainer's log: epoch, train_loss, eval_loss, eval_eer, eval_auc,
+    eval_accuracy."""
     rows: dict[int, dict[str, float]] = {}
     for entry in log_history:
         if "epoch" not in entry:
@@ -260,7 +292,8 @@ def fine_tune(
         shortcut_control: fit the trivial-feature control on the same split and report it.
 
     Selection: the checkpoint with the best validation EER, ties broken by validation AUC
-    (:func:`deepfake_lib.metrics.selection_score`; early stopping with ``cfg.patience`` on the same score); the
+    (:func:`deepfake_lib.metrics.selection_score`; early stopping with ``cfg.patience`` on the same
+    score); the
     test split is scored once, with that model, and its accuracy is
     taken at the validation EER threshold.
     """
@@ -302,13 +335,20 @@ def fine_tune(
     with args.main_process_first(desc="prepare data"):
         splits = data if data is not None else prepare_data(cfg)[0]
 
-    loaded = load_model(cfg.model_source, freeze_feature_encoder=cfg.freeze_feature_encoder,
-                        freeze_base=cfg.freeze_base, use_weighted_layer_sum=cfg.use_weighted_layer_sum, seed=cfg.seed)
+    loaded = load_model(
+        cfg.model_source,
+        freeze_feature_encoder=cfg.freeze_feature_encoder,
+        freeze_base=cfg.freeze_base,
+        use_weighted_layer_sum=cfg.use_weighted_layer_sum,
+        seed=cfg.seed,
+    )
     max_samples = int(round(cfg.max_duration_s * TARGET_SAMPLE_RATE))
     train_ds = ClipDataset(splits["train"], max_samples=max_samples, augment=cfg.augment, seed=cfg.seed)
     val_ds = EvalClips.from_split(splits["validation"])
     test_ds = EvalClips.from_split(splits["test"])
-    steps_per_epoch = math.ceil(len(train_ds) / (cfg.batch_size * cfg.gradient_accumulation_steps * max(1, args.world_size)))
+    steps_per_epoch = math.ceil(
+        len(train_ds) / (cfg.batch_size * cfg.gradient_accumulation_steps * max(1, args.world_size))
+    )
     args.warmup_steps = int(cfg.warmup_fraction * steps_per_epoch * cfg.epochs)
 
     if is_main:
@@ -323,8 +363,14 @@ def fine_tune(
         if record_epoch_scores and is_main:
             model = trainer.accelerator.unwrap_model(trainer.model)
             for name, ds in (("validation", val_ds), ("test", test_ds)):
-                logits = predict_logits(model, loaded.feature_extractor, ds, batch_size=cfg.batch_size,
-                                        window_s=cfg.eval_window_s, precision=precision)
+                logits = predict_logits(
+                    model,
+                    loaded.feature_extractor,
+                    ds,
+                    batch_size=cfg.batch_size,
+                    window_s=cfg.eval_window_s,
+                    precision=precision,
+                )
                 t = scores_table(ds, logits)[["clip_id", "utterance_id", "label", "attack", "score"]]
                 t.insert(0, "split", name)
                 t.insert(0, "epoch", epoch)
@@ -358,10 +404,28 @@ def fine_tune(
 
     loaded.model = model
     save_model(loaded, run / RUN_FILES["model"])
-    val_table = scores_table(val_ds, predict_logits(model, loaded.feature_extractor, val_ds,
-                             batch_size=cfg.batch_size, window_s=cfg.eval_window_s, precision=precision))
-    test_table = scores_table(test_ds, predict_logits(model, loaded.feature_extractor, test_ds,
-                              batch_size=cfg.batch_size, window_s=cfg.eval_window_s, precision=precision))
+    val_table = scores_table(
+        val_ds,
+        predict_logits(
+            model,
+            loaded.feature_extractor,
+            val_ds,
+            batch_size=cfg.batch_size,
+            window_s=cfg.eval_window_s,
+            precision=precision,
+        ),
+    )
+    test_table = scores_table(
+        test_ds,
+        predict_logits(
+            model,
+            loaded.feature_extractor,
+            test_ds,
+            batch_size=cfg.batch_size,
+            window_s=cfg.eval_window_s,
+            precision=precision,
+        ),
+    )
     val_metrics = compute_metrics(val_table["label"], val_table["score"])
     threshold = val_metrics["eer_threshold"]
     best_epoch = _best_epoch(trainer, history)
@@ -370,10 +434,22 @@ def fine_tune(
         "model_source": cfg.model_source,
         "caveat": EMBEDDED_CAVEAT if cfg.is_embedded else "",
         "threshold": {"value": threshold, "chosen_on": "validation EER"},
-        "test": summarize_scores(test_table["label"], test_table["score"], groups=test_table["utterance_id"],
-                                 threshold=threshold, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed),
-        "validation": summarize_scores(val_table["label"], val_table["score"], groups=val_table["utterance_id"],
-                                       threshold=threshold, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed),
+        "test": summarize_scores(
+            test_table["label"],
+            test_table["score"],
+            groups=test_table["utterance_id"],
+            threshold=threshold,
+            n_bootstrap=cfg.n_bootstrap,
+            seed=cfg.seed,
+        ),
+        "validation": summarize_scores(
+            val_table["label"],
+            val_table["score"],
+            groups=val_table["utterance_id"],
+            threshold=threshold,
+            n_bootstrap=cfg.n_bootstrap,
+            seed=cfg.seed,
+        ),
         "best_epoch": best_epoch,
         "epochs_run": int(history["epoch"].max()) if len(history) else 0,
         "train_seconds": round(train_seconds, 1),
@@ -387,7 +463,9 @@ def fine_tune(
         "notes": notes,
     }
     if shortcut_control:
-        metrics["shortcut_control"] = evaluate_shortcut_control(splits, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+        metrics["shortcut_control"] = evaluate_shortcut_control(
+            splits, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed
+        )
     history.to_csv(run / RUN_FILES["history"], index=False)
     val_table.to_csv(run / RUN_FILES["validation_scores"], index=False)
     test_table.to_csv(run / RUN_FILES["test_scores"], index=False)
@@ -421,25 +499,48 @@ def cross_validate(cfg: ExperimentConfig, *, n_folds: int = 5, data: Any | None 
     and ``std`` rows for test EER, AUC and accuracy, and is saved as ``<run_dir>/cv/folds.csv``.
     """
     if data is None:
-        dd, _ = load_source(cfg.data_source, corpus_config=corpus_config_for(cfg) if cfg.is_embedded else None,
-                            skip_bad_audio=cfg.skip_bad_audio)
+        dd, _ = load_source(
+            cfg.data_source,
+            corpus_config=corpus_config_for(cfg) if cfg.is_embedded else None,
+            skip_bad_audio=cfg.skip_bad_audio,
+        )
         data = datasets.concatenate_datasets(list(dd.values())) if len(dd) > 1 else next(iter(dd.values()))
     col = group_column(data)
     rows = []
     for k, (train_idx, test_idx) in enumerate(iter_group_kfold(data, n_folds=n_folds, seed=cfg.seed)):
         rest = data.select(train_idx)
-        inner = assign_splits(rest[col], rest["label"], val_fraction=cfg.val_fraction / (1 - 1 / n_folds),
-                              test_fraction=0.0, seed=cfg.seed + k)
-        fold = datasets.DatasetDict({
-            "train": rest.select(np.flatnonzero(inner == "train")),
-            "validation": rest.select(np.flatnonzero(inner == "validation")),
-            "test": data.select(test_idx),
-        })
-        result = fine_tune(cfg, data=fold, run_dir=cfg.run_path / "cv" / f"fold_{k}", record_epoch_scores=False,
-                           shortcut_control=False)
+        inner = assign_splits(
+            rest[col],
+            rest["label"],
+            val_fraction=cfg.val_fraction / (1 - 1 / n_folds),
+            test_fraction=0.0,
+            seed=cfg.seed + k,
+        )
+        fold = datasets.DatasetDict(
+            {
+                "train": rest.select(np.flatnonzero(inner == "train")),
+                "validation": rest.select(np.flatnonzero(inner == "validation")),
+                "test": data.select(test_idx),
+            }
+        )
+        result = fine_tune(
+            cfg,
+            data=fold,
+            run_dir=cfg.run_path / "cv" / f"fold_{k}",
+            record_epoch_scores=False,
+            shortcut_control=False,
+        )
         t = result.metrics["test"]
-        rows.append({"fold": str(k), "n_test": t["n"], "eer": t["eer"], "auc": t["auc"], "accuracy": t["accuracy"],
-                     "best_epoch": result.metrics["best_epoch"]})
+        rows.append(
+            {
+                "fold": str(k),
+                "n_test": t["n"],
+                "eer": t["eer"],
+                "auc": t["auc"],
+                "accuracy": t["accuracy"],
+                "best_epoch": result.metrics["best_epoch"],
+            }
+        )
     table = pd.DataFrame(rows)
     stats = table[["eer", "auc", "accuracy"]].agg(["mean", "std"])
     for name in ("mean", "std"):
@@ -450,7 +551,9 @@ def cross_validate(cfg: ExperimentConfig, *, n_folds: int = 5, data: Any | None 
     return table
 
 
-def profile_preprocessing(ds: Any, *, n_clips: int = 40, max_duration_s: float = 3.0, seed: int = 0) -> pd.DataFrame:
+def profile_preprocessing(
+    ds: Any, *, n_clips: int = 40, max_duration_s: float = 3.0, seed: int = 0
+) -> pd.DataFrame:
     """Cost of each preprocessing stage, milliseconds per clip, over the first ``n_clips`` clips.
 
     Stages, in the order training applies them: decode (native rate), resample to 16 kHz
@@ -462,7 +565,9 @@ def profile_preprocessing(ds: Any, *, n_clips: int = 40, max_duration_s: float =
     augmenter = Augmenter(AugmentConfig(), sample_rate=TARGET_SAMPLE_RATE, seed=seed)
     rng = np.random.default_rng(seed)
     n = int(round(max_duration_s * TARGET_SAMPLE_RATE))
-    times: dict[str, list[float]] = {k: [] for k in ("decode", "resample to 16 kHz", "crop", "augment", "normalise")}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("decode", "resample to 16 kHz", "crop", "augment", "normalise")
+    }
     for i in range(min(n_clips, len(ds))):
         ex = ds[i]
         t0 = time.perf_counter()
@@ -478,8 +583,17 @@ def profile_preprocessing(ds: Any, *, n_clips: int = 40, max_duration_s: float =
         t5 = time.perf_counter()
         for key, (a, b) in zip(times, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))):
             times[key].append((b - a) * 1000.0)
-    table = pd.DataFrame({"stage": list(times), "ms_mean": [np.mean(v) for v in times.values()],
-                          "ms_median": [np.median(v) for v in times.values()]})
+    table = pd.DataFrame(
+        {
+            "stage": list(times),
+            "ms_mean": [np.mean(v) for v in times.values()],
+            "ms_median": [np.median(v) for v in times.values()],
+        }
+    )
     total = np.sum(list(times.values()), axis=0)
-    table.loc[len(table)] = {"stage": "total", "ms_mean": float(np.mean(total)), "ms_median": float(np.median(total))}
+    table.loc[len(table)] = {
+        "stage": "total",
+        "ms_mean": float(np.mean(total)),
+        "ms_median": float(np.median(total)),
+    }
     return table

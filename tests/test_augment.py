@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from deepfake_lib import augment, audio
+from deepfake_lib import audio, augment
 from deepfake_lib.audio import AudioError
 from deepfake_lib.augment import AugmentConfig, Augmenter
 
@@ -242,7 +242,12 @@ def test_augment_config_normalises_sequences():
 # --------------------------------------------------------------------------- augmenter
 
 ALWAYS = AugmentConfig(
-    p_noise=1.0, p_shift=1.0, p_gain=1.0, p_telephone=1.0, p_mu_law=1.0, p_reverb=1.0,
+    p_noise=1.0,
+    p_shift=1.0,
+    p_gain=1.0,
+    p_telephone=1.0,
+    p_mu_law=1.0,
+    p_reverb=1.0,
     noise_kinds=augment.NOISE_KINDS,
 )
 NEVER = AugmentConfig(p_noise=0, p_shift=0, p_gain=0, p_telephone=0, p_mu_law=0, p_reverb=0)

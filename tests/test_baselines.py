@@ -40,7 +40,9 @@ def noise(seed: int, seconds: float = 1.0, level: float = 0.1) -> np.ndarray:
     return (level * np.random.default_rng(seed).standard_normal(int(seconds * SR))).astype(np.float32)
 
 
-def held_out(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, folds: int = 5) -> tuple[float, float]:
+def held_out(
+    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, folds: int = 5
+) -> tuple[float, float]:
     """Balanced accuracy (at score 0) and AUC of the logistic baseline on held-out utterances."""
     scores = np.zeros(labels.shape[0])
     for train, test in GroupKFold(folds).split(features, labels, groups):
@@ -126,7 +128,9 @@ def test_lfcc_gmm_scores_higher_for_real():
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, object]:
     data = decode_corpus(CorpusConfig(n_utterances=200))  # the default corpus's first 400 clips
-    data["trivial"] = np.stack([extract_trivial_features(w, sr) for w, sr in zip(data["native"], data["rates"])])
+    data["trivial"] = np.stack(
+        [extract_trivial_features(w, sr) for w, sr in zip(data["native"], data["rates"])]
+    )
     data["lfcc"] = np.stack([extract_lfcc_stats(w) for w in data["w16"]])
     return data
 
@@ -155,8 +159,11 @@ def test_every_attack_is_measurable_at_16khz(corpus, attack):
 def test_difficulty_knob_makes_artefacts_fainter():
     figures = {}
     for difficulty in (0.0, 1.0):
-        data = decode_corpus(CorpusConfig(n_utterances=40, difficulty=difficulty, seed=11, min_duration_s=1.5,
-                                          max_duration_s=2.5))
+        data = decode_corpus(
+            CorpusConfig(
+                n_utterances=40, difficulty=difficulty, seed=11, min_duration_s=1.5, max_duration_s=2.5
+            )
+        )
         lfcc = np.stack([extract_lfcc_stats(w) for w in data["w16"]])
         figures[difficulty] = held_out(lfcc, data["labels"], data["groups"], folds=4)
     assert figures[0.0][0] >= figures[1.0][0] and figures[0.0][1] > figures[1.0][1], figures

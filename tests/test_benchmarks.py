@@ -12,12 +12,20 @@ SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("benc
 
 
 def test_every_benchmark_is_found():
-    assert {p.stem for p in SCRIPTS} >= {"bench_audio", "bench_corpus", "bench_latency", "bench_service", "bench_training"}
+    assert {p.stem for p in SCRIPTS} >= {
+        "bench_audio",
+        "bench_corpus",
+        "bench_latency",
+        "bench_service",
+        "bench_training",
+    }
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_benchmark_script_imports_and_shows_usage(script: Path) -> None:
-    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout and "--quick" in done.stdout
 
@@ -40,7 +48,9 @@ def test_readme_benchmark_table_is_the_rendered_results() -> None:
     text = (ROOT / "README.md").read_text()
     assert report.START in text and report.END in text
     block = text.split(report.START, 1)[1].split(report.END, 1)[0].strip()
-    assert block == report.render().strip(), "README table is stale: run `python benchmarks/report.py --update README.md`"
+    assert block == report.render().strip(), (
+        "README table is stale: run `python benchmarks/report.py --update README.md`"
+    )
 
 
 def test_report_marks_missing_results_and_reads_saved_figures(tmp_path: Path) -> None:
@@ -48,7 +58,8 @@ def test_report_marks_missing_results_and_reads_saved_figures(tmp_path: Path) ->
     assert report.render(tmp_path).count("not measured yet") == 5
     (tmp_path / "service.json").write_text(
         '{"clients": 20, "clip_s": 4.0, "requests_per_s": 12.34, "latency_ms": {"p50": 150.0, "p95": 420.0},'
-        ' "errors": 0, "requests_ok": 200, "server_rss_growth_mb": 7.0}')
+        ' "errors": 0, "requests_ok": 200, "server_rss_growth_mb": 7.0}'
+    )
     table = report.render(tmp_path)
     assert "12.3 requests/s" in table and "p95 420 ms" in table and table.count("not measured yet") == 4
 
@@ -66,8 +77,12 @@ def test_report_update_refuses_a_readme_without_markers(tmp_path: Path) -> None:
 def test_latency_quick_run_saves_results_that_the_report_renders(tmp_path: Path) -> None:
     """A smoke run end to end: the script measures, saves its JSON, and the README table reads it."""
     out = tmp_path / "latency.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_latency.py"), "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_latency.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     import json
 

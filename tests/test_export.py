@@ -42,7 +42,9 @@ def run_dir(tmp_path_factory, tiny):
 
     run = tmp_path_factory.mktemp("run") / "demo"
     save_model(tiny, run / "model")
-    (run / "metrics.json").write_text(json.dumps({"threshold": {"value": 0.02, "chosen_on": "validation EER"}}))
+    (run / "metrics.json").write_text(
+        json.dumps({"threshold": {"value": 0.02, "chosen_on": "validation EER"}})
+    )
     return run
 
 
@@ -83,7 +85,9 @@ def test_int8_parity_on_the_tiny_model(tiny, method):
 
     before = {k: v.clone() for k, v in tiny.model.state_dict().items()}
     qmodel = quantize_int8(tiny.model, method=method)
-    assert all(torch.equal(before[k], v) for k, v in tiny.model.state_dict().items()), "original model changed"
+    assert all(torch.equal(before[k], v) for k, v in tiny.model.state_dict().items()), (
+        "original model changed"
+    )
     fe = tiny.feature_extractor
     ref, cand = TorchClassifier(tiny.model), TorchClassifier(qmodel)
     result = check_parity(lambda w: wave_logits(ref, fe, w), lambda w: wave_logits(cand, fe, w), waves_for(1))
@@ -132,7 +136,9 @@ def test_export_folder_contents_and_parity(export_dir):
         assert (export_dir / EXPORT_FILES[key]).is_file(), key
     assert (export_dir / "model" / "config.json").is_file()
     assert (export_dir / "model" / "preprocessor_config.json").is_file()
-    assert not [p for p in export_dir.iterdir() if p.name.startswith(("onnx_", "tmp"))], "temporary files left"
+    assert not [p for p in export_dir.iterdir() if p.name.startswith(("onnx_", "tmp"))], (
+        "temporary files left"
+    )
     manifest = json.loads((export_dir / EXPORT_FILES["manifest"]).read_text())
     assert manifest["threshold"] == pytest.approx(0.02) and "validation EER" in manifest["threshold_source"]
     assert manifest["int8"]["method"] in INT8_METHODS
@@ -175,7 +181,9 @@ def test_onnx_backend_needs_the_file_in_the_export(export_dir, tmp_path):
 
 @pytest.mark.slow
 def test_int8_only_export_loads_with_the_int8_backend(run_dir, tmp_path):
-    manifest = export_model(run_dir, tmp_path / "int8_only", onnx=False, onnx_int8=False, parity_waves=waves_for(4))
+    manifest = export_model(
+        run_dir, tmp_path / "int8_only", onnx=False, onnx_int8=False, parity_waves=waves_for(4)
+    )
     assert set(manifest["files"]) == {"model_dir", "parity"} and set(manifest["parity"]) == {"int8"}
     det = Detector.from_source(tmp_path / "int8_only", backend="int8")
     assert det.predict(waves_for(5, (2.0,))[0], SR).label in ("Real", "Fake")

@@ -56,7 +56,9 @@ def run_dir(tmp_path_factory, model_dir):
 
     run = tmp_path_factory.mktemp("run") / "demo"
     shutil.copytree(model_dir, run / "model")
-    (run / "metrics.json").write_text(json.dumps({"threshold": {"value": 0.0123, "chosen_on": "validation EER"}}))
+    (run / "metrics.json").write_text(
+        json.dumps({"threshold": {"value": 0.0123, "chosen_on": "validation EER"}})
+    )
     return run
 
 
@@ -92,8 +94,9 @@ def manual_window_logits(detector: Detector, wave: np.ndarray, spans) -> np.ndar
     """Logits of each window computed one by one, outside the Detector's batching."""
     rows = []
     for a, b in spans:
-        feats = detector.feature_extractor([wave[a:b]], sampling_rate=SR, return_tensors="np",
-                                           return_attention_mask=True)
+        feats = detector.feature_extractor(
+            [wave[a:b]], sampling_rate=SR, return_tensors="np", return_attention_mask=True
+        )
         rows.append(detector.classifier(feats["input_values"], feats["attention_mask"].astype(np.int64))[0])
     return np.asarray(rows, dtype=np.float64)
 
@@ -216,11 +219,13 @@ def test_bad_audio_raises_audio_error_naming_the_source(detector, tmp_path):
 def test_suspicious_segments_merge_windows_below_threshold():
     det = Detector(StubClassifier(), IdentityExtractor(), window_s=1.0, hop_s=0.5, threshold=0.0)
     wave = np.full(6 * SR, 0.5, dtype=np.float32)
-    wave[int(1.0 * SR):int(2.6 * SR)] = -0.5  # windows starting at 1.0, 1.5, 2.0, 2.5 s score < 0
-    wave[int(4.5 * SR):int(4.6 * SR)] = -0.5  # window starting at 4.5 s
+    wave[int(1.0 * SR) : int(2.6 * SR)] = -0.5  # windows starting at 1.0, 1.5, 2.0, 2.5 s score < 0
+    wave[int(4.5 * SR) : int(4.6 * SR)] = -0.5  # window starting at 4.5 s
     pred = det.predict(wave, SR)
     assert [(s["start_s"], s["end_s"], s["n_windows"]) for s in pred.suspicious_segments] == [
-        (1.0, 3.5, 4), (4.5, 5.5, 1)]
+        (1.0, 3.5, 4),
+        (4.5, 5.5, 1),
+    ]
     assert all(s["min_score"] < 0 for s in pred.suspicious_segments)
     assert pred.max_fake_prob == pytest.approx(1 - 1 / (1 + np.exp(0.5)))
 
@@ -247,7 +252,12 @@ def test_predict_many_batches_across_files_and_keeps_order(detector, tmp_path):
     waves = [make_wave(2.0, seed=6), make_wave(5.0, seed=7), make_wave(1.2, seed=8)]
     items = [(waves[0], SR), bad, (waves[1], SR, "second"), (waves[2], SR)]
     results = list(detector.predict_many(items))
-    assert [type(r).__name__ for r in results] == ["Prediction", "PredictionError", "Prediction", "Prediction"]
+    assert [type(r).__name__ for r in results] == [
+        "Prediction",
+        "PredictionError",
+        "Prediction",
+        "Prediction",
+    ]
     assert isinstance(results[1], PredictionError) and "bad.wav" in results[1].error
     assert results[2].source == "second"
     for r, w in zip([results[0], results[2], results[3]], waves):
@@ -268,8 +278,20 @@ def test_no_mask_models_only_batch_equal_lengths():
 def test_prediction_to_dict_is_json(detector):
     pred = detector.predict(make_wave(5.0, seed=9), SR)
     data = json.loads(json.dumps(pred.to_dict()))
-    for key in ("label", "prob_real", "score", "threshold", "windows", "duration_s", "model_id", "processing_ms",
-                "max_fake_prob", "suspicious_segments", "n_windows", "sha256"):
+    for key in (
+        "label",
+        "prob_real",
+        "score",
+        "threshold",
+        "windows",
+        "duration_s",
+        "model_id",
+        "processing_ms",
+        "max_fake_prob",
+        "suspicious_segments",
+        "n_windows",
+        "sha256",
+    ):
         assert key in data
     assert isinstance(pred, Prediction) and pred.processing_ms > 0
 

@@ -75,10 +75,18 @@ def test_config_rejects_bad_values_naming_the_field(changes, field):
 
 def test_corpus_filename_is_a_versioned_cache_key():
     assert corpus_filename(CorpusConfig()) == f"embedded_n300_s1_d0.50_seed0_v{GENERATOR_VERSION}.parquet"
-    names = {corpus_filename(c) for c in (
-        CorpusConfig(), CorpusConfig(seed=1), CorpusConfig(difficulty=0.25), CorpusConfig(difficulty=0.255),
-        CorpusConfig(n_utterances=10), CorpusConfig(spoofs_per_utterance=2), CorpusConfig(max_duration_s=4.0),
-    )}
+    names = {
+        corpus_filename(c)
+        for c in (
+            CorpusConfig(),
+            CorpusConfig(seed=1),
+            CorpusConfig(difficulty=0.25),
+            CorpusConfig(difficulty=0.255),
+            CorpusConfig(n_utterances=10),
+            CorpusConfig(spoofs_per_utterance=2),
+            CorpusConfig(max_duration_s=4.0),
+        )
+    }
     assert len(names) == 7
 
 
@@ -159,8 +167,10 @@ def test_utterances_do_not_depend_on_corpus_size():
 def test_same_config_gives_a_byte_identical_file(tmp_path, small_parquet):
     again = write_corpus(tmp_path / "again.parquet", SMALL)
     assert sha256(again) == sha256(small_parquet)
-    other = write_corpus(tmp_path / "other.parquet", CorpusConfig(n_utterances=8, seed=4, min_duration_s=1.0,
-                                                                 max_duration_s=2.0))
+    other = write_corpus(
+        tmp_path / "other.parquet",
+        CorpusConfig(n_utterances=8, seed=4, min_duration_s=1.0, max_duration_s=2.0),
+    )
     assert sha256(other) != sha256(small_parquet)
 
 

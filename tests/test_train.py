@@ -31,8 +31,18 @@ from deepfake_lib.train import (
 
 
 def toy_config(corpus: Path, run_dir: Path, **changes: object) -> ExperimentConfig:
-    base = dict(data_source=str(corpus), run_dir=str(run_dir), epochs=2, batch_size=8, n_bootstrap=50,
-                learning_rate=1e-3, max_duration_s=1.5, augment=False, val_fraction=0.2, test_fraction=0.2)
+    base = dict(
+        data_source=str(corpus),
+        run_dir=str(run_dir),
+        epochs=2,
+        batch_size=8,
+        n_bootstrap=50,
+        learning_rate=1e-3,
+        max_duration_s=1.5,
+        augment=False,
+        val_fraction=0.2,
+        test_fraction=0.2,
+    )
     return ExperimentConfig(**{**base, **changes})
 
 
@@ -43,7 +53,10 @@ def splits(toy_corpus: Path) -> object:
 
 def test_collator_pads_dynamically_and_masks_only_when_asked() -> None:
     tiny = build_tiny_model()
-    feats = [{"input_values": np.ones(1000, np.float32), "labels": 1}, {"input_values": np.ones(600, np.float32), "labels": 0}]
+    feats = [
+        {"input_values": np.ones(1000, np.float32), "labels": 1},
+        {"input_values": np.ones(600, np.float32), "labels": 0},
+    ]
     batch = AudioCollator(tiny.feature_extractor)(feats)
     assert batch["input_values"].shape == (2, 1000) and batch["attention_mask"][1].sum() == 600
     assert batch["labels"].tolist() == [1, 0]
@@ -78,8 +91,12 @@ def test_precision_rules() -> None:
 
 
 def test_history_table_merges_train_and_eval_logs() -> None:
-    log = [{"loss": 0.7, "learning_rate": 1e-3, "epoch": 1.0, "step": 3}, {"eval_eer": 0.4, "eval_loss": 0.69, "epoch": 1.0},
-           {"loss": 0.5, "learning_rate": 5e-4, "epoch": 2.0}, {"eval_eer": 0.2, "eval_loss": 0.6, "epoch": 2.0}]
+    log = [
+        {"loss": 0.7, "learning_rate": 1e-3, "epoch": 1.0, "step": 3},
+        {"eval_eer": 0.4, "eval_loss": 0.69, "epoch": 1.0},
+        {"loss": 0.5, "learning_rate": 5e-4, "epoch": 2.0},
+        {"eval_eer": 0.2, "eval_loss": 0.6, "epoch": 2.0},
+    ]
     table = history_table(log)
     assert table["epoch"].tolist() == [1, 2] and table["eval_eer"].tolist() == [0.4, 0.2]
     assert table["train_loss"].tolist() == [0.7, 0.5]
@@ -109,11 +126,15 @@ def test_fine_tune_writes_the_run_folder_and_learns(toy_corpus: Path, tmp_path: 
     result = fine_tune(cfg)
     for key in ("config", "splits", "history", "validation_scores", "test_scores", "epoch_scores", "metrics"):
         assert (result.run_dir / RUN_FILES[key]).is_file(), key
-    assert (result.model_dir / "model.safetensors").is_file() and (result.model_dir / "preprocessor_config.json").is_file()
+    assert (result.model_dir / "model.safetensors").is_file() and (
+        result.model_dir / "preprocessor_config.json"
+    ).is_file()
     m = json.loads((result.run_dir / "metrics.json").read_text())
     assert m["threshold"]["chosen_on"] == "validation EER"
     assert {"eer", "auc", "accuracy", "ci", "confusion_matrix"} <= set(m["test"])
-    assert m["shortcut_control"]["system"] == SYSTEM_TRIVIAL_LR and m["shortcut_control"]["n"] == m["test"]["n"]
+    assert (
+        m["shortcut_control"]["system"] == SYSTEM_TRIVIAL_LR and m["shortcut_control"]["n"] == m["test"]["n"]
+    )
     assert m["caveat"] == ""
     # the selected epoch is the best validation epoch (lowest EER, ties broken by the highest AUC)
     h = result.history
@@ -136,7 +157,9 @@ def test_selection_never_sees_the_test_split(toy_corpus: Path, tmp_path: Path) -
     other_test = splits["test"].map(lambda b: {"label": [1 - y for y in b["label"]]}, batched=True)
     runs = []
     for name, test in (("a", splits["test"]), ("b", other_test)):
-        data = datasets.DatasetDict({"train": splits["train"], "validation": splits["validation"], "test": test})
+        data = datasets.DatasetDict(
+            {"train": splits["train"], "validation": splits["validation"], "test": test}
+        )
         runs.append(fine_tune(cfg, data=data, run_dir=tmp_path / name, shortcut_control=False))
     assert runs[0].metrics["best_epoch"] == runs[1].metrics["best_epoch"]
     assert runs[0].metrics["model_checksum"] == runs[1].metrics["model_checksum"]
@@ -164,12 +187,30 @@ def test_cross_validation_tests_every_clip_once(toy_corpus: Path, tmp_path: Path
 @pytest.mark.slow
 def test_ddp_two_cpu_ranks_finish_and_rank0_saves_its_model(toy_corpus: Path, tmp_path: Path) -> None:
     params = tmp_path / "ddp.yaml"
-    params.write_text(f"data_source: {toy_corpus}\nrun_dir: {tmp_path / 'ddp'}\nepochs: 1\nbatch_size: 4\n"
-                      "n_bootstrap: 20\naugment: false\nmax_duration_s: 1.0\n")
+    params.write_text(
+        f"data_source: {toy_corpus}\nrun_dir: {tmp_path / 'ddp'}\nepochs: 1\nbatch_size: 4\n"
+        "n_bootstrap: 20\naugment: false\nmax_duration_s: 1.0\n"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "deepfake_lib.cli", "train", "--params", str(params)],
-                         capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "deepfake_lib.cli",
+            "train",
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "rank 0 of 2 finished" in out.stdout and "rank 1 of 2 finished" in out.stdout
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
