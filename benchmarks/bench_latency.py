@@ -8,7 +8,7 @@ head and random weights, which cost the same as trained ones).
 Variants:
 
 * ``fp32``: PyTorch eager;
-* ``int8 torch.ao``: :func:`deepfake_lib.export.quantize_int8` (the default; deprecated tool);
+* ``int8 torch.ao``: :func:`deepfake_lib.backends.quantize_int8` (the default; deprecated tool);
 * ``int8 torchao``: torchao ``Int8DynamicActivationInt8WeightConfig``, eager;
 * ``int8 torchao+compile``: the same under ``torch.compile`` (full runs only; compile time
   reported separately);

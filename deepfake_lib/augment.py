@@ -18,9 +18,12 @@ import dataclasses
 import functools
 import math
 from collections.abc import Sequence
+from math import gcd
 
 import numpy as np
 import soundfile as sf
+import torch
+import torchaudio.functional as AF
 from scipy import fft as sp_fft
 from scipy import signal
 
@@ -207,9 +210,6 @@ def quantize_bits(wave: np.ndarray, bits: int) -> np.ndarray:
 def apply_mu_law(wave: np.ndarray, quantization_channels: int = 256) -> np.ndarray:
     """Mu-law encode and decode (``torchaudio.functional.mu_law_encoding``/``decoding``),
     as a G.711-style channel; input is clipped to [-1, 1] first."""
-    import torch
-    import torchaudio.functional as AF
-
     if int(quantization_channels) < 2:
         raise ValueError(f"quantization_channels must be >= 2, got {quantization_channels}")
     x = np.clip(_as_wave(wave), -1.0, 1.0)
@@ -274,7 +274,6 @@ def simulate_telephone(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     Uses polyphase resampling (``scipy.signal.resample_poly``): a telephone channel needs no
     studio-grade kernel, and this one is about ten times cheaper than the data pipeline's.
     """
-    from math import gcd
 
     x = _as_wave(wave)
     sample_rate = int(sample_rate)

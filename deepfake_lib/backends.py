@@ -123,7 +123,7 @@ class OnnxClassifier:
     def __init__(
         self, path: str | os.PathLike[str], *, device: str = "cpu", threads: int | None = None
     ) -> None:
-        import onnxruntime as ort  # optional extra (pip install .[onnx]): imported only when used
+        import onnxruntime as ort  # optional extra (pip install .[export]): imported only when used
 
         self.path = Path(path)
         if not self.path.is_file():

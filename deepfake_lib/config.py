@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 HOME_ENV = "DEEPFAKE_LIB_HOME"
 """Environment variable that, when set, is the folder relative paths resolve against."""
@@ -163,8 +166,6 @@ class ExperimentConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> "ExperimentConfig":
         """Read a papermill-style parameter file (a flat YAML mapping)."""
-        import yaml
-
         p = Path(path)
         try:
             data = yaml.safe_load(p.read_text())
@@ -241,8 +242,8 @@ def quiet_libraries() -> None:
     Called explicitly by the notebooks (never on import), so that executed notebooks hold
     results rather than progress-bar debris; warnings and errors still show.
     """
-    import logging
-
+    # imported here, not at the top: config is the module the command line and every stage
+    # read first, and it must not pull in the ML stack (seconds of import time)
     import datasets
     import huggingface_hub.utils
     import transformers

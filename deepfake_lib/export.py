@@ -17,12 +17,12 @@ loads with any backend:
 ====================  ===================================================================
 
 The int8 PyTorch variant is stored as a recipe (``export.json["int8"]``), not as pickled
-quantised weights: :func:`quantize_int8` is deterministic and takes well under a second, so
-the ``int8`` backend re-derives the same weights from ``model/`` at load time, and no
+quantised weights: :func:`~deepfake_lib.backends.quantize_int8` is deterministic and takes well
+under a second, so the ``int8`` backend re-derives the same weights from ``model/`` at load time, and no
 pickle (unsafe to load from untrusted folders) is ever written.
 
-int8 tool (see :data:`INT8_METHOD` and ``benchmarks/bench_latency.py``): on the 2-core CPU
-machines ``torch.ao.quantization.quantize_dynamic`` gives the fastest eager int8 model;
+int8 tool (see :data:`deepfake_lib.backends.INT8_METHOD` and ``benchmarks/bench_latency.py``): on the
+2-core CPU machines ``torch.ao.quantization.quantize_dynamic`` gives the fastest eager int8 model;
 torchao's ``quantize_`` (``Int8DynamicActivationInt8WeightConfig``) is the maintained
 successor, but it is only competitive under ``torch.compile``, whose compile time and
 recompilations for every new input length do not suit a command line or a service.

@@ -382,7 +382,7 @@ class Detector:
         ``threshold`` overrides the source's threshold (log-odds). ``device``: ``"auto"``
         (CUDA when available), ``"cpu"`` or ``"cuda"``. ``backend``: ``"torch"`` (fp32),
         ``"int8"`` (dynamic int8 Linear layers, CPU only; see
-        :func:`deepfake_lib.export.quantize_int8`), ``"onnx"`` or ``"onnx-int8"`` (ONNX
+        :func:`deepfake_lib.backends.quantize_int8`), ``"onnx"`` or ``"onnx-int8"`` (ONNX
         Runtime; the source must be an export folder). Raises ``ValueError`` when the
         source cannot be loaded or its head has no Fake/Real labels. ``window_s`` (s): default
         the run's ``eval_window_s`` when the source is a run folder that set one (so the

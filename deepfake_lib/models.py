@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    Wav2Vec2Config,
+    Wav2Vec2FeatureExtractor,
+)
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.data import align_label_ids
@@ -78,8 +85,6 @@ def build_tiny_model(*, seed: int = 0, use_weighted_layer_sum: bool = False, **o
 
     ``overrides`` replace entries of :data:`TINY_CONFIG` (for experiments and tests).
     """
-    from transformers import AutoModelForAudioClassification, Wav2Vec2Config, Wav2Vec2FeatureExtractor
-
     id2label, label2id = canonical_label_maps()
     cfg = Wav2Vec2Config(
         **{**TINY_CONFIG, **overrides},
@@ -150,8 +155,6 @@ def load_model(
 def _load_pretrained(
     source: str, *, seed: int, use_weighted_layer_sum: bool, revision: str | None
 ) -> LoadedModel:
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
-
     kwargs: dict[str, Any] = {"revision": revision} if revision else {}
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)

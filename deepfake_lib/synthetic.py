@@ -42,6 +42,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -938,8 +939,6 @@ def apply_channel(
 # --------------------------------------------------------------------------------------------
 def _hf_features_metadata() -> bytes:
     """The ``huggingface`` schema metadata that makes ``datasets`` load Audio and ClassLabel."""
-    import datasets
-
     features = datasets.Features(
         {
             "audio": datasets.Audio(),
