@@ -346,3 +346,19 @@ def test_torch_classifier_matches_model_forward(detector):
     with torch.inference_mode():
         expected = clf.model(torch.from_numpy(x)).logits.numpy()
     np.testing.assert_allclose(clf(x), expected, atol=1e-6)
+
+
+def test_a_run_folder_detector_scores_with_the_runs_evaluation_window(run_dir, tmp_path):
+    import shutil
+
+    assert Detector.from_source(run_dir, device="cpu").window_s == 4.0  # no config.json: the default window
+    windowed = tmp_path / "windowed"
+    shutil.copytree(run_dir, windowed)
+    (windowed / "config.json").write_text(json.dumps({"eval_window_s": 1.5}))
+    det = Detector.from_source(windowed, device="cpu")
+    assert det.window_s == 1.5 and det.hop_s == 0.75
+    assert Detector.from_source(windowed, device="cpu", window_s=2.0).window_s == 2.0  # the caller decides
+    assert det.window_spans(int(3.2 * 16_000))[-1] == (
+        int(1.7 * 16_000),
+        int(3.2 * 16_000),
+    )  # last ends at the end
