@@ -167,6 +167,8 @@ def evaluate(data: dict[str, Any], protocol: str, seeds: list[int], *, resynthes
 
     def summary(values: list[float | None]) -> dict[str, Any]:
         v = [x for x in values if x is not None]
+        if not v:
+            return {"mean": None, "min": None, "max": None, "n_splits": 0}
         return {"mean": round(float(np.mean(v)), 4), "min": round(min(v), 4), "max": round(max(v), 4), "n_splits": len(v)}
 
     return {"systems": {s: {k: summary(v) for k, v in r.items()} for s, r in runs.items()},
@@ -179,10 +181,14 @@ def print_table(title: str, result: dict[str, Any]) -> None:
     cols = sorted({k for r in systems.values() for k in r} - {"all"})
     print(f"\n{title}\n{'system':<14}{'all':>8}" + "".join(f"{c:>13}" for c in cols))
     for name, r in systems.items():
+        if "all" not in r:
+            print(f"{name:<14} no split had both classes in test")
+            continue
         print(f"{name:<14}{100 * r['all']['mean']:>7.1f}%" + "".join(
-            f"{100 * r[c]['mean']:>12.1f}%" if c in r else f"{'-':>13}" for c in cols))
+            f"{100 * r[c]['mean']:>12.1f}%" if r.get(c, {}).get("mean") is not None else f"{'-':>13}" for c in cols))
     loo = result["lfcc_lr_left_out"]
-    print(f"{'lfcc_lr held out':<22}" + "".join(f"{c}: {100 * loo[c]['mean']:.1f}%  " for c in cols if c in loo))
+    print(f"{'lfcc_lr held out':<22}" + "".join(f"{c}: {100 * loo[c]['mean']:.1f}%  " for c in cols
+                                                if loo.get(c, {}).get("mean") is not None))
 
 
 def main(argv: list[str] | None = None) -> int:
