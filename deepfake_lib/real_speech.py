@@ -741,6 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only check the requirements")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    log.setLevel(logging.INFO)  # progress lines even when a caller (deepfake-lib) set up logging at WARNING
     base = SMALL_CONFIG if args.small else RealSpeechConfig()
     changes: dict[str, Any] = {"seed": args.seed}
     if args.prompts is not None:
