@@ -63,6 +63,7 @@ from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio import AudioError, load_audio
 from deepfake_lib.backends import Classifier, OnnxClassifier, TorchClassifier, quantize_int8
 from deepfake_lib.config import resolve_path
+from deepfake_lib.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves, measure_parity
 from deepfake_lib.metrics import score_from_logits, softmax_probability
 from deepfake_lib.models import load_model
 from deepfake_lib.runs import RUN_FILES, resolve_device
@@ -76,9 +77,14 @@ from deepfake_lib.scoring import (
 
 log = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("torch", "int8", "onnx", "onnx-int8")
-"""Inference backends: fp32 PyTorch, PyTorch with int8 Linear layers (CPU), ONNX Runtime fp32
-and ONNX Runtime with int8 MatMul/Gemm (both need an export folder)."""
+BACKENDS: tuple[str, ...] = ("auto", "torch", "int8", "mixed", "onnx", "onnx-int8")
+"""Inference backends: ``auto`` (the fastest CPU path whose parity gate passes, see
+:func:`choose_backend`), fp32 PyTorch, PyTorch with int8 Linear layers (CPU), the mixed-precision
+CPU runtime (:mod:`deepfake_lib.cpu_runtime`: bf16 convolutions, int8 transformer), ONNX Runtime
+fp32 and ONNX Runtime with int8 MatMul/Gemm (both need an export folder)."""
+
+AUTO_CANDIDATES: tuple[str, ...] = ("mixed", "int8")
+"""CPU backends ``auto`` tries, fastest first, before falling back to fp32 ``torch``."""
 
 EXPORT_MANIFEST = "export.json"
 """File that marks a folder written by :func:`deepfake_lib.export.export_model`."""
@@ -335,6 +341,7 @@ class Detector:
         batch_size: int = 8,
         log_path: str | os.PathLike[str] | None = None,
         notes: list[str] | None = None,
+        backend_choice: dict[str, Any] | None = None,
     ) -> None:
         if not (math.isfinite(window_s) and window_s >= MIN_DURATION_S):
             raise ValueError(f"window_s={window_s!r}: must be at least {MIN_DURATION_S} s")
@@ -361,6 +368,8 @@ class Detector:
         self.uses_attention_mask = uses_attention_mask(classifier, feature_extractor)
         self.logger = PredictionLogger(log_path) if log_path is not None else None
         self.notes = list(notes or [])
+        self.backend_choice = dict(backend_choice or {"requested": backend, "chosen": backend,
+                                                       "reason": "backend given by the caller"})
         self._lock = threading.Lock()
 
     # construction ---------------------------------------------------------------------
@@ -371,7 +380,7 @@ class Detector:
         *,
         threshold: float | None = None,
         device: str = "auto",
-        backend: str = "torch",
+        backend: str = "auto",
         window_s: float | None = None,
         hop_s: float | None = None,
         batch_size: int = 8,
@@ -382,8 +391,12 @@ class Detector:
         ``threshold`` overrides the source's threshold (log-odds). ``device``: ``"auto"``
         (CUDA when available), ``"cpu"`` or ``"cuda"``. ``backend``: ``"torch"`` (fp32),
         ``"int8"`` (dynamic int8 Linear layers, CPU only; see
-        :func:`deepfake_lib.backends.quantize_int8`), ``"onnx"`` or ``"onnx-int8"`` (ONNX
-        Runtime; the source must be an export folder). Raises ``ValueError`` when the
+        :func:`deepfake_lib.backends.quantize_int8`), ``"mixed"`` (bf16 convolutions and int8
+        transformer layers, CPU only; :mod:`deepfake_lib.cpu_runtime`), ``"onnx"`` or
+        ``"onnx-int8"`` (ONNX Runtime; the source must be an export folder), or ``"auto"``
+        (default): on the CPU the first of :data:`AUTO_CANDIDATES` whose parity gate passes,
+        else fp32 ``torch`` (:func:`choose_backend`); on CUDA ``torch``. The choice and its
+        reason are in :meth:`describe` (``backend_choice``). Raises ``ValueError`` when the
         source cannot be loaded or its head has no Fake/Real labels. ``window_s`` (s): default
         the run's ``eval_window_s`` when the source is a run folder that set one (so the
         detector scores as the run's evaluation did), else :data:`DEFAULT_WINDOW_S`.
@@ -394,29 +407,30 @@ class Detector:
         if window_s is None:
             window_s = run_window_s(loc) or DEFAULT_WINDOW_S
         resolved = resolve_device(device)
-        if backend == "int8" and resolved != "cpu":
+        if backend in ("int8", "mixed") and resolved != "cpu":
             if device != "auto":
-                raise ValueError(
-                    "backend='int8' (dynamic int8 quantisation) runs on the CPU only; use device='cpu'"
-                )
+                raise ValueError(f"backend={backend!r} (int8 / mixed precision) runs on the CPU only; use device='cpu'")
             resolved = "cpu"
+        if threshold is not None:
+            thr, thr_source = float(threshold), "given by the caller"
+        else:
+            thr, thr_source = loc.threshold, loc.threshold_source
         notes: list[str] = []
+        choice: dict[str, Any] | None = None
         if backend in ("onnx", "onnx-int8"):
             classifier, feature_extractor, resolved = _load_onnx(loc, backend, resolved)
         else:
             loaded = load_model(loc.model_source, freeze_feature_encoder=False)
             check_head(loaded.notes, loc.model_source)
             model = loaded.model.eval()
-            if backend == "int8":
-                method = (loc.manifest.get("int8") or {}).get("method") if loc.kind == "export" else None
-                model = quantize_int8(model, method=method) if method else quantize_int8(model)
-            classifier = TorchClassifier(model, device=resolved)
             feature_extractor = loaded.feature_extractor
+            if backend == "auto":
+                classifier, choice = choose_backend(model, feature_extractor, loc, threshold=thr, device=resolved)
+                backend = choice["chosen"]
+                log.info("backend auto -> %s: %s", backend, choice["reason"])
+            else:
+                classifier = _torch_backend(model, backend, loc, resolved)
             notes = list(loaded.notes)
-        if threshold is not None:
-            thr, thr_source = float(threshold), "given by the caller"
-        else:
-            thr, thr_source = loc.threshold, loc.threshold_source
         model_id = (
             str(loc.manifest.get("model_id", os.fspath(source)))
             if loc.kind == "export"
@@ -435,12 +449,15 @@ class Detector:
             batch_size=batch_size,
             log_path=log_path,
             notes=notes,
+            backend_choice=choice,
         )
 
     # description ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """What the detector is: id, labels, threshold (and its source), sample rate (Hz),
-        backend, device, window and hop (s), batch size."""
+        backend and why it was chosen (``backend_choice``: requested, chosen, reason, gate
+        figures), precision per stage for the mixed runtime, device, window and hop (s), batch size."""
+        runtime = getattr(self.classifier, "describe", None)
         return {
             "id": self.model_id,
             "labels": list(LABEL_NAMES),
@@ -448,6 +465,8 @@ class Detector:
             "threshold_source": self.threshold_source,
             "sample_rate": TARGET_SAMPLE_RATE,
             "backend": self.backend,
+            "backend_choice": self.backend_choice,
+            **({"runtime": runtime()} if callable(runtime) else {}),
             "device": self.device,
             "window_s": self.window_s,
             "hop_s": self.hop_s,
@@ -686,6 +705,64 @@ def _source_name(audio: Any) -> str:
     if isinstance(audio, Mapping):
         return str(audio.get("path") or "audio dict")
     return type(audio).__name__
+
+
+def _torch_backend(model: Any, backend: str, loc: ModelLocation, device: str) -> Classifier:
+    """The PyTorch classifier for ``backend`` (``torch``, ``int8`` or ``mixed``), using an export
+    folder's int8 recipe where it has one."""
+    method = (loc.manifest.get("int8") or {}).get("method") if loc.kind == "export" else None
+    if backend == "int8":
+        return TorchClassifier(quantize_int8(model, method=method) if method else quantize_int8(model), device=device)
+    if backend == "mixed":
+        return MixedCpuClassifier(model, int8_method=method) if method else MixedCpuClassifier(model)
+    return TorchClassifier(model, device=device)
+
+
+def choose_backend(
+    model: Any,
+    feature_extractor: Any,
+    loc: ModelLocation,
+    *,
+    threshold: float,
+    device: str = "cpu",
+    candidates: Iterable[str] = AUTO_CANDIDATES,
+) -> tuple[Classifier, dict[str, Any]]:
+    """The ``auto`` backend: on the CPU, the first of ``candidates`` whose parity gate
+    (:func:`deepfake_lib.cpu_runtime.check_gate`) passes against fp32 at ``threshold``, else fp32.
+
+    The gate reads the parity an export folder recorded (``export.json["parity"]``, measured on
+    the clips given at export time, e.g. a run's test split); other sources are measured now on
+    :func:`deepfake_lib.cpu_runtime.make_gate_waves` clips (a few seconds for wav2vec2-base).
+    Returns the classifier and ``{"requested": "auto", "chosen", "reason", "gates"}``.
+    """
+    if device != "cpu":
+        return TorchClassifier(model, device=device), {
+            "requested": "auto", "chosen": "torch", "gates": {},
+            "reason": f"device {device}: the int8 and mixed CPU runtimes do not apply; fp32 PyTorch"}
+    recorded = (loc.manifest.get("parity") or {}) if loc.kind == "export" else {}
+    reference = TorchClassifier(model, device="cpu")
+    waves: list[np.ndarray] = []
+    gates: dict[str, Any] = {}
+    for name in candidates:
+        try:
+            candidate = _torch_backend(model, name, loc, "cpu")
+        except (ValueError, RuntimeError) as exc:  # e.g. not a wav2vec2-class model
+            gates[name] = {"passed": False, "reason": f"cannot build: {exc}"}
+            continue
+        if name in recorded:
+            parity, where = recorded[name], "export parity"
+        else:
+            waves = waves or make_gate_waves()
+            parity = measure_parity(reference, candidate, feature_extractor, waves, threshold=threshold)
+            where = "load-time gate on synthetic clips"
+        passed, why = check_gate(parity)
+        gates[name] = {"passed": passed, "reason": f"{where}: {why}", "parity": parity}
+        if passed:
+            return candidate, {"requested": "auto", "chosen": name, "gates": gates, "reason": f"{where} {why}"}
+        del candidate
+    failed = "; ".join(f"{k} {v['reason']}" for k, v in gates.items()) or "no candidates"
+    return reference, {"requested": "auto", "chosen": "torch", "gates": gates,
+                       "reason": f"fp32 PyTorch: no faster path passed its gate ({failed})"}
 
 
 def _load_onnx(loc: ModelLocation, backend: str, device: str) -> tuple[Any, Any, str]:

@@ -64,7 +64,8 @@ def run_dir(tmp_path_factory, model_dir):
 
 @pytest.fixture(scope="module")
 def detector(model_dir):
-    return Detector.from_source(model_dir, device="cpu")
+    # fp32: exact window arithmetic (int8 paths quantise activations per batch; see test_cpu_runtime.py)
+    return Detector.from_source(model_dir, device="cpu", backend="torch")
 
 
 class StubClassifier:
@@ -116,6 +117,7 @@ def test_from_model_folder_uses_argmax_and_says_so(detector, model_dir):
     info = detector.describe()
     assert info["labels"] == ["Fake", "Real"] and info["sample_rate"] == SR
     assert info["window_s"] == 4.0 and info["hop_s"] == 2.0 and info["backend"] == "torch"
+    assert info["backend_choice"] == {"requested": "torch", "chosen": "torch", "reason": "backend given by the caller"}
 
 
 def test_threshold_override(run_dir):
