@@ -76,6 +76,7 @@ class ExperimentConfig:
     )
     freeze_base: bool = False  # train only the classification head
     use_weighted_layer_sum: bool = False  # classify from a learned mix of all transformer layers
+    keep_layers: int | None = None  # keep only the first N transformer layers (None: all); saved with the model
     # training
     epochs: int = 16  # upper bound; early stopping on validation EER decides
     patience: int = 4  # epochs without a better validation EER before stopping
@@ -123,6 +124,7 @@ class ExperimentConfig:
             and self.val_fraction + self.test_fraction < 1.0,
             "val_fraction and test_fraction must be in (0, 1) and sum to less than 1",
         )
+        _check(self.keep_layers is None or self.keep_layers >= 1, "keep_layers must be None or at least 1")
         _check(self.epochs >= 1, "epochs must be at least 1")
         _check(self.patience >= 1, "patience must be at least 1")
         _check(self.batch_size >= 1, "batch_size must be at least 1")

@@ -14,6 +14,8 @@ loads with any backend:
                       quantisation; convolutions stay fp32, which is faster on CPU)
 ``parity.json``       each variant against fp32 PyTorch: max/mean absolute logit
                       difference, label agreement at the threshold, number of clips
+                      (``mixed``: the mixed-precision CPU runtime, whose gate decides
+                      whether the ``auto`` backend uses it; see :mod:`deepfake_lib.cpu_runtime`)
 ====================  ===================================================================
 
 The int8 PyTorch variant is stored as a recipe (``export.json["int8"]``), not as pickled
@@ -50,6 +52,7 @@ from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio import resample
 from deepfake_lib.backends import INT8_METHOD, INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
 from deepfake_lib.config import ExperimentConfig
+from deepfake_lib.cpu_runtime import MixedCpuClassifier, check_gate
 from deepfake_lib.data import load_example_audio
 from deepfake_lib.infer import check_head, locate_model
 from deepfake_lib.metrics import score_from_logits
@@ -281,6 +284,7 @@ def export_model(
     int8: bool = True,
     onnx: bool = True,
     onnx_int8: bool = True,
+    mixed: bool = True,
     parity_waves: Sequence[np.ndarray] | None = None,
     int8_method: str = INT8_METHOD,
     opset: int = ONNX_OPSET,
@@ -288,6 +292,7 @@ def export_model(
     """Write an export folder for ``source`` (run folder, model folder or Hub id) into ``out_dir``.
 
     Always writes ``model/`` (fp32) and ``export.json``; ``int8`` records the int8 recipe,
+    ``mixed`` the mixed-precision CPU runtime's recipe and parity gate (wav2vec2-class models),
     ``onnx`` writes ``model.onnx`` and ``onnx_int8`` ``model.int8.onnx`` (which needs the
     ONNX export, made in a temporary folder when ``onnx`` is false). Every variant is
     compared with fp32 PyTorch on ``parity_waves`` (16 kHz ``[samples]`` clips; default
@@ -324,6 +329,18 @@ def export_model(
         timings["int8_s"] = time.perf_counter() - t
         record("int8", TorchClassifier(qmodel, accepts_attention_mask=True))
         del qmodel
+    mixed_info: dict[str, Any] | None = None
+    if mixed:
+        try:
+            runtime = MixedCpuClassifier(model, int8_method=int8_method)
+        except ValueError as exc:  # not a wav2vec2-class model: no mixed variant
+            mixed_info = {"skipped": str(exc)}
+        else:
+            record("mixed", runtime)
+            passed, why = check_gate(parity["variants"]["mixed"])
+            mixed_info = {**runtime.describe(), "gate": {"passed": passed, "reason": why},
+                          "weights": "derived from model/ at load time"}
+            del runtime
     if onnx or onnx_int8:
         t = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="onnx_export_", dir=out) as tmp:
@@ -355,6 +372,7 @@ def export_model(
         "int8": {"method": int8_method, "layers": "nn.Linear", "weights": "derived from model/ at load time"}
         if int8
         else None,
+        "mixed": mixed_info,
         "onnx_opset": opset if (onnx or onnx_int8) else None,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "versions": {

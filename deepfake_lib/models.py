@@ -115,6 +115,7 @@ def load_model(
     use_weighted_layer_sum: bool = False,
     seed: int = 0,
     revision: str | None = None,
+    keep_layers: int | None = None,
 ) -> LoadedModel:
     """Load a detector from ``"tiny"``, a Hub id or a local folder saved with ``save_pretrained``.
 
@@ -126,14 +127,21 @@ def load_model(
         use_weighted_layer_sum: classify from a learned mix of all hidden layers.
         seed: seed for any freshly initialised weights.
         revision: Hub revision, for reproducible Hub runs.
+        keep_layers: keep only the first N transformer layers (``None``: all). The saved
+            config records N (``num_hidden_layers``), so a saved model reloads with the same N.
     """
+    if keep_layers is not None and (isinstance(keep_layers, bool) or int(keep_layers) < 1):
+        raise ValueError(f"keep_layers={keep_layers!r}: must be None or an integer >= 1")
     if source == TINY:
-        loaded = build_tiny_model(seed=seed, use_weighted_layer_sum=use_weighted_layer_sum)
+        n_tiny = int(TINY_CONFIG["num_hidden_layers"])
+        if keep_layers is not None and keep_layers > n_tiny:
+            raise ValueError(f"keep_layers={keep_layers}: the tiny model has {n_tiny} transformer layers")
+        extra = {"num_hidden_layers": int(keep_layers)} if keep_layers is not None else {}
+        loaded = build_tiny_model(seed=seed, use_weighted_layer_sum=use_weighted_layer_sum, **extra)
         pretrained = False
     else:
-        loaded = _load_pretrained(
-            source, seed=seed, use_weighted_layer_sum=use_weighted_layer_sum, revision=revision
-        )
+        loaded = _load_pretrained(source, seed=seed, use_weighted_layer_sum=use_weighted_layer_sum, revision=revision,
+                                  keep_layers=keep_layers)
         pretrained = True
     model = loaded.model
     if freeze_feature_encoder is None:
@@ -152,9 +160,22 @@ def load_model(
     return loaded
 
 
-def _load_pretrained(
-    source: str, *, seed: int, use_weighted_layer_sum: bool, revision: str | None
-) -> LoadedModel:
+def load_model_for(cfg: Any, **overrides: Any) -> LoadedModel:
+    """:func:`load_model` with the model parameters of an
+    :class:`~deepfake_lib.config.ExperimentConfig` (``overrides`` replace any of them)."""
+    kwargs: dict[str, Any] = {
+        "freeze_feature_encoder": cfg.freeze_feature_encoder,
+        "freeze_base": cfg.freeze_base,
+        "use_weighted_layer_sum": cfg.use_weighted_layer_sum,
+        "keep_layers": cfg.keep_layers,
+        "seed": cfg.seed,
+    }
+    kwargs.update(overrides)
+    return load_model(cfg.model_source, **kwargs)
+
+
+def _load_pretrained(source: str, *, seed: int, use_weighted_layer_sum: bool, revision: str | None,
+                     keep_layers: int | None = None) -> LoadedModel:
     kwargs: dict[str, Any] = {"revision": revision} if revision else {}
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)
@@ -170,6 +191,15 @@ def _load_pretrained(
     mapping = align_label_ids(LABEL_NAMES, original)
     if use_weighted_layer_sum:
         config.use_weighted_layer_sum = True
+    resized: dict[str, Any] = {}
+    n_layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+    if keep_layers is not None and keep_layers != n_layers:
+        if keep_layers > n_layers:
+            raise ValueError(f"{source}: keep_layers={keep_layers} but the checkpoint has {n_layers} transformer layers")
+        config.num_hidden_layers = int(keep_layers)  # from_pretrained then builds and loads only the first N
+        notes.append(f"first {keep_layers} of {n_layers} transformer layers kept")
+        if getattr(config, "use_weighted_layer_sum", False):
+            resized = {"ignore_mismatched_sizes": True}  # a saved layer mix has N + 1 weights no longer
     if mapping is None:
         config.num_labels = len(LABEL_NAMES)
         config.id2label, config.label2id = id2label, label2id
@@ -182,7 +212,7 @@ def _load_pretrained(
             f"head re-initialised: checkpoint labels {original} do not match {list(LABEL_NAMES)} by name"
         )
     else:
-        model = AutoModelForAudioClassification.from_pretrained(source, config=config, **kwargs)
+        model = AutoModelForAudioClassification.from_pretrained(source, config=config, **resized, **kwargs)
         perm = [mapping[i] for i in range(len(LABEL_NAMES))]  # our index -> checkpoint index
         if perm != list(range(len(perm))):
             _permute_head(model, perm)

@@ -143,9 +143,11 @@ def test_export_folder_contents_and_parity(export_dir):
     assert manifest["threshold"] == pytest.approx(0.02) and "validation EER" in manifest["threshold_source"]
     assert manifest["int8"]["method"] in INT8_METHODS
     parity = json.loads((export_dir / EXPORT_FILES["parity"]).read_text())["variants"]
-    assert set(parity) == {"int8", "onnx", "onnx_int8"}
+    assert set(parity) == {"int8", "mixed", "onnx", "onnx_int8"}
     assert parity["onnx"]["max_abs_logit_diff"] < 1e-4
-    for name in ("int8", "onnx_int8"):
+    assert manifest["mixed"]["gate"]["passed"] is True and "passed" in manifest["mixed"]["gate"]["reason"]
+    assert manifest["mixed"]["transformer_linear"].startswith("int8") and manifest["mixed"]["head"] == "fp32"
+    for name in ("int8", "mixed", "onnx_int8"):
         assert parity[name]["max_abs_logit_diff"] < 0.02, name
     assert all(p["n"] == 3 and p["label_agreement"] == 1.0 for p in parity.values())
 
@@ -154,7 +156,7 @@ def test_export_folder_contents_and_parity(export_dir):
 def test_detector_backends_load_from_an_export_folder(export_dir):
     wave = waves_for(3, (9.0,))[0]
     scores = {}
-    for backend in ("torch", "int8", "onnx", "onnx-int8"):
+    for backend in ("torch", "int8", "mixed", "onnx", "onnx-int8"):
         det = Detector.from_source(export_dir, backend=backend, device="cpu")
         assert det.threshold == pytest.approx(0.02) and det.backend == backend
         pred = det.predict(wave, SR)
@@ -162,6 +164,9 @@ def test_detector_backends_load_from_an_export_folder(export_dir):
         scores[backend] = pred.score
     assert scores["onnx"] == pytest.approx(scores["torch"], abs=1e-4)
     assert scores["int8"] == pytest.approx(scores["torch"], abs=0.02)
+    assert scores["mixed"] == pytest.approx(scores["torch"], abs=0.02)
+    auto = Detector.from_source(export_dir, device="cpu")  # default: gate read from the export's parity
+    assert auto.backend == "mixed" and auto.describe()["backend_choice"]["reason"].startswith("export parity")
     assert scores["onnx-int8"] == pytest.approx(scores["torch"], abs=0.02)
 
 
@@ -182,7 +187,7 @@ def test_onnx_backend_needs_the_file_in_the_export(export_dir, tmp_path):
 @pytest.mark.slow
 def test_int8_only_export_loads_with_the_int8_backend(run_dir, tmp_path):
     manifest = export_model(
-        run_dir, tmp_path / "int8_only", onnx=False, onnx_int8=False, parity_waves=waves_for(4)
+        run_dir, tmp_path / "int8_only", onnx=False, onnx_int8=False, mixed=False, parity_waves=waves_for(4)
     )
     assert set(manifest["files"]) == {"model_dir", "parity"} and set(manifest["parity"]) == {"int8"}
     det = Detector.from_source(tmp_path / "int8_only", backend="int8")
