@@ -63,27 +63,55 @@ def run_notebook(name: str, run_dir: Path, params: Path) -> dict[str, Any]:
         report = Path(tmp) / "report.json"
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "deepfake_lib.rehearsal", "run", "--run-dir", str(run_dir),
-                               "--params", str(params), "--notebook", name, "--report", str(report)],
-                              env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "deepfake_lib.rehearsal",
+                "run",
+                "--run-dir",
+                str(run_dir),
+                "--params",
+                str(params),
+                "--notebook",
+                name,
+                "--report",
+                str(report),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - started
         if done.returncode != 0:
             tail = (done.stdout + done.stderr)[-4000:]
             return {"name": name, "ok": False, "wall_seconds": round(wall, 1), "error_tail": tail}
         summary = json.loads(report.read_text())
     nb = summary["notebooks"][0]
-    return {"name": name, "ok": True, "seconds": nb["seconds"], "wall_seconds": round(wall, 1),
-            "kernel_peak_rss_mb": summary["kernel_peak_rss_mb"], "output": nb["output"],
-            "parameters": summary["parameters"]}
+    return {
+        "name": name,
+        "ok": True,
+        "seconds": nb["seconds"],
+        "wall_seconds": round(wall, 1),
+        "kernel_peak_rss_mb": summary["kernel_peak_rss_mb"],
+        "output": nb["output"],
+        "parameters": summary["parameters"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20-row dataset, notebooks 01-02 only")
     parser.add_argument("--skip-build", action="store_true", help="reuse the stand-ins already built")
-    parser.add_argument("--run-dir", default=None, help="run folder (default runs/rehearsal, or runs/rehearsal_quick)")
-    parser.add_argument("--params", default="params/rehearsal.yaml", help="params file (relative to the project root)")
-    parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/rehearsal[_quick].json)")
+    parser.add_argument(
+        "--run-dir", default=None, help="run folder (default runs/rehearsal, or runs/rehearsal_quick)"
+    )
+    parser.add_argument(
+        "--params", default="params/rehearsal.yaml", help="params file (relative to the project root)"
+    )
+    parser.add_argument(
+        "--out", default=None, help="results JSON (default benchmarks/results/rehearsal[_quick].json)"
+    )
     args = parser.parse_args()
 
     from deepfake_lib.config import resolve_path
@@ -92,7 +120,9 @@ def main() -> None:
 
     run_dir = resolve_path(args.run_dir or ("runs/rehearsal_quick" if args.quick else "runs/rehearsal"))
     params = resolve_path(args.params)
-    out = Path(args.out) if args.out else RESULTS / ("rehearsal_quick.json" if args.quick else "rehearsal.json")
+    out = (
+        Path(args.out) if args.out else RESULTS / ("rehearsal_quick.json" if args.quick else "rehearsal.json")
+    )
     notebooks = QUICK_NOTEBOOKS if args.quick else NOTEBOOKS
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -117,7 +147,11 @@ def main() -> None:
     for name in notebooks:
         row = run_notebook(name, run_dir, params)
         rows.append(row)
-        shown = f"{row['seconds']:.0f} s, kernel peak RSS {row['kernel_peak_rss_mb']:.0f} MB" if row["ok"] else "FAILED"
+        shown = (
+            f"{row['seconds']:.0f} s, kernel peak RSS {row['kernel_peak_rss_mb']:.0f} MB"
+            if row["ok"]
+            else "FAILED"
+        )
         print(f"{name}: {shown}", flush=True)
         if not row["ok"]:
             print(row["error_tail"], file=sys.stderr)
@@ -129,20 +163,35 @@ def main() -> None:
     if metrics_path.is_file() and "03_fine_tuning.ipynb" in [r["name"] for r in rows if r["ok"]]:
         m = json.loads(metrics_path.read_text())
         n_train = m["n_clips"]["train"]
-        training = {"train_seconds": m["train_seconds"], "n_train_clips": n_train, "epochs_run": m["epochs_run"],
-                    "clips_per_s_incl_eval": round(n_train * m["epochs_run"] / m["train_seconds"], 3),
-                    "device": m["device"], "precision": m["precision"], "n_parameters": m["n_parameters"],
-                    "peak_rss_mb_in_training": m["peak_rss_mb"], "notes": m["notes"]}
+        training = {
+            "train_seconds": m["train_seconds"],
+            "n_train_clips": n_train,
+            "epochs_run": m["epochs_run"],
+            "clips_per_s_incl_eval": round(n_train * m["epochs_run"] / m["train_seconds"], 3),
+            "device": m["device"],
+            "precision": m["precision"],
+            "n_parameters": m["n_parameters"],
+            "peak_rss_mb_in_training": m["peak_rss_mb"],
+            "notes": m["notes"],
+        }
     # one series.json for the whole run, as a single `series` call writes it
     if all(r["ok"] for r in rows) and rows:
-        series = {"run_dir": str(run_dir), "parameters": rows[-1]["parameters"],
-                  "notebooks": [{"name": r["name"], "output": r["output"], "seconds": r["seconds"]} for r in rows]}
+        series = {
+            "run_dir": str(run_dir),
+            "parameters": rows[-1]["parameters"],
+            "notebooks": [{"name": r["name"], "output": r["output"], "seconds": r["seconds"]} for r in rows],
+        }
         (run_dir / "series.json").write_text(json.dumps(series, indent=2, default=str) + "\n")
     result = {
         "params_file": os.path.relpath(params, resolve_path(".")),
         "quick": args.quick,
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": _torch_threads(), "platform": platform.platform(),
-                    "matmul_gflops_before": round(probe_before, 1), "matmul_gflops_after": round(probe_after, 1)},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": _torch_threads(),
+            "platform": platform.platform(),
+            "matmul_gflops_before": round(probe_before, 1),
+            "matmul_gflops_after": round(probe_after, 1),
+        },
         "build_seconds": None if build_seconds is None else round(build_seconds, 1),
         "notebooks": [{k: v for k, v in r.items() if k not in ("output", "parameters")} for r in rows],
         "total_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 1),

@@ -154,23 +154,37 @@ def build_checkpoint(
     Returns the folder, which ``deepfake_lib.models.load_model`` reads like a Hub id.
     """
     import torch
-    from transformers import AutoModelForAudioClassification, Wav2Vec2Config, Wav2Vec2FeatureExtractor
+    from transformers import (
+        AutoModelForAudioClassification,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+    )
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).unlink(missing_ok=True)
     labels = {int(k): str(v) for k, v in (id2label or REFERENCE_ID2LABEL).items()}
     values = {**REFERENCE_CONFIG, **overrides}
-    cfg = Wav2Vec2Config(**values, num_labels=len(labels), id2label=labels,
-                         label2id={v: k for k, v in labels.items()})
+    cfg = Wav2Vec2Config(
+        **values, num_labels=len(labels), id2label=labels, label2id={v: k for k, v in labels.items()}
+    )
     torch.manual_seed(seed)
     model = AutoModelForAudioClassification.from_config(cfg)
     model.save_pretrained(out, safe_serialization=True)
     Wav2Vec2FeatureExtractor(**REFERENCE_FEATURE_EXTRACTOR).save_pretrained(out)
     n_params = sum(p.numel() for p in model.parameters())
-    _write_marker(out, {"kind": "checkpoint", "stands_in_for": REFERENCE_MODEL_ID, "random_weights": True,
-                        "seed": seed, "n_parameters": int(n_params), "id2label": labels,
-                        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}})
+    _write_marker(
+        out,
+        {
+            "kind": "checkpoint",
+            "stands_in_for": REFERENCE_MODEL_ID,
+            "random_weights": True,
+            "seed": seed,
+            "n_parameters": int(n_params),
+            "id2label": labels,
+            "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        },
+    )
     return out
 
 
@@ -180,7 +194,9 @@ def build_checkpoint(
 def _hemg_features_metadata() -> bytes:
     import datasets
 
-    features = datasets.Features({"audio": datasets.Audio(), "label": datasets.ClassLabel(names=list(LABEL_NAMES))})
+    features = datasets.Features(
+        {"audio": datasets.Audio(), "label": datasets.ClassLabel(names=list(LABEL_NAMES))}
+    )
     return json.dumps({"info": {"features": features.to_dict()}}).encode()
 
 
@@ -221,34 +237,60 @@ def build_hemg_dataset(
     from deepfake_lib.synthetic import CorpusConfig, generate_corpus
 
     if n_rows < 4 or n_rows % 2:
-        raise ValueError(f"n_rows = {n_rows}: need an even number of at least 4 (one bona fide clip and one spoof each)")
+        raise ValueError(
+            f"n_rows = {n_rows}: need an even number of at least 4 (one bona fide clip and one spoof each)"
+        )
     if clip_s < 1.0:
         raise ValueError(f"clip_s = {clip_s}: clips must last at least 1 s")
     out = Path(folder)
     (out / "data").mkdir(parents=True, exist_ok=True)
     (out / MARKER).unlink(missing_ok=True)
-    corpus = generate_corpus(CorpusConfig(n_utterances=n_rows // 2, spoofs_per_utterance=1, difficulty=difficulty,
-                                          seed=seed, min_duration_s=clip_s - 0.5, max_duration_s=clip_s + 0.5))
+    corpus = generate_corpus(
+        CorpusConfig(
+            n_utterances=n_rows // 2,
+            spoofs_per_utterance=1,
+            difficulty=difficulty,
+            seed=seed,
+            min_duration_s=clip_s - 0.5,
+            max_duration_s=clip_s + 0.5,
+        )
+    )
     order = np.random.default_rng(seed).permutation(corpus.num_rows)
     table = corpus.select(["audio", "label"]).take(pa.array(order))
     # neutral file names, as on the Hub: the corpus' own names carry the utterance and the attack
-    audio = [{"bytes": a["bytes"], "path": f"clip_{i:03d}.wav"} for i, a in enumerate(table.column("audio").to_pylist())]
+    audio = [
+        {"bytes": a["bytes"], "path": f"clip_{i:03d}.wav"}
+        for i, a in enumerate(table.column("audio").to_pylist())
+    ]
     table = table.set_column(0, "audio", pa.array(audio, type=table.schema.field("audio").type))
     table = table.replace_schema_metadata({b"huggingface": _hemg_features_metadata()})
     pq.write_table(table, out / "data" / "train-00000-of-00001.parquet", row_group_size=64)
     (out / "README.md").write_text(_dataset_card(n_rows, clip_s, seed))
     labels = table.column("label").to_pylist()
-    _write_marker(out, {"kind": "dataset", "stands_in_for": "Hemg/Deepfake-Audio-Dataset", "n_rows": n_rows,
-                        "n_real": int(sum(labels)), "clip_s": clip_s, "seed": seed, "difficulty": difficulty})
+    _write_marker(
+        out,
+        {
+            "kind": "dataset",
+            "stands_in_for": "Hemg/Deepfake-Audio-Dataset",
+            "n_rows": n_rows,
+            "n_real": int(sum(labels)),
+            "clip_s": clip_s,
+            "seed": seed,
+            "difficulty": difficulty,
+        },
+    )
     return out
 
 
-def build_standins(out_dir: str | os.PathLike[str], *, n_rows: int = 100, clip_s: float = HEMG_CLIP_S,
-                   seed: int = 0) -> dict[str, Path]:
+def build_standins(
+    out_dir: str | os.PathLike[str], *, n_rows: int = 100, clip_s: float = HEMG_CLIP_S, seed: int = 0
+) -> dict[str, Path]:
     """Both stand-ins under ``out_dir``: ``{"data_source": out_dir/data, "model_source": out_dir/model}``."""
     root = Path(out_dir)
-    return {"data_source": build_hemg_dataset(root / "data", n_rows=n_rows, clip_s=clip_s, seed=seed),
-            "model_source": build_checkpoint(root / "model", seed=seed)}
+    return {
+        "data_source": build_hemg_dataset(root / "data", n_rows=n_rows, clip_s=clip_s, seed=seed),
+        "model_source": build_checkpoint(root / "model", seed=seed),
+    }
 
 
 def _write_marker(folder: Path, info: Mapping[str, Any]) -> None:
@@ -259,8 +301,10 @@ def check_standin(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The marker of a complete stand-in folder; raises :class:`StandinError` naming the folder otherwise."""
     marker = Path(folder) / MARKER
     if not marker.is_file():
-        raise StandinError(f"{folder}: not a complete stand-in (no {MARKER}); run "
-                           "`python -m deepfake_lib.rehearsal build` (or `make rehearse`)")
+        raise StandinError(
+            f"{folder}: not a complete stand-in (no {MARKER}); run "
+            "`python -m deepfake_lib.rehearsal build` (or `make rehearse`)"
+        )
     return json.loads(marker.read_text())
 
 
@@ -281,7 +325,9 @@ def resolve_source_paths(params_file: str | os.PathLike[str]) -> dict[str, str]:
     out = {}
     for key in STANDIN_SOURCE_KEYS:
         if key not in values:
-            raise StandinError(f"{params_file}: no {key!r}; the rehearsal swaps both sources for local stand-ins")
+            raise StandinError(
+                f"{params_file}: no {key!r}; the rehearsal swaps both sources for local stand-ins"
+            )
         path = resolve_path(str(values[key]))
         check_standin(path)
         out[key] = str(path)
@@ -304,8 +350,13 @@ def run_rehearsal(
 
     sources = resolve_source_paths(params_file)
     started = time.perf_counter()
-    summary = run_series(run_dir, params_file=params_file, parameters=sources, notebooks=tuple(notebooks or NOTEBOOKS),
-                         log_output=log_output)
+    summary = run_series(
+        run_dir,
+        params_file=params_file,
+        parameters=sources,
+        notebooks=tuple(notebooks or NOTEBOOKS),
+        log_output=log_output,
+    )
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     summary["kernel_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 1)
     return summary
@@ -324,7 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m deepfake_lib.rehearsal {build,run,check}``."""
     from deepfake_lib.config import resolve_path
 
-    parser = argparse.ArgumentParser(prog="python -m deepfake_lib.rehearsal", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m deepfake_lib.rehearsal", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("build", help="build the checkpoint and dataset stand-ins")
     p.add_argument("--out", default="runs/rehearsal_standins", help="folder (relative to the project root)")
@@ -333,8 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("run", help="run notebooks on the stand-ins")
     p.add_argument("--run-dir", default="runs/rehearsal", help="run folder (relative to the project root)")
-    p.add_argument("--params", default="params/rehearsal.yaml", help="params file (relative to the project root)")
-    p.add_argument("--notebook", action="append", help="run only this notebook (repeatable; default all four)")
+    p.add_argument(
+        "--params", default="params/rehearsal.yaml", help="params file (relative to the project root)"
+    )
+    p.add_argument(
+        "--notebook", action="append", help="run only this notebook (repeatable; default all four)"
+    )
     p.add_argument("--report", help="write the summary and measurements as JSON here")
     p = sub.add_parser("check", help="list the artefacts a finished run folder lacks")
     p.add_argument("--run-dir", default="runs/rehearsal")
@@ -346,7 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{key}: {path}")
         return 0
     if args.command == "run":
-        summary = run_rehearsal(resolve_path(args.run_dir), resolve_path(args.params), notebooks=args.notebook)
+        summary = run_rehearsal(
+            resolve_path(args.run_dir), resolve_path(args.params), notebooks=args.notebook
+        )
         if args.report:
             Path(args.report).write_text(json.dumps(summary, indent=2, default=str) + "\n")
         print(f"{summary['wall_seconds']:.0f} s, kernel peak RSS {summary['kernel_peak_rss_mb']:.0f} MB")

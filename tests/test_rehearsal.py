@@ -1,4 +1,4 @@
-"""The dress rehearsal's stand-ins load through the Hub code path, and the real configuration trains on them."""
+"""The rehearsal's stand-ins load through the Hub code path; the real configuration trains on them."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ import yaml
 from deepfake_lib import LABEL_NAMES, rehearsal
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-             conv_dim=(32,) * 7, classifier_proj_size=16, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+SMALL = dict(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_dim=(32,) * 7,
+    classifier_proj_size=16,
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+)
 """Narrow layers for the fast tests only; the slow test keeps the full wav2vec2-base sizes."""
 
 
@@ -44,7 +52,12 @@ def test_reference_config_is_wav2vec2_base_with_a_two_class_head() -> None:
     from transformers import Wav2Vec2Config
 
     cfg = Wav2Vec2Config(**rehearsal.REFERENCE_CONFIG)
-    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size) == (768, 12, 12, 3072)
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size) == (
+        768,
+        12,
+        12,
+        3072,
+    )
     assert cfg.feat_extract_norm == "group" and not cfg.do_stable_layer_norm and not cfg.conv_bias
     assert sorted(rehearsal.REFERENCE_ID2LABEL) == [0, 1]
     assert rehearsal.REFERENCE_FEATURE_EXTRACTOR["return_attention_mask"] is False
@@ -118,11 +131,18 @@ def test_real_configuration_trains_one_step_and_evaluates_on_the_standins(tmp_pa
     data = rehearsal.build_hemg_dataset(tmp_path / "data", n_rows=12, clip_s=rehearsal.HEMG_CLIP_S)
     model = rehearsal.build_checkpoint(tmp_path / "model")
     cfg = ExperimentConfig.from_yaml(ROOT / "params" / "rehearsal.yaml").replace(
-        data_source=str(data), model_source=str(model), run_dir=str(tmp_path / "run"), epochs=1, n_bootstrap=20,
-        num_workers=0)
+        data_source=str(data),
+        model_source=str(model),
+        run_dir=str(tmp_path / "run"),
+        epochs=1,
+        n_bootstrap=20,
+        num_workers=0,
+    )
     result = fine_tune(cfg, record_epoch_scores=False, shortcut_control=False)
     m = result.metrics
-    assert "checkpoint labels match by name; head kept" in m["notes"] and "feature encoder frozen" in m["notes"]
+    assert (
+        "checkpoint labels match by name; head kept" in m["notes"] and "feature encoder frozen" in m["notes"]
+    )
     assert 94_000_000 < m["n_parameters"]["total"] < 95_000_000
     assert m["n_parameters"]["trainable"] < m["n_parameters"]["total"] - 4_000_000  # conv encoder frozen
     assert m["precision"] == "fp32" and m["epochs_run"] == 1
