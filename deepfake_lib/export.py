@@ -16,6 +16,8 @@ loads with any backend:
                       difference, label agreement at the threshold, number of clips
                       (``mixed``: the mixed-precision CPU runtime, whose gate decides
                       whether the ``auto`` backend uses it; see :mod:`deepfake_lib.cpu_runtime`)
+``complete.json``     completion marker, written last (:func:`deepfake_lib.runs.mark_complete`);
+                      a folder without it (a killed export) is refused by every loader
 ====================  ===================================================================
 
 The int8 PyTorch variant is stored as a recipe (``export.json["int8"]``), not as pickled
@@ -57,7 +59,7 @@ from deepfake_lib.data import load_example_audio
 from deepfake_lib.infer import check_head, locate_model
 from deepfake_lib.metrics import score_from_logits
 from deepfake_lib.models import load_model, save_model
-from deepfake_lib.runs import RUN_FILES, write_json
+from deepfake_lib.runs import RUN_FILES, clear_complete, mark_complete, write_json
 from deepfake_lib.scoring import MIN_DURATION_S, classify_waves
 from deepfake_lib.synthetic import CorpusConfig, generate_utterance
 from deepfake_lib.train import prepare_data
@@ -305,6 +307,7 @@ def export_model(
         raise ValueError(f"{source}: is already an export folder; export from its run or model folder")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    clear_complete(out)  # a re-export is trusted again only once it has finished
     loaded = load_model(loc.model_source, freeze_feature_encoder=False)
     check_head(loaded.notes, loc.model_source)
     model = loaded.model.to("cpu").eval()
@@ -383,4 +386,5 @@ def export_model(
         "parity": parity["variants"],
     }
     write_json(out / EXPORT_FILES["manifest"], manifest)
+    mark_complete(out, "export", writer="deepfake_lib.export.export_model")
     return manifest
