@@ -127,14 +127,46 @@ def training_rows(d: dict[str, Any] | None) -> list[str]:
     return rows
 
 
+BACKEND_VARIANTS = {
+    "torch": "fp32",
+    "int8": "int8 torch.ao",
+    "mixed": "mixed",
+    "onnx": "onnx fp32",
+    "onnx-int8": "onnx int8",
+}
+"""The ``bench_latency.py`` variant each backend name runs."""
+
+
+def auto_variant(variants: dict[str, Any]) -> str:
+    """The variant the ``auto`` backend picks: the first of mixed, int8 whose parity gate passed, else fp32."""
+    for name in ("mixed", "int8 torch.ao"):
+        if (variants.get(name) or {}).get("gate", {}).get("passed"):
+            return name
+    return "fp32"
+
+
+def default_users(variants: dict[str, Any], defaults: dict[str, str]) -> dict[str, list[str]]:
+    """Variant -> the entry points (with their default backend) that run it when given no ``--backend``."""
+    users: dict[str, list[str]] = {}
+    for command, backend in defaults.items():
+        variant = auto_variant(variants) if backend == "auto" else BACKEND_VARIANTS.get(backend, backend)
+        users.setdefault(variant, []).append(f"`{command}` ({backend})")
+    return users
+
+
 def latency_rows(d: dict[str, Any] | None) -> list[str]:
     if d is None:
         return _missing("bench_latency.py")
     rows = []
     clip = d.get("clip_s", 4.0)
-    for name, variants in d.get("models", {}).items():
+    defaults = (d.get("targets") or {}).get("defaults") or {}
+    models = d.get("models", {})
+    for name, variants in models.items():
+        if name.startswith("base-"):
+            continue
         label = "wav2vec2-base (random weights)" if name == "base" else "tiny default"
         fp = variants.get("fp32", {})
+        users = default_users(variants, defaults)
         for variant, v in variants.items():
             if not isinstance(v, dict) or "batch1_ms_per_clip" not in v or "compile" in variant:
                 continue
@@ -145,23 +177,71 @@ def latency_rows(d: dict[str, Any] | None) -> list[str]:
                 else f"max logit diff {par.get('max_abs_logit_diff', float('nan')):.4f}, "
                 f"labels agree {pct(par.get('label_agreement'))} on {par.get('n', 0)} clips"
             )
-            ratio = (
-                ""
-                if variant == "fp32" or not fp
-                else f"; {v['batch1_ms_per_clip'] / fp['batch1_ms_per_clip']:.2f}x fp32"
-            )
-            if variant == "fp32" and "fp32_floor_ms" in v:
+            if "gate" in v and variant != "fp32":
+                parity += f", gate {'passed' if v['gate']['passed'] else 'failed'}"
+            ratio = ""
+            if variant != "fp32" and fp:
+                ratio = f"; {v['batch1_ms_per_clip'] / fp['batch1_ms_per_clip']:.2f}x fp32"
+            if variant == "fp32" and v.get("fp32_floor_ms"):
                 ratio += f"; fp32 matmul bound {ms(v['fp32_floor_ms'])}"
+            b8 = f"batch 8 {ms(v['batch8_ms_per_clip'])}/clip"
+            if variant != "fp32" and fp:
+                b8 += f" ({v['batch8_ms_per_clip'] / fp['batch8_ms_per_clip']:.2f}x)"
             target = ""
-            if "fp32_floor_ms" in v and variant.startswith("int8"):
-                ratio += f", {v['batch1_ms_per_clip'] / v['fp32_floor_ms']:.2f}x the fp32 matmul bound"
-                target = "<= 0.8x the fp32 matmul bound, 100% agreement"
+            if name == "base" and variant == auto_variant(variants) and variant != "fp32":
+                target = "default path <= 0.40x fp32, 100% agreement"
+            by = users.get(variant)
+            default = f" **Default of {', '.join(by)}.**" if by else ""
             rows.append(
                 f"| Latency per {clip:.0f} s clip, {label}, {variant} | batch 1 {ms(v['batch1_ms_per_clip'])} "
-                f"(RTF {v['rtf_batch1']:.3f}{ratio}), batch 8 {ms(v['batch8_ms_per_clip'])}/clip; "
-                f"peak RSS {v.get('peak_rss_mb', float('nan')):.0f} MB; {parity} "
+                f"(RTF {v['rtf_batch1']:.3f}{ratio}), {b8}; "
+                f"peak RSS {v.get('peak_rss_mb', float('nan')):.0f} MB; {parity}.{default} "
                 f"| {target} | `bench_latency.py` |"
             )
+    for name, variants in models.items():
+        if not name.startswith("base-") or "fp32" not in variants:
+            continue
+        n = name.removeprefix("base-").removesuffix("L")
+        fp = variants["fp32"]
+        parts = [f"fp32 {ms(fp['batch1_ms_per_clip'])}"]
+        for variant in ("int8 torch.ao", "mixed"):
+            v = variants.get(variant)
+            if v:
+                parts.append(
+                    f"{variant} {ms(v['batch1_ms_per_clip'])} "
+                    f"({v['batch1_ms_per_clip'] / fp['batch1_ms_per_clip']:.2f}x; batch 8 "
+                    f"{v['batch8_ms_per_clip'] / fp['batch8_ms_per_clip']:.2f}x; labels agree "
+                    f"{pct(v['parity']['label_agreement'])}, max logit diff "
+                    f"{v['parity']['max_abs_logit_diff']:.4f})"
+                )
+        mixed = variants.get("mixed", {})
+        norm = (
+            (
+                f"; mixed rescaled to an unloaded host (probe {d.get('nominal_probe_gflops', 190):.0f} GFLOP/s): "
+                f"{ms(mixed['probe_normalised_ms'])}"
+            )
+            if "probe_normalised_ms" in mixed
+            else ""
+        )
+        rows.append(
+            f"| Latency per {clip:.0f} s clip, wav2vec2-base first {n} of 12 layers, batch 1 "
+            f"| {'; '.join(parts)}{norm} | < 100 ms (mixed) | `bench_latency.py` |"
+        )
+    probes = [
+        p
+        for vs in models.values()
+        for v in vs.values()
+        if isinstance(v, dict)
+        for p in v.get("probe_gflops", [])
+    ]
+    if probes and d.get("nominal_probe_gflops"):
+        probes.sort()
+        rows.append(
+            f"| Latency run's host speed (fp32 matmul probe, median of the rounds) | "
+            f"{probes[len(probes) // 2]:.0f} GFLOP/s against {d['nominal_probe_gflops']:.0f} on an unloaded "
+            f"machine: absolute times are inflated by shared use; ratios measured side by side hold "
+            f"| | `bench_latency.py` |"
+        )
     return rows
 
 

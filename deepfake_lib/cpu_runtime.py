@@ -42,8 +42,17 @@ from deepfake_lib.scoring import classify_waves
 from deepfake_lib.synthetic import CorpusConfig, generate_utterance
 
 __all__ = [
-    "BF16_CPU_FLAGS", "Bf16Support", "GATE_CLIPS", "GATE_MAX_LOGIT_DIFF", "MixedCpuClassifier", "build_mixed_model",
-    "check_gate", "compare_logits", "detect_bf16_support", "make_gate_waves", "measure_parity",
+    "BF16_CPU_FLAGS",
+    "GATE_CLIPS",
+    "GATE_MAX_LOGIT_DIFF",
+    "Bf16Support",
+    "MixedCpuClassifier",
+    "build_mixed_model",
+    "check_gate",
+    "compare_logits",
+    "detect_bf16_support",
+    "make_gate_waves",
+    "measure_parity",
 ]
 
 BF16_CPU_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
@@ -123,8 +132,10 @@ def _parts(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
     base = getattr(model, "base_model", None)
     encoder = getattr(base, "encoder", None)
     if base is None or not hasattr(base, "feature_extractor") or not hasattr(encoder, "layers"):
-        raise ValueError(f"{type(model).__name__}: the mixed CPU runtime needs a wav2vec2-class model "
-                         "(a conv feature_extractor and encoder.layers)")
+        raise ValueError(
+            f"{type(model).__name__}: the mixed CPU runtime needs a wav2vec2-class model "
+            "(a conv feature_extractor and encoder.layers)"
+        )
     return base, encoder
 
 
@@ -138,9 +149,17 @@ def _bake_weight_norm(module: torch.nn.Module) -> None:
         for name, child in list(parent.named_children()):
             if not (isinstance(child, torch.nn.Conv1d) and parametrize.is_parametrized(child)):
                 continue
-            plain = torch.nn.Conv1d(child.in_channels, child.out_channels, child.kernel_size, stride=child.stride,
-                                    padding=child.padding, dilation=child.dilation, groups=child.groups,
-                                    bias=child.bias is not None, padding_mode=child.padding_mode)
+            plain = torch.nn.Conv1d(
+                child.in_channels,
+                child.out_channels,
+                child.kernel_size,
+                stride=child.stride,
+                padding=child.padding,
+                dilation=child.dilation,
+                groups=child.groups,
+                bias=child.bias is not None,
+                padding_mode=child.padding_mode,
+            )
             with torch.no_grad():
                 plain.weight.copy_(child.weight)
                 if child.bias is not None:
@@ -148,7 +167,9 @@ def _bake_weight_norm(module: torch.nn.Module) -> None:
             setattr(parent, name, plain.eval())
 
 
-def build_mixed_model(model: torch.nn.Module, *, bf16: bool, int8_method: str = INT8_METHOD) -> torch.nn.Module:
+def build_mixed_model(
+    model: torch.nn.Module, *, bf16: bool, int8_method: str = INT8_METHOD
+) -> torch.nn.Module:
     """A copy of ``model`` (wav2vec2-class, fp32) for the CPU: conv feature encoder and positional
     conv under bf16 autocast when ``bf16``, the transformer layers' ``Linear`` layers dynamic int8,
     the rest fp32. Raises ``ValueError`` for other architectures. Called like the original."""
@@ -172,11 +193,21 @@ class MixedCpuClassifier(TorchClassifier):
     ``True`` forces bf16 (slow where the CPU emulates it). ``model`` itself is not changed.
     """
 
-    def __init__(self, model: torch.nn.Module, *, bf16: bool | None = None, accepts_attention_mask: bool = True,
-                 int8_method: str = INT8_METHOD) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        bf16: bool | None = None,
+        accepts_attention_mask: bool = True,
+        int8_method: str = INT8_METHOD,
+    ) -> None:
         support = detect_bf16_support() if bf16 is None else Bf16Support(bool(bf16), "set by the caller")
-        super().__init__(build_mixed_model(model, bf16=support.available, int8_method=int8_method),
-                         device="cpu", accepts_attention_mask=accepts_attention_mask, precision="fp32")
+        super().__init__(
+            build_mixed_model(model, bf16=support.available, int8_method=int8_method),
+            device="cpu",
+            accepts_attention_mask=accepts_attention_mask,
+            precision="fp32",
+        )
         self.bf16 = support.available
         self.bf16_reason = support.reason
         self.int8_method = int8_method
@@ -184,9 +215,13 @@ class MixedCpuClassifier(TorchClassifier):
     def describe(self) -> dict[str, str]:
         """Precision per stage, and why the convolutions run in bf16 or fp32."""
         conv = "bf16 autocast" if self.bf16 else "fp32"
-        return {"conv_feature_encoder": conv, "positional_conv": conv,
-                "transformer_linear": f"int8 dynamic ({self.int8_method})", "head": "fp32",
-                "bf16": f"{'on' if self.bf16 else 'off'}: {self.bf16_reason}"}
+        return {
+            "conv_feature_encoder": conv,
+            "positional_conv": conv,
+            "transformer_linear": f"int8 dynamic ({self.int8_method})",
+            "head": "fp32",
+            "bf16": f"{'on' if self.bf16 else 'off'}: {self.bf16_reason}",
+        }
 
 
 # --------------------------------------------------------------------------------------
@@ -212,8 +247,14 @@ def compare_logits(reference: np.ndarray, candidate: np.ndarray, *, threshold: f
     }
 
 
-def measure_parity(reference: Any, candidate: Any, feature_extractor: Any, waves: Sequence[np.ndarray], *,
-                   threshold: float = 0.0) -> dict[str, Any]:
+def measure_parity(
+    reference: Any,
+    candidate: Any,
+    feature_extractor: Any,
+    waves: Sequence[np.ndarray],
+    *,
+    threshold: float = 0.0,
+) -> dict[str, Any]:
     """:func:`compare_logits` of two classifiers on 16 kHz clips ``[samples]``, each clip scored
     whole through :func:`deepfake_lib.scoring.classify_waves` (one call per clip)."""
     ref = np.concatenate([classify_waves(reference, feature_extractor, [w]) for w in waves])
@@ -227,7 +268,9 @@ def check_gate(parity: Mapping[str, Any], *, max_logit_diff: float = GATE_MAX_LO
     n = int(parity.get("n", 0))
     agree = float(parity.get("label_agreement", float("nan")))
     diff = float(parity.get("max_abs_logit_diff", float("nan")))
-    figures = f"labels agree on {agree:.0%} of {n} clips, max |logit diff| {diff:.3g} (bound {max_logit_diff:g})"
+    figures = (
+        f"labels agree on {agree:.0%} of {n} clips, max |logit diff| {diff:.3g} (bound {max_logit_diff:g})"
+    )
     if n < 1:
         return False, "no parity clips"
     ok = agree == 1.0 and math.isfinite(diff) and diff <= max_logit_diff

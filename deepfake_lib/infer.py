@@ -409,7 +409,9 @@ class Detector:
         resolved = resolve_device(device)
         if backend in ("int8", "mixed") and resolved != "cpu":
             if device != "auto":
-                raise ValueError(f"backend={backend!r} (int8 / mixed precision) runs on the CPU only; use device='cpu'")
+                raise ValueError(
+                    f"backend={backend!r} (int8 / mixed precision) runs on the CPU only; use device='cpu'"
+                )
             resolved = "cpu"
         if threshold is not None:
             thr, thr_source = float(threshold), "given by the caller"
@@ -425,7 +427,9 @@ class Detector:
             model = loaded.model.eval()
             feature_extractor = loaded.feature_extractor
             if backend == "auto":
-                classifier, choice = choose_backend(model, feature_extractor, loc, threshold=thr, device=resolved)
+                classifier, choice = choose_backend(
+                    model, feature_extractor, loc, threshold=thr, device=resolved
+                )
                 backend = choice["chosen"]
                 log.info("backend auto -> %s: %s", backend, choice["reason"])
             else:
@@ -712,7 +716,8 @@ def _torch_backend(model: Any, backend: str, loc: ModelLocation, device: str) ->
     folder's int8 recipe where it has one."""
     method = (loc.manifest.get("int8") or {}).get("method") if loc.kind == "export" else None
     if backend == "int8":
-        return TorchClassifier(quantize_int8(model, method=method) if method else quantize_int8(model), device=device)
+        quantized = quantize_int8(model, method=method) if method else quantize_int8(model)
+        return TorchClassifier(quantized, device=device)
     if backend == "mixed":
         return MixedCpuClassifier(model, int8_method=method) if method else MixedCpuClassifier(model)
     return TorchClassifier(model, device=device)
@@ -758,7 +763,8 @@ def choose_backend(
         passed, why = check_gate(parity)
         gates[name] = {"passed": passed, "reason": f"{where}: {why}", "parity": parity}
         if passed:
-            return candidate, {"requested": "auto", "chosen": name, "gates": gates, "reason": f"{where} {why}"}
+            choice = {"requested": "auto", "chosen": name, "gates": gates, "reason": f"{where} {why}"}
+            return candidate, choice
         del candidate
     failed = "; ".join(f"{k} {v['reason']}" for k, v in gates.items()) or "no candidates"
     return reference, {"requested": "auto", "chosen": "torch", "gates": gates,

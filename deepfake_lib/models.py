@@ -140,8 +140,13 @@ def load_model(
         loaded = build_tiny_model(seed=seed, use_weighted_layer_sum=use_weighted_layer_sum, **extra)
         pretrained = False
     else:
-        loaded = _load_pretrained(source, seed=seed, use_weighted_layer_sum=use_weighted_layer_sum, revision=revision,
-                                  keep_layers=keep_layers)
+        loaded = _load_pretrained(
+            source,
+            seed=seed,
+            use_weighted_layer_sum=use_weighted_layer_sum,
+            revision=revision,
+            keep_layers=keep_layers,
+        )
         pretrained = True
     model = loaded.model
     if freeze_feature_encoder is None:
@@ -195,7 +200,9 @@ def _load_pretrained(source: str, *, seed: int, use_weighted_layer_sum: bool, re
     n_layers = int(getattr(config, "num_hidden_layers", 0) or 0)
     if keep_layers is not None and keep_layers != n_layers:
         if keep_layers > n_layers:
-            raise ValueError(f"{source}: keep_layers={keep_layers} but the checkpoint has {n_layers} transformer layers")
+            raise ValueError(
+                f"{source}: keep_layers={keep_layers} but the checkpoint has {n_layers} transformer layers"
+            )
         config.num_hidden_layers = int(keep_layers)  # from_pretrained then builds and loads only the first N
         notes.append(f"first {keep_layers} of {n_layers} transformer layers kept")
         if getattr(config, "use_weighted_layer_sum", False):

@@ -60,7 +60,9 @@ def test_mixed_logits_match_fp32_within_the_gate_bound(tiny, waves, bf16):
     assert islands(mixed.model) == (2 if bf16 else 0)  # conv feature encoder and positional conv
     n_layers = tiny.model.config.num_hidden_layers
     assert quantised_linears(mixed.model) == 6 * n_layers  # q, k, v, out, two feed-forward per layer
-    assert isinstance(mixed.model.classifier, torch.nn.Linear) and isinstance(mixed.model.projector, torch.nn.Linear)
+    assert isinstance(mixed.model.classifier, torch.nn.Linear) and isinstance(
+        mixed.model.projector, torch.nn.Linear
+    )
     assert mixed.describe()["head"] == "fp32"
 
 
@@ -69,7 +71,9 @@ def test_the_original_model_is_untouched(tiny, waves):
     before = TorchClassifier(tiny.model)(x)
     MixedCpuClassifier(tiny.model, bf16=True)
     assert islands(tiny.model) == 0 and quantised_linears(tiny.model) == 0
-    np.testing.assert_array_equal(TorchClassifier(tiny.model)(x), before)  # still fp32, weight norm still works
+    np.testing.assert_array_equal(
+        TorchClassifier(tiny.model)(x), before
+    )  # still fp32, weight norm still works
 
 
 def test_other_architectures_are_refused():
@@ -96,7 +100,9 @@ def test_the_runtime_falls_back_to_fp32_convolutions_without_bf16(monkeypatch, t
     mixed = MixedCpuClassifier(tiny.model)
     assert not mixed.bf16 and islands(mixed.model) == 0 and quantised_linears(mixed.model) > 0
     info = mixed.describe()
-    assert info["conv_feature_encoder"] == "fp32" and info["bf16"].startswith("off: torch CPU capability AVX2")
+    assert info["conv_feature_encoder"] == "fp32" and info["bf16"].startswith(
+        "off: torch CPU capability AVX2"
+    )
 
 
 def test_read_cpu_flags_of_a_missing_file_is_empty(tmp_path):
@@ -125,8 +131,14 @@ def fake_parity(agreement_by_kind: dict[type, float]):
 
     def measure(reference, candidate, fe, waves, *, threshold=0.0):
         agree = agreement_by_kind.get(type(candidate), 1.0)
-        return {"n": len(waves), "max_abs_logit_diff": 0.01, "mean_abs_logit_diff": 0.01,
-                "max_abs_score_diff": 0.02, "label_agreement": agree, "threshold": threshold}
+        return {
+            "n": len(waves),
+            "max_abs_logit_diff": 0.01,
+            "mean_abs_logit_diff": 0.01,
+            "max_abs_score_diff": 0.02,
+            "label_agreement": agree,
+            "threshold": threshold,
+        }
 
     return measure
 
@@ -138,7 +150,11 @@ def test_auto_takes_the_next_best_path_when_a_gate_fails(monkeypatch, model_dir,
     monkeypatch.setattr(infer, "make_gate_waves", lambda: make_gate_waves(2))
     monkeypatch.setattr(infer, "measure_parity", fake_parity({MixedCpuClassifier: 0.5}))
     classifier, choice = choose_backend(tiny.model, tiny.feature_extractor, loc, threshold=0.0)
-    assert choice["chosen"] == "int8" and type(classifier) is TorchClassifier and quantised_linears(classifier.model)
+    assert (
+        choice["chosen"] == "int8"
+        and type(classifier) is TorchClassifier
+        and quantised_linears(classifier.model)
+    )
     assert not choice["gates"]["mixed"]["passed"] and "50%" in choice["gates"]["mixed"]["reason"]
     monkeypatch.setattr(infer, "measure_parity", fake_parity({MixedCpuClassifier: 0.5, TorchClassifier: 0.9}))
     classifier, choice = choose_backend(tiny.model, tiny.feature_extractor, loc, threshold=0.0)
@@ -150,9 +166,12 @@ def test_auto_uses_fp32_off_the_cpu(monkeypatch, model_dir, tiny):
     import deepfake_lib.infer as infer
 
     made = []
-    monkeypatch.setattr(infer, "TorchClassifier", lambda model, device: made.append(device) or "fp32 classifier")
-    classifier, choice = choose_backend(tiny.model, tiny.feature_extractor, locate_model(model_dir), threshold=0.0,
-                                        device="cuda")
+    monkeypatch.setattr(
+        infer, "TorchClassifier", lambda model, device: made.append(device) or "fp32 classifier"
+    )
+    classifier, choice = choose_backend(
+        tiny.model, tiny.feature_extractor, locate_model(model_dir), threshold=0.0, device="cuda"
+    )
     assert classifier == "fp32 classifier" and made == ["cuda"]
     assert choice["chosen"] == "torch" and "cuda" in choice["reason"] and choice["gates"] == {}
 
@@ -163,7 +182,9 @@ def test_the_default_backend_and_its_reason_are_in_describe(model_dir):
     choice = info["backend_choice"]
     assert choice["requested"] == "auto" and info["backend"] == choice["chosen"] == "mixed"
     assert "load-time gate" in choice["reason"] and choice["gates"]["mixed"]["passed"]
-    assert info["runtime"]["transformer_linear"].startswith("int8") and info["runtime"]["bf16"].startswith(("on", "off"))
+    assert info["runtime"]["transformer_linear"].startswith("int8") and info["runtime"]["bf16"].startswith(
+        ("on", "off")
+    )
     assert det.predict(make_gate_waves(1)[0], SR).label in ("Real", "Fake")
     explicit = Detector.from_source(model_dir, device="cpu", backend="torch").describe()
     assert explicit["backend_choice"]["requested"] == "torch" and "runtime" not in explicit
@@ -174,7 +195,9 @@ def test_the_default_backend_and_its_reason_are_in_describe(model_dir):
 def four_layer_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt")
     plain = save_model(build_tiny_model(seed=2, num_hidden_layers=4), root / "plain")
-    mixed = save_model(build_tiny_model(seed=2, num_hidden_layers=4, use_weighted_layer_sum=True), root / "wls")
+    mixed = save_model(
+        build_tiny_model(seed=2, num_hidden_layers=4, use_weighted_layer_sum=True), root / "wls"
+    )
     return plain, mixed
 
 
@@ -187,8 +210,10 @@ def test_first_layers_save_and_load_round_trip(four_layer_dirs, tmp_path, weight
     assert model.config.num_hidden_layers == 2 and len(model.wav2vec2.encoder.layers) == 2
     assert any("first 2 of 4" in n for n in loaded.notes)
     for k in range(2):  # the first layers are the checkpoint's own
-        assert torch.equal(model.wav2vec2.encoder.layers[k].attention.q_proj.weight,
-                           full.wav2vec2.encoder.layers[k].attention.q_proj.weight)
+        assert torch.equal(
+            model.wav2vec2.encoder.layers[k].attention.q_proj.weight,
+            full.wav2vec2.encoder.layers[k].attention.q_proj.weight,
+        )
     if weighted:
         assert model.layer_weights.shape == (3,)  # one weight per kept layer plus the embeddings
     saved = save_model(loaded, tmp_path / "trunc")
