@@ -51,12 +51,14 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import psutil
 import torch
+from gauges import matmul_probe_gflops, results_path
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.backends import OnnxClassifier, TorchClassifier, quantize_int8
@@ -68,7 +70,6 @@ from deepfake_lib.export import (
     make_parity_waves,
     quantize_onnx_int8,
 )
-from gauges import matmul_probe_gflops, results_path
 
 CLIP_S = 4.0
 BASE_GFLOP_PER_CLIP = 57.0  # wav2vec2-base, one 4 s clip (conv 19.6, linear 34.0, pos conv 1.9, attn 1.5)
@@ -91,8 +92,12 @@ def build_base(n_layers: int = 12) -> tuple[Any, Any]:
     from transformers import AutoModelForAudioClassification, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
     torch.manual_seed(0)
-    cfg = Wav2Vec2Config(num_labels=2, id2label=dict(enumerate(LABEL_NAMES)),
-                         label2id={n: i for i, n in enumerate(LABEL_NAMES)}, num_hidden_layers=n_layers)
+    cfg = Wav2Vec2Config(
+        num_labels=2,
+        id2label=dict(enumerate(LABEL_NAMES)),
+        label2id={n: i for i, n in enumerate(LABEL_NAMES)},
+        num_hidden_layers=n_layers,
+    )
     model = AutoModelForAudioClassification.from_config(cfg).eval()
     return model, Wav2Vec2FeatureExtractor()  # wav2vec2-base: group norm, no attention mask
 
@@ -132,7 +137,9 @@ def command_defaults() -> dict[str, str]:
 def wave_fn(classifier: Any, fe: Any) -> Callable[[np.ndarray], np.ndarray]:
     def fn(wave: np.ndarray) -> np.ndarray:
         mask_wanted = bool(getattr(fe, "return_attention_mask", False)) and classifier.accepts_attention_mask
-        feats = fe([wave], sampling_rate=TARGET_SAMPLE_RATE, return_tensors="np", return_attention_mask=mask_wanted)
+        feats = fe(
+            [wave], sampling_rate=TARGET_SAMPLE_RATE, return_tensors="np", return_attention_mask=mask_wanted
+        )
         mask = np.asarray(feats["attention_mask"], dtype=np.int64) if mask_wanted else None
         return classifier(np.asarray(feats["input_values"], dtype=np.float32), mask)[0]
 
@@ -145,8 +152,15 @@ def time_once(fn: Callable[[np.ndarray], Any], batch: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np.ndarray], args: argparse.Namespace,
-                workdir: Path) -> dict[str, Any]:
+def bench_model(
+    name: str,
+    model: Any,
+    fe: Any,
+    threshold: float,
+    waves: list[np.ndarray],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> dict[str, Any]:
     uses_mask = bool(getattr(fe, "return_attention_mask", False))
     big = name.startswith("base")
     clips = [w for w in waves if len(w) >= CLIP_S * TARGET_SAMPLE_RATE] or waves
@@ -168,7 +182,10 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
         def build() -> tuple[Any, dict[str, Any]]:
             start = time.perf_counter()
             m = make()
-            return TorchClassifier(m, accepts_attention_mask=uses_mask), {"build_s": time.perf_counter() - start}
+            return TorchClassifier(m, accepts_attention_mask=uses_mask), {
+                "build_s": time.perf_counter() - start
+            }
+
         return build
 
     def build_mixed() -> tuple[Any, dict[str, Any]]:
@@ -182,16 +199,28 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
     if has_torchao:  # optional: `pip install torchao` to measure it side by side
         builders.append(("int8 torchao", torch_variant(lambda: torchao_int8(model))))
     if args.compile and has_torchao:
+
         def build_compiled() -> tuple[Any, dict[str, Any]]:
             start = time.perf_counter()
             compiled = torch.compile(torchao_int8(model))
             clf = TorchClassifier(compiled, accepts_attention_mask=uses_mask)
             for b in (batch1, batch8):  # compile for both shapes before timing
                 clf(b, masks[len(b)])
-            return clf, {"build_s": time.perf_counter() - start, "note": "build_s includes torch.compile for 2 shapes"}
+            return clf, {
+                "build_s": time.perf_counter() - start,
+                "note": "build_s includes torch.compile for 2 shapes",
+            }
+
         builders.append(("int8 torchao+compile", build_compiled))
-    builders.append(("bf16 autocast", lambda: (TorchClassifier(model, accepts_attention_mask=uses_mask, precision="bf16"),
-                                               {"build_s": 0.0})))
+    builders.append(
+        (
+            "bf16 autocast",
+            lambda: (
+                TorchClassifier(model, accepts_attention_mask=uses_mask, precision="bf16"),
+                {"build_s": 0.0},
+            ),
+        )
+    )
     builders.append(("mixed", build_mixed))
 
     onnx_path, onnx_int8_path = workdir / f"{name}.onnx", workdir / f"{name}.int8.onnx"
@@ -259,8 +288,11 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
             "gate": {"passed": passed, "reason": why},
             **info,
         }
-        print(f"  {name:<7} {label:<20} b1 {ms1:8.1f} ms  b8 {ms8:8.1f} ms/clip  "
-              f"max|dlogit| {parity['max_abs_logit_diff']:.1e}  agree {parity['label_agreement']:.0%}", flush=True)
+        print(
+            f"  {name:<7} {label:<20} b1 {ms1:8.1f} ms  b8 {ms8:8.1f} ms/clip  "
+            f"max|dlogit| {parity['max_abs_logit_diff']:.1e}  agree {parity['label_agreement']:.0%}",
+            flush=True,
+        )
     del built
     fp32 = results["fp32"]
     for label, r in results.items():
@@ -273,17 +305,21 @@ def bench_model(name: str, model: Any, fe: Any, threshold: float, waves: list[np
 
 def print_table(all_results: dict[str, Any]) -> None:
     print()
-    head = (f"{'model':<7} {'variant':<20} {'b1 ms':>8} {'b8 ms/clip':>10} {'RTF b1':>7} {'x fp32 b1':>9} "
-            f"{'x fp32 b8':>9} {'norm ms':>8} {'max|dlogit|':>11} {'agree':>6} {'gate':>5} {'RSS rise':>9}")
+    head = (
+        f"{'model':<7} {'variant':<20} {'b1 ms':>8} {'b8 ms/clip':>10} {'RTF b1':>7} {'x fp32 b1':>9} "
+        f"{'x fp32 b8':>9} {'norm ms':>8} {'max|dlogit|':>11} {'agree':>6} {'gate':>5} {'RSS rise':>9}"
+    )
     print(head)
     print("-" * len(head))
     for model_name, res in all_results.items():
         for label, r in res.items():
-            print(f"{model_name:<7} {label:<20} {r['batch1_ms_per_clip']:8.1f} {r['batch8_ms_per_clip']:10.1f} "
-                  f"{r['rtf_batch1']:7.3f} {r['vs_fp32_batch1']:9.2f} {r['vs_fp32_batch8']:9.2f} "
-                  f"{r['probe_normalised_ms']:8.0f} {r['parity']['max_abs_logit_diff']:11.1e} "
-                  f"{r['parity']['label_agreement']:6.0%} {'yes' if r['gate']['passed'] else 'no':>5} "
-                  f"{r['rss_rise_mb']:8.0f}M")
+            print(
+                f"{model_name:<7} {label:<20} {r['batch1_ms_per_clip']:8.1f} {r['batch8_ms_per_clip']:10.1f} "
+                f"{r['rtf_batch1']:7.3f} {r['vs_fp32_batch1']:9.2f} {r['vs_fp32_batch8']:9.2f} "
+                f"{r['probe_normalised_ms']:8.0f} {r['parity']['max_abs_logit_diff']:11.1e} "
+                f"{r['parity']['label_agreement']:6.0%} {'yes' if r['gate']['passed'] else 'no':>5} "
+                f"{r['rss_rise_mb']:8.0f}M"
+            )
 
 
 def summarise_targets(all_results: dict[str, Any], defaults: dict[str, str]) -> dict[str, Any]:
@@ -291,20 +327,30 @@ def summarise_targets(all_results: dict[str, Any], defaults: dict[str, str]) -> 
     out: dict[str, Any] = {}
     base = all_results.get("base")
     if base:
-        chosen = next((v for v in ("mixed", "int8 torch.ao") if v in base and base[v]["gate"]["passed"]), "fp32")
+        chosen = next(
+            (v for v in ("mixed", "int8 torch.ao") if v in base and base[v]["gate"]["passed"]), "fp32"
+        )
         r = base[chosen]
         out["default_path_base"] = {
-            "variant": chosen, "vs_fp32_batch1": r["vs_fp32_batch1"], "vs_fp32_batch8": r["vs_fp32_batch8"],
-            "label_agreement": r["parity"]["label_agreement"], "target_vs_fp32": TARGET_DEFAULT_VS_FP32,
-            "meets_target": bool(r["vs_fp32_batch1"] <= TARGET_DEFAULT_VS_FP32 and r["parity"]["label_agreement"] == 1.0),
+            "variant": chosen,
+            "vs_fp32_batch1": r["vs_fp32_batch1"],
+            "vs_fp32_batch8": r["vs_fp32_batch8"],
+            "label_agreement": r["parity"]["label_agreement"],
+            "target_vs_fp32": TARGET_DEFAULT_VS_FP32,
+            "meets_target": bool(
+                r["vs_fp32_batch1"] <= TARGET_DEFAULT_VS_FP32 and r["parity"]["label_agreement"] == 1.0
+            ),
         }
     first = {k: v["mixed"] for k, v in all_results.items() if k.startswith("base-") and "mixed" in v}
     if first:
         best_name = min(first, key=lambda k: first[k]["batch1_ms_per_clip"])
         r = first[best_name]
         out["first_layers"] = {
-            "model": best_name, "variant": "mixed", "batch1_ms_per_clip": r["batch1_ms_per_clip"],
-            "probe_normalised_ms": r["probe_normalised_ms"], "target_ms": TARGET_FIRST_LAYERS_MS,
+            "model": best_name,
+            "variant": "mixed",
+            "batch1_ms_per_clip": r["batch1_ms_per_clip"],
+            "probe_normalised_ms": r["probe_normalised_ms"],
+            "target_ms": TARGET_FIRST_LAYERS_MS,
             "meets_target_measured": bool(r["batch1_ms_per_clip"] < TARGET_FIRST_LAYERS_MS),
             "meets_target_probe_normalised": bool(r["probe_normalised_ms"] < TARGET_FIRST_LAYERS_MS),
         }
@@ -316,16 +362,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny model only, few repeats")
     parser.add_argument("--run-dir", help="trained run: its test split for parity, its model as 'tiny'")
-    parser.add_argument("--models", default=None, help="comma list of tiny,base (default both; tiny with --quick)")
-    parser.add_argument("--layers", default="6,4,2",
-                        help="first-layers versions of base to add (comma list of N < 12; empty for none)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds at batch 1 for base (default 3)")
-    parser.add_argument("--repeats8", type=int, default=None, help="timed rounds at batch 8 for base (default 1)")
-    parser.add_argument("--parity-clips", type=int, default=1000,
-                        help=f"with --run-dir: test clips for parity (default all; base uses at most {BASE_PARITY_CLIPS})")
+    parser.add_argument(
+        "--models", default=None, help="comma list of tiny,base (default both; tiny with --quick)"
+    )
+    parser.add_argument(
+        "--layers",
+        default="6,4,2",
+        help="first-layers versions of base to add (comma list of N < 12; empty for none)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed rounds at batch 1 for base (default 3)"
+    )
+    parser.add_argument(
+        "--repeats8", type=int, default=None, help="timed rounds at batch 8 for base (default 1)"
+    )
+    parser.add_argument(
+        "--parity-clips",
+        type=int,
+        default=1000,
+        help=f"with --run-dir: test clips for parity (default all; base uses at most {BASE_PARITY_CLIPS})",
+    )
     parser.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip the ONNX Runtime variants")
-    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torchao + torch.compile")
-    parser.add_argument("--out", default=None, help="results JSON (default results/latency.json; --quick: none)")
+    parser.add_argument(
+        "--no-compile", dest="compile", action="store_false", help="skip torchao + torch.compile"
+    )
+    parser.add_argument(
+        "--out", default=None, help="results JSON (default results/latency.json; --quick: none)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     models = (args.models or ("tiny" if args.quick else "tiny,base")).split(",")
@@ -340,10 +403,15 @@ def main() -> None:
         waves = load_run_test_waves(args.run_dir, max_clips=args.parity_clips if not args.quick else 4)
         wave_source = f"test split of {args.run_dir}"
     else:
-        waves, wave_source = make_parity_waves(8 if not args.quick else 3), "synthetic clips (deepfake_lib.synthetic)"
+        waves, wave_source = (
+            make_parity_waves(8 if not args.quick else 3),
+            "synthetic clips (deepfake_lib.synthetic)",
+        )
     bf16 = detect_bf16_support()
-    print(f"parity clips: {len(waves)} ({wave_source}); threads {THREADS}; probe {matmul_probe_gflops():.0f} GFLOP/s; "
-          f"bf16: {bf16.reason}")
+    print(
+        f"parity clips: {len(waves)} ({wave_source}); threads {THREADS}; probe {matmul_probe_gflops():.0f} GFLOP/s; "
+        f"bf16: {bf16.reason}"
+    )
     all_results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench_latency_") as tmp:
         for name in models:
@@ -352,7 +420,10 @@ def main() -> None:
             elif name.startswith("base"):
                 n_layers = 12 if name == "base" else int(name.removeprefix("base-").removesuffix("L"))
                 model, fe = build_base(n_layers)
-                threshold, desc = 0.0, f"wav2vec2-base architecture, first {n_layers} of 12 layers, random weights"
+                threshold, desc = (
+                    0.0,
+                    f"wav2vec2-base architecture, first {n_layers} of 12 layers, random weights",
+                )
             else:
                 raise SystemExit(f"unknown model {name!r}")
             print(f"{name}: {desc}, {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
@@ -366,11 +437,20 @@ def main() -> None:
         "clip_s": CLIP_S,
         "threads": THREADS,
         "quick": bool(args.quick),
-        "parity_clips": {"n": len(waves), "n_base": min(len(waves), BASE_PARITY_CLIPS), "source": wave_source},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16": bf16.reason,
-                    "load_average_1min": os.getloadavg()[0]},
+        "parity_clips": {
+            "n": len(waves),
+            "n_base": min(len(waves), BASE_PARITY_CLIPS),
+            "source": wave_source,
+        },
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "bf16": bf16.reason,
+            "load_average_1min": os.getloadavg()[0],
+        },
         "base_gflop_per_clip": BASE_GFLOP_PER_CLIP,
         "nominal_probe_gflops": NOMINAL_PROBE_GFLOPS,
         "int8_default": "torch.ao (deepfake_lib.backends.INT8_METHOD)",
@@ -381,10 +461,16 @@ def main() -> None:
     out = results_path("latency", args.out, args.quick)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")  # saved before printing: a table bug loses nothing
+        out.write_text(
+            json.dumps(report, indent=2) + "\n"
+        )  # saved before printing: a table bug loses nothing
     print_table(all_results)
     print(json.dumps(report["targets"], indent=2))
-    print(f"\nsaved {out} ({report['wall_s']:.0f} s)" if out is not None else f"\n({report['wall_s']:.0f} s; quick run, not saved)")
+    print(
+        f"\nsaved {out} ({report['wall_s']:.0f} s)"
+        if out is not None
+        else f"\n({report['wall_s']:.0f} s; quick run, not saved)"
+    )
 
 
 if __name__ == "__main__":
