@@ -66,7 +66,7 @@ from deepfake_lib.config import resolve_path
 from deepfake_lib.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves, measure_parity
 from deepfake_lib.metrics import score_from_logits, softmax_probability
 from deepfake_lib.models import load_model
-from deepfake_lib.runs import RUN_FILES, resolve_device
+from deepfake_lib.runs import RUN_FILES, require_complete, resolve_device
 from deepfake_lib.scoring import (
     MIN_DURATION_S,
     classify_waves,
@@ -233,7 +233,9 @@ class ModelLocation:
 def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
     """Classify ``source`` (run folder, export folder, model folder or Hub id) and find its
     model and threshold. Relative folders are looked up in the current directory first, then
-    under the project root (:func:`deepfake_lib.config.resolve_path`)."""
+    under the project root (:func:`deepfake_lib.config.resolve_path`). A run or export folder
+    must be complete (its marker, :func:`deepfake_lib.runs.require_complete`): an unfinished
+    one raises :class:`~deepfake_lib.runs.IncompleteFolderError` naming the folder and what is missing."""
     text = os.fspath(source)
     path = Path(text).expanduser()
     if not path.exists() and not path.is_absolute() and resolve_path(text).exists():
@@ -241,6 +243,7 @@ def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
     if path.is_dir():
         manifest_file = path / EXPORT_MANIFEST
         if manifest_file.is_file():
+            require_complete(path, "export")
             manifest = json.loads(manifest_file.read_text())
             return ModelLocation(
                 "export",
@@ -253,6 +256,7 @@ def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
         metrics_file = path / RUN_FILES["metrics"]
         model_dir = path / RUN_FILES["model"]
         if model_dir.is_dir():
+            require_complete(path, "run")
             if metrics_file.is_file():
                 metrics = json.loads(metrics_file.read_text())
                 value = (metrics.get("threshold") or {}).get("value")
