@@ -15,6 +15,7 @@ import pytest
 from deepfake_lib.backends import INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
 from deepfake_lib.export import EXPORT_FILES, check_parity, export_model, export_onnx
 from deepfake_lib.infer import Detector
+from deepfake_lib.runs import mark_complete
 
 SR = 16_000
 
@@ -45,6 +46,7 @@ def run_dir(tmp_path_factory, tiny):
     (run / "metrics.json").write_text(
         json.dumps({"threshold": {"value": 0.02, "chosen_on": "validation EER"}})
     )
+    mark_complete(run, "run", writer="test fixture")
     return run
 
 

@@ -28,6 +28,7 @@ from deepfake_lib.infer import (
     locate_model,
 )
 from deepfake_lib.metrics import score_from_logits, softmax_probability
+from deepfake_lib.runs import IncompleteFolderError, mark_complete
 
 SR = 16_000
 
@@ -59,6 +60,7 @@ def run_dir(tmp_path_factory, model_dir):
     (run / "metrics.json").write_text(
         json.dumps({"threshold": {"value": 0.0123, "chosen_on": "validation EER"}})
     )
+    mark_complete(run, "run", writer="test fixture")
     return run
 
 
@@ -364,3 +366,19 @@ def test_a_run_folder_detector_scores_with_the_runs_evaluation_window(run_dir, t
         int(1.7 * 16_000),
         int(3.2 * 16_000),
     )  # last ends at the end
+
+
+def test_an_unfinished_run_folder_is_refused(run_dir, tmp_path):
+    import shutil
+
+    killed = tmp_path / "killed"
+    shutil.copytree(run_dir, killed)
+    (killed / "complete.json").unlink()  # killed after metrics.json, before the marker
+    with pytest.raises(IncompleteFolderError, match=r"killed.*incomplete run folder.*no completion marker"):
+        Detector.from_source(killed, device="cpu")
+    shutil.rmtree(killed / "model")
+    (killed / "model").mkdir()  # a model folder cut short while a finished run's marker says otherwise
+    mark_complete(killed, "run")
+    (killed / "metrics.json").write_text("{}")
+    with pytest.raises(IncompleteFolderError, match="metrics.json is 2 bytes"):
+        locate_model(killed)
