@@ -98,6 +98,19 @@ def compare_intervals(a: tuple[float, float], b: tuple[float, float]) -> int:
 # --------------------------------------------------------------------------------------
 # the headline and the systems compared
 # --------------------------------------------------------------------------------------
+def describe_source(data_source: str) -> str:
+    """How to read a result measured on ``data_source``: on the embedded corpus, a pipeline check.
+
+    ``data_source``: the run's ``data_source`` (``"embedded"``, a Hub id, a folder or a file).
+    """
+    if data_source == "embedded":
+        return (
+            "Measured on the embedded synthetic corpus: a pipeline check (does the code learn and "
+            "measure correctly?), not the performance of a detector on real deepfakes."
+        )
+    return f"Measured on `{data_source}`: these figures describe that data and nothing wider."
+
+
 def describe_headline(metrics: Mapping[str, Any]) -> str:
     """One paragraph: the test EER with its interval against the shortcut control."""
     test = metrics["test"]
@@ -213,10 +226,12 @@ def describe_protocols(
         return []
     reported, clean, ours = (protocols.iloc[i] for i in range(3))
     lines = [
-        f"- **The study's protocol** (augment before the split, pick the epoch on the clips you report) "
-        f"reported {_with_interval(reported, 'accuracy')} on {int(reported['n_clips'])} clips. The same model "
-        f"scores {_with_interval(clean, 'accuracy')} on our clean, group-disjoint test split of "
-        f"{int(clean['n_clips'])} clips, and our protocol's model {_with_interval(ours, 'accuracy')}."
+        (
+            f"- **The study's protocol** (augment before the split, pick the epoch on the clips you report) "
+            f"reported {_with_interval(reported, 'accuracy')} on {int(reported['n_clips'])} clips. The same "
+            f"model scores {_with_interval(clean, 'accuracy')} on our clean, group-disjoint test split of "
+            f"{int(clean['n_clips'])} clips, and our protocol's model {_with_interval(ours, 'accuracy')}."
+        )
     ]
     width = _interval(reported, "accuracy")
     side = compare_intervals(_interval(reported, "accuracy"), _interval(clean, "accuracy"))

@@ -43,7 +43,7 @@ def test_parameters_cell_is_first_and_holds_config_literals(path: Path) -> None:
     ExperimentConfig.from_params(params, strict=True)
     source = "".join(_code_cells(path)[0]["source"])
     for line in source.splitlines():
-        code, _, comment = line.partition("#")
+        _, _, comment = line.partition("#")
         assert comment.strip(), f"{path.name}: parameter line without a # help comment: {line!r}"
         assert "=" not in comment, (
             f"{path.name}: '=' in a help comment breaks papermill's inspection: {line!r}"
@@ -152,8 +152,6 @@ def test_series_rejects_unknown_parameters_before_running(tmp_path: Path) -> Non
 # --------------------------------------------------------------------------------------
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILES = sorted((ROOT / "params").glob("*.yaml"))
-AWAITING_NOTEBOOK_03 = {"warmup_fraction", "device", "num_workers"}
-"""Keys of the params files that notebook 03's parameters cell does not declare yet."""
 
 
 def _yaml(path: Path) -> dict:
@@ -174,14 +172,11 @@ def test_params_file_holds_only_parameters(params_file: Path) -> None:
 
     check_parameter_names(set(_yaml(params_file)))
     ExperimentConfig.from_yaml(params_file)
-    assert _undeclared(params_file) <= AWAITING_NOTEBOOK_03, (
+    assert not _undeclared(params_file), (
         f"{params_file.name}: keys no notebook declares: {sorted(_undeclared(params_file))}"
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="notebook 03 declares warmup_fraction, device and num_workers in phase 2"
-)
 def test_every_params_key_is_declared_by_a_notebook() -> None:
     assert all(not _undeclared(p) for p in PARAMS_FILES), {
         p.name: sorted(_undeclared(p)) for p in PARAMS_FILES
@@ -248,7 +243,6 @@ def test_both_routes_stop_on_the_same_unknown_key(bad_key: str, tmp_path: Path) 
     assert check_injected_parameters({"In": history[:2]}) == [], "interactive sessions inject nothing"
 
 
-@pytest.mark.xfail(strict=True, reason="notebooks call check_injected_parameters from phase 2 on")
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_notebook_checks_what_papermill_injected(path: Path) -> None:
     assert "check_injected_parameters(globals())" in "".join(_code_cells(path)[2]["source"])
@@ -277,9 +271,12 @@ def figure_cells_without_image(nb: dict) -> list[str]:
     missing = []
     for cell in nb["cells"]:
         source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and DRAWS_A_FIGURE.search(source):
-            if not any("image/png" in o.get("data", {}) for o in cell.get("outputs", [])):
-                missing.append(source.splitlines()[0])
+        if (
+            cell["cell_type"] == "code"
+            and DRAWS_A_FIGURE.search(source)
+            and not any("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+        ):
+            missing.append(source.splitlines()[0])
     return missing
 
 
@@ -334,39 +331,17 @@ def test_figure_and_path_checks_catch_what_they_should() -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="notebooks re-executed in phase 2")
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_every_figure_cell_stores_an_image(path: Path) -> None:
     assert figure_cells_without_image(json.loads(path.read_text())) == []
 
 
-def _until_phase_2(failing: set[str], reason: str) -> list:
-    """PATHS, with a strict xfail on the notebooks named in ``failing`` (their markers go once they pass)."""
-    return [
-        pytest.param(
-            p, id=p.stem, marks=pytest.mark.xfail(strict=True, reason=reason) if p.stem in failing else ()
-        )
-        for p in PATHS
-    ]
-
-
-@pytest.mark.parametrize(
-    "path",
-    _until_phase_2(
-        {"01_data_exploration", "02_preprocessing_augmentation", "04_analysis_reflection"},
-        "notebooks re-executed in phase 2",
-    ),
-)
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_no_output_holds_an_absolute_path(path: Path) -> None:
     assert absolute_paths_in_outputs(json.loads(path.read_text())) == []
 
 
-@pytest.mark.parametrize(
-    "path",
-    _until_phase_2(
-        {"02_preprocessing_augmentation"}, "phase 2 embeds the audio at 16 kHz, a few seconds each"
-    ),
-)
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_committed_notebook_stays_under_1_mb(path: Path) -> None:
     assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: {path.stat().st_size / 1e6:.2f} MB"
 
@@ -456,8 +431,12 @@ def test_progress_prints_one_line_per_executed_cell(capsys: pytest.CaptureFixtur
     from deepfake_lib.series import _CellProgress, format_headline
 
     tracker = _CellProgress("03_fine_tuning.ipynb", 2)
-    cells = [nbformat.v4.new_markdown_cell("# title"), nbformat.v4.new_code_cell("   "),
-             nbformat.v4.new_code_cell("run = fine_tune(cfg)\nprint(run)"), nbformat.v4.new_code_cell("x = 1")]
+    cells = [
+        nbformat.v4.new_markdown_cell("# title"),
+        nbformat.v4.new_code_cell("   "),
+        nbformat.v4.new_code_cell("run = fine_tune(cfg)\nprint(run)"),
+        nbformat.v4.new_code_cell("x = 1"),
+    ]
     for i, cell in enumerate(cells):
         tracker.on_cell_start(cell=cell, cell_index=i)
         if cell.cell_type == "code" and cell.source.strip():  # nbclient's rule for on_cell_executed
@@ -466,7 +445,11 @@ def test_progress_prints_one_line_per_executed_cell(capsys: pytest.CaptureFixtur
     assert len(lines) == 2
     assert "03_fine_tuning cell  1/2  run = fine_tune(cfg)" in lines[0] and lines[0].rstrip().endswith("s)")
     assert "cell  2/2  x = 1" in lines[1]
-    metrics = {"test": {"eer": 0.089, "n": 90, "ci": {"eer": [0.044, 0.156]}},
-               "shortcut_control": {"eer": 0.489, "ci": {"eer": [0.38, 0.6]}}}
-    assert format_headline(metrics) == ("test EER 8.9% (95% CI 4.4% to 15.6%) on 90 clips; shortcut control "
-                                        "(trivial features) 48.9% (95% CI 38.0% to 60.0%)")
+    metrics = {
+        "test": {"eer": 0.089, "n": 90, "ci": {"eer": [0.044, 0.156]}},
+        "shortcut_control": {"eer": 0.489, "ci": {"eer": [0.38, 0.6]}},
+    }
+    assert format_headline(metrics) == (
+        "test EER 8.9% (95% CI 4.4% to 15.6%) on 90 clips; shortcut control "
+        "(trivial features) 48.9% (95% CI 38.0% to 60.0%)"
+    )

@@ -177,3 +177,10 @@ def test_reflection_assembles_every_part():
     assert "1 of 2 conditions have an EER interval wholly above the clean one" in text
     assert "not measured" in text
     assert not math.isnan(report.upper_bound(0, 1))
+
+
+def test_source_label_marks_embedded_results_as_pipeline_checks():
+    assert "pipeline check" in report.describe_source("embedded")
+    assert "not the performance" in report.describe_source("embedded")
+    hub = report.describe_source("Hemg/Deepfake-Audio-Dataset")
+    assert "pipeline check" not in hub and "`Hemg/Deepfake-Audio-Dataset`" in hub
