@@ -239,20 +239,20 @@ def _matches(value: Any, hint: Any) -> bool:
 
 
 def quiet_libraries() -> None:
-    """Silence progress bars and advisory logging of datasets, transformers and huggingface_hub.
+    """Silence datasets' progress bars and the advisory logging of datasets and transformers.
 
     Called explicitly by the notebooks (never on import), so that executed notebooks hold
-    results rather than progress-bar debris; warnings and errors still show.
+    results rather than progress-bar debris; warnings and errors still show. Downloads from the
+    Hugging Face Hub keep their progress bars (a 378 MB checkpoint should not look like a hang):
+    huggingface_hub's and transformers' bars stay on, and :func:`deepfake_lib.data.load_source`
+    turns datasets' bars on around a Hub download.
     """
     # imported here, not at the top: config is the module the command line and every stage
     # read first, and it must not pull in the ML stack (seconds of import time)
     import datasets
-    import huggingface_hub.utils
     import transformers
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
-    huggingface_hub.utils.disable_progress_bars()
     logging.getLogger("deepfake_lib").setLevel(logging.WARNING)
