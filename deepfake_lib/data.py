@@ -209,10 +209,15 @@ def load_source(
         files = [str(p)] if p.is_file() else sorted(str(f) for f in p.glob("*.parquet"))
         raw = datasets.load_dataset("parquet", data_files={"train": files}, streaming=streaming)
     elif kind == "hub":
+        silenced = datasets.utils.are_progress_bars_disabled()  # quiet_libraries silences them
+        datasets.enable_progress_bars()  # a download shows its progress
         try:
             raw = datasets.load_dataset(source, revision=revision, streaming=streaming)
         except Exception as exc:  # network, auth, missing repo: say which source failed
             raise DataSourceError(source, f"could not load from the Hub or folder ({type(exc).__name__}: {exc})") from exc
+        finally:
+            if silenced:
+                datasets.disable_progress_bars()
     elif kind == "audiofolder":
         raw = datasets.DatasetDict({"train": _audiofolder_dataset(Path(source).expanduser())})
     else:
