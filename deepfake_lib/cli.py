@@ -14,9 +14,13 @@ longer than ``--max-duration-s`` (default 1 hour; checked against its header and
 Exit codes: 0 every file scored (or already done), 1 some files failed (the others were
 scored), 2 usage error, model that cannot be loaded, or no input files. 130 on Ctrl-C.
 
+A source that is an unfinished run or export folder (no completion marker: killed, or still
+being written) is refused with exit code 2 and a message naming the folder.
+
 ``deepfake-lib`` subcommands: ``detect`` (the same as ``deepfake-detect``), ``serve``,
-``export``, ``corpus``, ``train``, ``series``, ``refresh-notebooks`` and ``score``; run
-``deepfake-lib SUBCOMMAND --help`` for each.
+``export``, ``corpus`` (the embedded corpus), ``build-corpus real-speech`` (the real-speech
+corpus: :func:`deepfake_lib.real_speech.main`), ``train``, ``series``, ``refresh-notebooks`` and
+``score``; run ``deepfake-lib SUBCOMMAND --help`` for each.
 """
 
 from __future__ import annotations
@@ -34,6 +38,19 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+import yaml
+from tqdm.auto import tqdm
+from transformers.utils import logging as hf_logging
+
+from deepfake_lib import real_speech, series, synthetic, train
+from deepfake_lib.audio import CLI_MAX_DURATION_S, SERVICE_MAX_DURATION_S, duration_limit
+from deepfake_lib.config import ConfigError, ExperimentConfig
+from deepfake_lib.data import AUDIO_EXTENSIONS
+from deepfake_lib.export import export_model, load_run_test_waves
+from deepfake_lib.infer import BACKENDS, Detector
+from deepfake_lib.scorefile import add_score_arguments, run_score
+from deepfake_lib.serve import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_UPLOAD_MB, create_app
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +95,6 @@ def collect_audio_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[P
     ``problems`` pairs each input that cannot be read with why: a missing path, a broken or
     looping link (named on the command line or found in a folder), a non-regular file.
     """
-    from deepfake_lib.data import AUDIO_EXTENSIONS
-
     files: list[Path] = []
     problems: list[tuple[Path, str]] = []
     seen: set[str] = set()
@@ -252,9 +267,6 @@ class ResultsWriter:
 # --------------------------------------------------------------------------------------
 def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``deepfake-detect`` / ``deepfake-lib detect``."""
-    from deepfake_lib.audio import CLI_MAX_DURATION_S
-    from deepfake_lib.infer import BACKENDS
-
     parser.add_argument("model", metavar="MODEL", help="run folder, export folder, model folder or Hub id")
     parser.add_argument("paths", metavar="PATH", nargs="+", help="audio files or folders (searched recursively)")
     parser.add_argument("--out", help="results file (.csv or .jsonl); resumed when it exists. Default: CSV on stdout")
@@ -273,8 +285,6 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Score the files of ``args`` (see :func:`add_detect_arguments`); returns the exit code."""
-    from deepfake_lib.audio import CLI_MAX_DURATION_S, duration_limit
-
     fmt = results_format(args.out, args.format)
     max_duration_s = getattr(args, "max_duration_s", None) or CLI_MAX_DURATION_S
     if not max_duration_s > 0:
@@ -302,12 +312,10 @@ def run_detect(args: argparse.Namespace) -> int:
         if args.no_progress or not sys.stderr.isatty():
             _quiet_transformers()
         try:
-            from deepfake_lib.infer import Detector
-
             detector = Detector.from_source(args.model, threshold=args.threshold, device=args.device,
                                             backend=args.backend, window_s=args.window_s, hop_s=args.hop_s,
                                             batch_size=args.batch_size, log_path=args.log_path)
-        except Exception as exc:  # any loading failure is reported, not a traceback
+        except Exception as exc:  # noqa: BLE001 - any loading failure is reported, not a traceback
             print(f"deepfake-detect: cannot load model {args.model!r}: {type(exc).__name__}: {exc}", file=sys.stderr)
             return EXIT_USAGE
 
@@ -316,7 +324,7 @@ def run_detect(args: argparse.Namespace) -> int:
         out_path = Path(args.out)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not out_path.is_file() or out_path.stat().st_size == 0
-        out_stream = open(out_path, "a", encoding="utf-8", errors="surrogateescape", newline="")
+        out_stream = open(out_path, "a", encoding="utf-8", errors="surrogateescape", newline="")  # noqa: SIM115 - closed below
     else:
         new_file = True
         out_stream = sys.stdout
@@ -327,8 +335,6 @@ def run_detect(args: argparse.Namespace) -> int:
             writer.write(result_row(str(path), _Missing(f"{path}: {problem}")))
             counts["errors"] += 1
         if detector is not None:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=args.no_progress or not sys.stderr.isatty())
             try:
                 with duration_limit(max_duration_s):
@@ -396,19 +402,12 @@ class _Missing:
 
 
 def _audio_extensions() -> list[str]:
-    from deepfake_lib.data import AUDIO_EXTENSIONS
-
     return list(AUDIO_EXTENSIONS)
 
 
 def _quiet_transformers() -> None:
     """No weight-loading progress bars from transformers on non-interactive runs."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
+    hf_logging.disable_progress_bar()
 
 
 def main_detect(argv: Sequence[str] | None = None) -> int:
@@ -432,8 +431,6 @@ def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
     ``true`` bool, ``null`` None, else string). Numbers in exponent form without a dot
     (``1e-3``), which YAML 1.1 reads as strings, are read as floats. Raises
     :class:`UsageError` for an item without ``=``."""
-    import yaml
-
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -451,11 +448,12 @@ def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
 
 def run_serve(args: argparse.Namespace) -> int:
     """``deepfake-lib serve``: run the web service with uvicorn until stopped."""
-    import uvicorn
+    import uvicorn  # optional extra (pip install .[serve]): needed only here
 
-    from deepfake_lib.serve import create_app
-
-    app = create_app(args.model, max_upload_mb=args.max_upload_mb, log_path=args.log_path, backend=args.backend,
+    if not args.max_duration_s > 0 or args.max_concurrent < 1:
+        raise UsageError("--max-duration-s must be positive and --max-concurrent at least 1")
+    app = create_app(args.model, max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration_s,
+                     max_concurrent=args.max_concurrent, log_path=args.log_path, backend=args.backend,
                      threshold=args.threshold, device=args.device)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
@@ -463,8 +461,6 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """``deepfake-lib export``: write an export folder and print the parity figures."""
-    from deepfake_lib.export import export_model, load_run_test_waves
-
     chosen = {"int8": args.int8, "onnx": args.onnx, "onnx_int8": args.onnx_int8}
     if not any(chosen.values()):
         chosen = dict.fromkeys(chosen, True)
@@ -489,16 +485,14 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_corpus(args: argparse.Namespace) -> int:
     """``deepfake-lib corpus``: write the embedded corpus as parquet."""
-    from deepfake_lib.synthetic import CorpusConfig, write_corpus
-
     given = {k: getattr(args, k) for k in ("n_utterances", "spoofs_per_utterance", "difficulty", "seed")
              if getattr(args, k) is not None}
     try:
-        config = CorpusConfig(**given)
+        config = synthetic.CorpusConfig(**given)
     except (TypeError, ValueError) as exc:
         print(f"deepfake-lib corpus: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    path = write_corpus(args.out, config)
+    path = synthetic.write_corpus(args.out, config)
     print(f"corpus written: {path}")
     return EXIT_OK
 
@@ -509,17 +503,13 @@ def run_train(args: argparse.Namespace) -> int:
     Runs unchanged under ``torchrun --nproc_per_node N`` (DDP through the Trainer); every rank
     prints one closing line, and only rank 0 writes the run folder.
     """
-    from deepfake_lib.config import ConfigError, ExperimentConfig
-
     try:
         base = ExperimentConfig.from_yaml(args.params) if args.params else ExperimentConfig()
         cfg = ExperimentConfig.from_params({**base.to_dict(), **parse_set_options(args.set or [])}, strict=True)
     except (ConfigError, UsageError) as exc:
         print(f"deepfake-lib train: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from deepfake_lib.train import fine_tune
-
-    result = fine_tune(cfg)
+    result = train.fine_tune(cfg)
     rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
     test = (result.metrics or {}).get("test") or {}
     if "eer" in test:
@@ -531,25 +521,23 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_series(args: argparse.Namespace) -> int:
     """``deepfake-lib series``: run the notebook series into a run folder."""
-    from deepfake_lib.series import run_series as _run_series
-
-    _run_series(run_dir=args.run_dir, params_file=args.params)
+    series.run_series(run_dir=args.run_dir, params_file=args.params)
     return EXIT_OK
 
 
 def run_refresh_notebooks(args: argparse.Namespace) -> int:
     """``deepfake-lib refresh-notebooks``: re-execute the committed notebooks in place."""
-    from deepfake_lib.series import refresh_notebooks
-
-    refresh_notebooks()
+    series.refresh_notebooks()
     return EXIT_OK
+
+
+def run_build_corpus(args: argparse.Namespace) -> int:
+    """``deepfake-lib build-corpus real-speech ARGS``: :func:`deepfake_lib.real_speech.main` with ``ARGS``."""
+    return int(real_speech.main(list(args.corpus_args)))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``deepfake-lib`` parser with all subcommands."""
-    from deepfake_lib.infer import BACKENDS
-    from deepfake_lib.scorefile import add_score_arguments, run_score
-
     parser = argparse.ArgumentParser(prog="deepfake-lib", description="Audio deepfake detection workbench.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -565,7 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--threshold", type=float, default=None)
-    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted upload, MB (default 20)")
+    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+                   help=f"largest accepted upload, MB (default {DEFAULT_MAX_UPLOAD_MB:g})")
+    p.add_argument("--max-duration-s", type=float, default=SERVICE_MAX_DURATION_S,
+                   help=f"longest audio scored, seconds; longer uploads get 413 (default {SERVICE_MAX_DURATION_S:g})")
+    p.add_argument("--max-concurrent", type=int, default=DEFAULT_MAX_CONCURRENT,
+                   help=f"requests decoded and scored at once; others wait (default {DEFAULT_MAX_CONCURRENT})")
     p.add_argument("--log", dest="log_path", help="append one JSON line per prediction to this file")
     p.set_defaults(handler=run_serve)
 
@@ -586,6 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", type=float)
     p.add_argument("--seed", type=int)
     p.set_defaults(handler=run_corpus)
+
+    p = sub.add_parser("build-corpus", help="build a corpus from real speech (see its --help)")
+    corpora = p.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
+    q = corpora.add_parser("real-speech", add_help=False, help="real speech and its spoofs (deepfake_lib.real_speech)",
+                           description="Arguments are those of python -m deepfake_lib.real_speech (--help lists them).")
+    q.add_argument("corpus_args", nargs=argparse.REMAINDER, metavar="ARGS")
+    q.set_defaults(handler=run_build_corpus)
 
     p = sub.add_parser("train", help="fine-tune a detector and write a run folder")
     p.add_argument("--params", help="YAML file of parameters (see params/)")
@@ -608,7 +608,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``deepfake-lib``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "command", None) == "build-corpus":  # the corpus builder parses its own options
+        args.corpus_args = [*extra, *args.corpus_args]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging()
     try:
         return int(args.handler(args))

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
+import shutil
 import types
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from deepfake_lib import cli
+from deepfake_lib import cli, real_speech, series
+from deepfake_lib.audio import SERVICE_MAX_DURATION_S
+from deepfake_lib.runs import mark_complete
+from deepfake_lib.serve import DEFAULT_MAX_CONCURRENT
 
 SR = 16_000
 
@@ -29,6 +32,7 @@ def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("cli_run") / "demo"
     save_model(build_tiny_model(seed=11), run / "model")
     (run / "metrics.json").write_text(json.dumps({"threshold": {"value": 0.01, "chosen_on": "validation EER"}}))
+    mark_complete(run, "run", writer="test fixture")
     return run
 
 
@@ -221,7 +225,7 @@ def test_too_long_files_get_an_error_row(run_dir, tmp_path):
 
 # ---------------------------------------------------------------------- subcommands
 def test_train_dispatch_types_and_unknown_keys(tmp_path, monkeypatch, capsys):
-    import deepfake_lib.train as train
+    from deepfake_lib import train
 
     seen = {}
 
@@ -244,7 +248,7 @@ def test_train_dispatch_types_and_unknown_keys(tmp_path, monkeypatch, capsys):
 
 
 def test_corpus_series_and_notebook_dispatch(tmp_path, monkeypatch):
-    import deepfake_lib.synthetic as synthetic
+    from deepfake_lib import synthetic
 
     calls = {}
     monkeypatch.setattr(synthetic, "write_corpus", lambda path, config: calls.setdefault("corpus", (path, config)))
@@ -254,10 +258,8 @@ def test_corpus_series_and_notebook_dispatch(tmp_path, monkeypatch):
     assert path == str(tmp_path / "c.parquet")
     assert (config.n_utterances, config.difficulty, config.seed) == (12, 0.3, 4)
 
-    fake_series = types.ModuleType("deepfake_lib.series")
-    fake_series.run_series = lambda **kw: calls.setdefault("series", kw)
-    fake_series.refresh_notebooks = lambda: calls.setdefault("refresh", True)
-    monkeypatch.setitem(sys.modules, "deepfake_lib.series", fake_series)
+    monkeypatch.setattr(series, "run_series", lambda **kw: calls.setdefault("series", kw))
+    monkeypatch.setattr(series, "refresh_notebooks", lambda: calls.setdefault("refresh", True))
     assert cli.main(["series", "--run-dir", "runs/x", "--params", "p.yaml"]) == 0
     assert calls["series"] == {"run_dir": "runs/x", "params_file": "p.yaml"}
     assert cli.main(["refresh-notebooks"]) == 0 and calls["refresh"] is True
@@ -271,6 +273,37 @@ def test_serve_dispatch(run_dir, monkeypatch):
     assert cli.main(["serve", "--model", str(run_dir), "--port", "8123", "--max-upload-mb", "5"]) == 0
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
     assert seen["app"].state.max_upload_bytes == 5_000_000
+    assert seen["app"].state.max_duration_s == SERVICE_MAX_DURATION_S
+    assert seen["app"].state.max_concurrent == DEFAULT_MAX_CONCURRENT
+    assert cli.main(["serve", "--model", str(run_dir), "--max-duration-s", "30", "--max-concurrent", "3"]) == 0
+    assert (seen["app"].state.max_duration_s, seen["app"].state.max_concurrent) == (30.0, 3)
+    assert cli.main(["serve", "--model", str(run_dir), "--max-concurrent", "0"]) == 2
+
+
+def test_build_corpus_real_speech_dispatch(monkeypatch):
+    seen = []
+    monkeypatch.setattr(real_speech, "main", lambda argv: seen.append(argv) or 0)
+    assert cli.main(["build-corpus", "real-speech", "--small", "--out", "x", "--seed", "3"]) == 0
+    assert cli.main(["build-corpus", "real-speech", "--help"]) == 0
+    assert seen == [["--small", "--out", "x", "--seed", "3"], ["--help"]]
+    monkeypatch.setattr(real_speech, "main", lambda argv: 2)
+    assert cli.main(["build-corpus", "real-speech", "--check"]) == 2
+
+
+def test_unfinished_run_or_export_folder_is_refused(run_dir, tmp_path, capsys):
+    run = tmp_path / "killed"
+    shutil.copytree(run_dir, run)
+    (run / "complete.json").unlink()  # killed before the marker: not trusted, whatever it holds
+    sf.write(tmp_path / "a.wav", tone(1.0), SR)
+    assert cli.main_detect([str(run), str(tmp_path / "a.wav"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert str(run) in err and "incomplete run folder" in err and "Traceback" not in err
+    export = tmp_path / "export"
+    shutil.copytree(run_dir / "model", export / "model")
+    (export / "export.json").write_text(json.dumps({"model_dir": "model", "threshold": 0.0}))
+    assert cli.main_detect([str(export), str(tmp_path / "a.wav"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert str(export) in err and "incomplete export folder" in err and "re-export" in err
 
 
 @pytest.mark.slow
