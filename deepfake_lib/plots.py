@@ -838,7 +838,7 @@ def _condition_tick(row: Mapping[str, Any]) -> str:
 def plot_robustness(robustness: pd.DataFrame) -> Any:
     """EER (with 95% interval) under each degradation, grouped and coloured by family, with
     the clean EER and its interval as a reference band. ``robustness``:
-    :func:`deepfake_lib.analysis.evaluate_robustness`."""
+    :func:`deepfake_lib.robustness.evaluate_robustness`."""
     from matplotlib.transforms import blended_transform_factory
 
     need = {"condition", "family", "eer"}
@@ -889,7 +889,7 @@ def plot_robustness(robustness: pd.DataFrame) -> Any:
 def plot_reliability(calibration: Mapping[str, Any]) -> Any:
     """Reliability diagram of P(Real) on test before and after temperature scaling, and how
     many clips fall in each probability bin. ``calibration``:
-    :func:`deepfake_lib.analysis.calibrate_scores`."""
+    :func:`deepfake_lib.calibration.calibrate_scores`."""
     fig = _new_figure((11.5, 4.6))
     ax1, ax2 = fig.subplots(1, 2)
     ax1.plot([0, 1], [0, 1], color="#999999", linestyle=":", label="perfect calibration")
@@ -923,7 +923,7 @@ def plot_reliability(calibration: Mapping[str, Any]) -> Any:
 @_styled
 def plot_occlusion(matrix: np.ndarray, band_edges: Sequence[float], segment_edges: Sequence[float], *,
                    wave: np.ndarray | None = None, sample_rate: int = 16_000) -> Any:
-    """Occlusion map from :func:`deepfake_lib.analysis.occlusion_map`: score change (log-odds)
+    """Occlusion map from :func:`deepfake_lib.explain.occlusion_map`: score change (log-odds)
     when each frequency band (rows, Hz) in each time segment (columns, s) is removed; blue =
     removing it lowers the score (the model took it as bona fide evidence), red = raises it.
     With ``wave``, the clip's waveform is drawn above on the same time axis."""
@@ -959,7 +959,7 @@ def plot_occlusion(matrix: np.ndarray, band_edges: Sequence[float], segment_edge
 @_styled
 def plot_window_timeline(windows: pd.DataFrame, threshold: float = 0.0, *, boundaries: Sequence[float] = (),
                          segment_labels: Sequence[str] = ()) -> Any:
-    """Score of every window along a long clip (:func:`deepfake_lib.analysis.score_windows`),
+    """Score of every window along a long clip (:func:`deepfake_lib.explain.score_windows`),
     with the decision threshold; windows above it count as Real (blue), below as Fake. Optional
     ``boundaries`` (s) mark where spliced segments meet, and ``segment_labels`` name the
     segments between them (e.g. ``["bona fide", "spoof (A01)"]``)."""
@@ -994,7 +994,7 @@ def plot_window_timeline(windows: pd.DataFrame, threshold: float = 0.0, *, bound
 
 @_styled
 def plot_protocol_comparison(table: pd.DataFrame) -> Any:
-    """Accuracy and EER of each protocol row of :func:`deepfake_lib.analysis.compare_protocols`,
+    """Accuracy and EER of each protocol row of :func:`deepfake_lib.study_protocol.compare_protocols`,
     with their intervals (the table's ``interval`` column says which kind; a row without a
     figure says "not measured")."""
     need = {"protocol", "accuracy"}
@@ -1035,7 +1035,7 @@ def plot_protocol_comparison(table: pd.DataFrame) -> Any:
 def plot_epoch_picking(summary: Mapping[str, Any]) -> Any:
     """Accuracy on random test subsets when the epoch is picked on them (the study's protocol)
     against the validation-selected epoch on the same subsets and on the whole test split.
-    ``summary``: :func:`deepfake_lib.analysis.summarize_epoch_picking`."""
+    ``summary``: :func:`deepfake_lib.study_protocol.summarize_epoch_picking`."""
     fig = _new_figure((9, 4.2))
     ax = fig.subplots()
     n = summary["n_val"]
@@ -1069,8 +1069,8 @@ def _percent_formatter() -> Any:
 
 @_styled
 def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) -> Any:
-    """EER per attack with 95% intervals (:func:`deepfake_lib.analysis.per_attack_eer`), and,
-    with ``loao`` (:func:`deepfake_lib.analysis.leave_one_attack_out`), each attack's EER when
+    """EER per attack with 95% intervals (:func:`deepfake_lib.attacks.per_attack_eer`), and,
+    with ``loao`` (:func:`deepfake_lib.attacks.leave_one_attack_out`), each attack's EER when
     it was held out of training (unseen) next to the other attacks' (seen)."""
     need = {"attack", "eer"}
     if not need <= set(per_attack.columns):

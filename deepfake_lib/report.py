@@ -143,8 +143,8 @@ def describe_systems(table: pd.DataFrame, *, model: str | None = None) -> str:
     """Which system won on the test split, the model against each baseline, with intervals.
 
     ``table``: one row per system with ``system``, ``eer``, ``eer_low``, ``eer_high`` (the
-    fine-tuned model's row from ``analysis.summarize_system`` followed by
-    ``analysis.evaluate_classical_baselines``: LFCC-GMM, LFCC + logistic regression, the
+    fine-tuned model's row from ``baselines.summarize_system`` followed by
+    ``baselines.evaluate_classical_baselines``: LFCC-GMM, LFCC + logistic regression, the
     trivial-feature shortcut control). ``model``: the model's system name (default: first row).
     The lowest EER wins; it is called a clear win only where the intervals do not overlap.
     """
@@ -187,7 +187,7 @@ def describe_per_attack(per_attack: pd.DataFrame) -> str:
     """One bullet per attack: EER with its interval, or, with no errors, the exact upper bound on
     the spoofs accepted ("0 of 11 spoofs, at most 24% at 95%").
 
-    ``per_attack``: ``analysis.per_attack_eer`` (attack, n_bonafide, n_spoof, eer, eer_low, eer_high).
+    ``per_attack``: ``attacks.per_attack_eer`` (attack, n_bonafide, n_spoof, eer, eer_low, eer_high).
     """
     lines = []
     for _, row in per_attack.iterrows():
@@ -212,7 +212,7 @@ def describe_protocols(
     n_train_ours: int | None = None,
     size_matched: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Bullets comparing the study's protocol with ours, from ``analysis.compare_protocols``.
+    """Bullets comparing the study's protocol with ours, from ``study_protocol.compare_protocols``.
 
     Rows, in order: the study protocol's reported accuracy; the same model on our clean test
     split; our protocol; optionally the epoch picked on random test subsets. Each accuracy is
@@ -515,7 +515,7 @@ def compose_reflection(
     """The study's reflection questions, answered from this run's measurements (Markdown).
 
     ``systems``: the model and baselines table (:func:`describe_systems`); ``per_attack``:
-    :func:`describe_per_attack`; ``study``: ``analysis.run_original_protocol`` (its training-set
+    :func:`describe_per_attack`; ``study``: ``study_protocol.run_original_protocol`` (its training-set
     size); ``size_matched``: see :func:`describe_protocols`; ``base_latency``: wav2vec2-base's
     figure, by default read with :func:`read_base_latency` (None: not measured).
     """

@@ -111,3 +111,14 @@ def test_committed_files_hold_no_paths_of_a_build_machine_or_working_notes() -> 
 def test_no_committed_file_cites_a_design_file_outside_the_repository() -> None:
     offenders = [name for name, text in _tracked_texts().items() if "DESIGN.md" in text]
     assert not offenders, offenders
+
+
+def test_package_docstring_names_every_module() -> None:
+    import deepfake_lib
+
+    modules = {p.stem for p in (ROOT / "deepfake_lib").glob("*.py")} - {"__init__"}
+    named = set(re.findall(r"``(\w+)``", deepfake_lib.__doc__ or ""))
+    assert modules - named == set(), f"deepfake_lib/__init__.py's docstring lacks {sorted(modules - named)}"
+    assert named - modules == set(), (
+        f"the docstring names modules that do not exist: {sorted(named - modules)}"
+    )
