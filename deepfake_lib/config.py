@@ -48,6 +48,23 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     return p if p.is_absolute() else project_root() / p
 
 
+def resolve_source(source: str) -> str:
+    """Where a data or model source points: a local path is made absolute, anything else kept.
+
+    A relative path is looked up under :func:`project_root` first (notebooks run with
+    ``notebooks/`` as their working folder, papermill callers with theirs), then under the
+    working folder; a source that exists in neither (a Hub id such as ``owner/name``, or
+    ``"embedded"``/``"tiny"``) is returned unchanged.
+    """
+    path = Path(source).expanduser()
+    if path.is_absolute():
+        return str(path)
+    for candidate in (project_root() / path, Path.cwd() / path):
+        if candidate.exists():
+            return str(candidate)
+    return source
+
+
 class ConfigError(ValueError):
     """A parameter has the wrong type, an impossible value, or an unknown name."""
 

@@ -43,6 +43,7 @@ import pandas as pd
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio import LOADER_MAX_DURATION_S, AudioError, decode_audio, load_audio
+from deepfake_lib.config import resolve_source
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,8 @@ def load_source(
     """
     import datasets
 
-    kind = detect_source_kind(source)
+    local = resolve_source(source)  # a relative folder is looked up under the project root first
+    kind = detect_source_kind(local)
     report = LoadReport(source=source, kind=kind)
     if kind == "embedded":
         from deepfake_lib import synthetic
@@ -205,23 +207,23 @@ def load_source(
             synthetic.write_corpus(path, cfg)
         raw = datasets.load_dataset("parquet", data_files={"train": str(path)}, streaming=streaming)
     elif kind == "parquet":
-        p = Path(source).expanduser()
+        p = Path(local).expanduser()
         files = [str(p)] if p.is_file() else sorted(str(f) for f in p.glob("*.parquet"))
         raw = datasets.load_dataset("parquet", data_files={"train": files}, streaming=streaming)
     elif kind == "hub":
         silenced = datasets.utils.are_progress_bars_disabled()  # quiet_libraries silences them
         datasets.enable_progress_bars()  # a download shows its progress
         try:
-            raw = datasets.load_dataset(source, revision=revision, streaming=streaming)
+            raw = datasets.load_dataset(local, revision=revision, streaming=streaming)
         except Exception as exc:  # network, auth, missing repo: say which source failed
             raise DataSourceError(source, f"could not load from the Hub or folder ({type(exc).__name__}: {exc})") from exc
         finally:
             if silenced:
                 datasets.disable_progress_bars()
     elif kind == "audiofolder":
-        raw = datasets.DatasetDict({"train": _audiofolder_dataset(Path(source).expanduser())})
+        raw = datasets.DatasetDict({"train": _audiofolder_dataset(Path(local).expanduser())})
     else:
-        raw = datasets.DatasetDict({"train": _protocol_dataset(Path(source).expanduser())})
+        raw = datasets.DatasetDict({"train": _protocol_dataset(Path(local).expanduser())})
 
     out = {}
     for split, ds in raw.items():

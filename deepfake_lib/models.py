@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
+from deepfake_lib.config import resolve_source
 from deepfake_lib.data import align_label_ids
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def load_model(
         pretrained = False
     else:
         loaded = _load_pretrained(
-            source,
+            resolve_source(source),  # a relative folder is looked up under the project root first
             seed=seed,
             use_weighted_layer_sum=use_weighted_layer_sum,
             revision=revision,

@@ -97,3 +97,17 @@ def test_paths_resolve_against_project_root_not_cwd(tmp_path: Path, monkeypatch:
 def test_project_root_defaults_to_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEEPFAKE_LIB_HOME", raising=False)
     assert (project_root() / "pyproject.toml").is_file()
+
+
+def test_resolve_source_finds_relative_folders_under_the_project_root(tmp_path, monkeypatch):
+    from deepfake_lib.config import HOME_ENV, resolve_source
+
+    (tmp_path / "data" / "corpus").mkdir(parents=True)
+    elsewhere = tmp_path / "notebooks"
+    elsewhere.mkdir()
+    monkeypatch.setenv(HOME_ENV, str(tmp_path))
+    monkeypatch.chdir(elsewhere)  # as a kernel started in notebooks/
+    assert resolve_source("data/corpus") == str(tmp_path / "data" / "corpus")
+    assert resolve_source("owner/name") == "owner/name"  # not a local path: a Hub id
+    assert resolve_source("embedded") == "embedded"
+    assert resolve_source(str(tmp_path / "x")) == str(tmp_path / "x")
