@@ -2,8 +2,9 @@
 
 Figures, measured in one run:
 
-* the build: wall seconds and peak RSS of the whole process tree (the builder and its worker
-  processes, sampled every 0.2 s) of ``python -m deepfake_lib.real_speech --force``, and the
+* the build: wall seconds and the peak memory of the whole process tree (the builder, its worker
+  processes and their TTS subprocesses, sampled every 0.2 s): the sum of RSS (counts shared
+  libraries once per process), the sum of PSS (shares them out) and the largest single RSS of ``python -m deepfake_lib.real_speech --force``, and the
   per-method compute seconds the builder records (``build.json`` in the corpus folder);
 * the shortcut control: per cue (duration, level, leading/trailing silence, sample rate,
   energy above 4 kHz) its EER on the whole corpus and the label-permutation null's 1% quantile;
@@ -52,20 +53,27 @@ def measure_build(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Run the builder in a subprocess; wall seconds and peak RSS (MB) of its process tree."""
     cmd = [sys.executable, "-m", "deepfake_lib.real_speech", "--out", str(out), "--force", "--workers",
            str(args.workers)] + (["--small"] if args.small else [])
-    peak = 0.0
+    peak = peak_pss = peak_one = 0.0
     done = threading.Event()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss, peak_one
         parent = psutil.Process(proc.pid)
         while not done.is_set():
-            try:
-                tree = [parent, *parent.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()) / 2**20)
-            except psutil.Error:
-                pass
+            rss, pss = [], []
+            for p in [parent, *parent.children(recursive=True)]:
+                try:
+                    info = p.memory_full_info()  # pss: shared pages (torch, onnxruntime) split between processes
+                    rss.append(info.rss)
+                    pss.append(getattr(info, "pss", info.rss))
+                except psutil.Error:
+                    continue
+            if rss:
+                peak = max(peak, sum(rss) / 2**20)
+                peak_pss = max(peak_pss, sum(pss) / 2**20)
+                peak_one = max(peak_one, max(rss) / 2**20)
             time.sleep(0.2)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -76,8 +84,10 @@ def measure_build(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     if rc != 0:
         raise SystemExit(f"build failed with exit code {rc}: {' '.join(cmd)}")
     build = json.loads((out / "build.json").read_text())
-    return {"command": " ".join(cmd[1:]), "wall_s": round(time.perf_counter() - t0, 1),
-            "peak_rss_tree_mb": round(peak), **build}
+    shown = [c if c != str(out) else (args.out or out.name) for c in cmd[1:]]  # no machine paths in the JSON
+    return {"command": " ".join(shown), "wall_s": round(time.perf_counter() - t0, 1),
+            "peak_rss_tree_mb": round(peak), "peak_pss_tree_mb": round(peak_pss),
+            "peak_rss_one_process_mb": round(peak_one), **build}
 
 
 def cheap_spectral_features(wave: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -205,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                                           "load_average_start": [round(x, 2) for x in os.getloadavg()]}}
     if not args.skip_build:
         report["build"] = measure_build(args, out)
-        print(f"build: {report['build']['wall_s']} s, peak RSS {report['build']['peak_rss_tree_mb']} MB")
+        b = report["build"]
+        print(f"build: {b['wall_s']} s; process tree peak RSS sum {b['peak_rss_tree_mb']} MB, "
+              f"PSS sum {b['peak_pss_tree_mb']} MB, largest process {b['peak_rss_one_process_mb']} MB")
     t0 = time.perf_counter()
     data = extract_all(out)
     meta = data["meta"]
