@@ -100,16 +100,46 @@ def _in_jupyter() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def compact_png(png: bytes, colors: int = 256) -> bytes:
-    """``png`` re-encoded with a palette of at most ``colors`` colours (median cut, no dithering):
-    lossless for line plots, which use few colours, and about 2.5 times smaller for spectrograms,
-    whose smooth colour bars may show faint bands. Keeps notebooks small (under 1 MB each)."""
+INLINE_MAX_BYTES = 150_000
+"""Largest PNG (bytes) that :func:`save_figure` embeds in a notebook; larger ones get a smaller
+palette, then are scaled down, for display only (the saved file keeps every pixel). Spectrogram
+grids need it to keep a notebook under 1 MB."""
+
+
+def _palette_png(image: Any, colors: int) -> bytes:
     from PIL import Image
 
-    image = Image.open(io.BytesIO(png)).convert("RGB")
     out = io.BytesIO()
     image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def compact_png(png: bytes, colors: int = 256, *, max_bytes: int | None = None) -> bytes:
+    """``png`` re-encoded with a palette of at most ``colors`` colours (median cut, no dithering):
+    lossless for line plots, which use few colours, and about 2.5 times smaller for spectrograms,
+    whose smooth colour bars may show faint bands. Keeps notebooks small (under 1 MB each).
+
+    ``max_bytes``: when the result is larger, the palette shrinks to 64 and then 32 colours, and
+    then the image is scaled down (box filter, aspect ratio kept) until it fits, in at most six
+    steps; images that fit keep their pixels and palette.
+    """
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    ladder = [colors] + [c for c in (64, 32) if c < colors]
+    for palette in ladder:
+        data = _palette_png(image, palette)
+        if max_bytes is None or len(data) <= max_bytes:
+            return data
+    shown = image
+    for _ in range(6):
+        scale = 0.95 * math.sqrt(max_bytes / len(data)) * shown.width / image.width
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        shown = image.resize(size, Image.Resampling.BOX)
+        data = _palette_png(shown, ladder[-1])
+        if len(data) <= max_bytes:
+            break
+    return data
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], *, show: bool | None = None) -> None:
@@ -117,7 +147,9 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, show: bool | None = N
     show it once in the notebook.
 
     ``show``: display the figure in the cell's output, as :func:`compact_png` of the file (same
-    pixels, a 256-colour palette); ``None`` (default) does so only in a Jupyter kernel, never in
+    pixels, a 256-colour palette; fewer colours, then fewer pixels, only when larger than
+    :data:`INLINE_MAX_BYTES`);
+    ``None`` (default) does so only in a Jupyter kernel, never in
     scripts or tests. Returns ``None``, so a cell that ends with this call shows the figure and
     nothing else (no path of the machine that ran it).
     """
@@ -127,7 +159,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, show: bool | None = N
     if show if show is not None else _in_jupyter():
         from IPython.display import display
 
-        png = base64.b64encode(compact_png(p.read_bytes())).decode("ascii")
+        png = base64.b64encode(compact_png(p.read_bytes(), max_bytes=INLINE_MAX_BYTES)).decode("ascii")
         # the text form names the file, never the machine's path
         display({"image/png": png, "text/plain": f"<figure {p.name}>"}, raw=True)
 

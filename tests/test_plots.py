@@ -268,3 +268,22 @@ def test_far_frr_curves_cross_at_the_eer():
     far = 100 * np.mean(s[y == 0] >= 0.1)
     assert any(f"FAR {far:.1f}%" in t for t in texts), texts
     assert "FAR" in plots.plot_far_frr.__doc__ and "FRR" in plots.plot_far_frr.__doc__
+
+
+def test_compact_png_scales_down_only_what_exceeds_the_budget():
+    from PIL import Image
+
+    def png_of(array: np.ndarray) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(array.astype(np.uint8)).save(out, format="PNG")
+        return out.getvalue()
+
+    noisy = png_of(RNG.integers(0, 256, (300, 600, 3)))
+    unlimited = plots.compact_png(noisy)
+    budget = len(unlimited) // 4
+    small = plots.compact_png(noisy, max_bytes=budget)
+    assert len(small) <= budget
+    assert len(Image.open(io.BytesIO(small)).getcolors(maxcolors=10_000)) <= 32, "fewer colours first"
+    width, height = Image.open(io.BytesIO(small)).size
+    assert width < 600 and abs(width / height - 2.0) < 0.05, "scaled down, aspect ratio kept"
+    assert plots.compact_png(noisy, max_bytes=len(unlimited)) == unlimited, "what fits keeps its pixels"
