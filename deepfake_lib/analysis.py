@@ -169,7 +169,11 @@ class RunAnalysis:
         ``cfg.leave_one_attack_out`` and the train split has two attacks or more, for
         ``cfg.loao_epochs`` epochs each."""
         per_attack = per_attack_eer(
-            self.run.test_scores, n_bootstrap=self.cfg.n_bootstrap, seed=self.cfg.seed, out_dir=self.out_dir
+            self.run.test_scores,
+            threshold=self.threshold,
+            n_bootstrap=self.cfg.n_bootstrap,
+            seed=self.cfg.seed,
+            out_dir=self.out_dir,
         )
         attacks = {
             a for a, y in zip(self.splits["train"]["attack"], self.splits["train"]["label"]) if int(y) == 0

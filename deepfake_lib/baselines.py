@@ -32,10 +32,10 @@ from sklearn.preprocessing import StandardScaler
 
 from deepfake_lib import TARGET_SAMPLE_RATE
 from deepfake_lib.audio import level_stats, resample
-from deepfake_lib.data import load_example_audio
+from deepfake_lib.data import group_column, load_example_audio
 from deepfake_lib.metrics import compute_eer, summarize_scores
 from deepfake_lib.runs import torch_threads
-from deepfake_lib.summaries import eer_row, require_columns, save_dir
+from deepfake_lib.summaries import eer_row, require_columns, save_dir, score_groups
 
 TRIVIAL_FEATURES: tuple[str, ...] = (
     "duration_s",
@@ -216,14 +216,15 @@ def summarize_system(
     """One row of the baseline table for any scored system (e.g. the fine-tuned model's
     ``test_scores``): system, eer/auc/accuracy with ``_low``/``_high`` bounds, threshold, n_test.
 
-    ``scores`` needs ``label`` and ``score`` (``utterance_id`` for grouped intervals);
+    ``scores`` needs ``label`` and ``score`` (``speaker_id`` or ``utterance_id`` for grouped
+    intervals, see :func:`~deepfake_lib.summaries.score_groups`);
     accuracy is taken at ``threshold`` (a score; default the test EER threshold, which flatters).
     ``extra`` columns are appended as they are.
     """
     require_columns(scores, ("label", "score"), "scores")
     labels = scores["label"].to_numpy(np.int64)
     values = scores["score"].to_numpy(float)
-    groups = scores["utterance_id"].astype(str).to_numpy() if "utterance_id" in scores else None
+    groups = score_groups(scores)
     thr = compute_eer(labels, values).threshold if threshold is None else float(threshold)
     row = {"system": system}
     row.update(eer_row(labels, values, groups, n_bootstrap=n_bootstrap, seed=seed, threshold=thr))
@@ -270,7 +271,10 @@ def evaluate_classical_baselines(
         ", ".join(TRIVIAL_FEATURES),
     )
     rows, frames = [], []
-    test_meta = splits["test"].select_columns(["clip_id", "utterance_id", "label", "attack"]).to_pandas()
+    meta_columns = ["clip_id", "utterance_id", "label", "attack"]
+    if group_column(splits["test"]) == "speaker_id":
+        meta_columns.append("speaker_id")
+    test_meta = splits["test"].select_columns(meta_columns).to_pandas()
     for system, (fit, score, features) in systems.items():
         started = time.perf_counter()
         model = fit()
@@ -307,7 +311,8 @@ def evaluate_shortcut_control(splits: Any, *, n_bootstrap: int = 1000, seed: int
 
     A class-balanced logistic regression on :func:`deepfake_lib.baselines.extract_trivial_features`
     (native-rate clips) is trained on the train split and scored on test. Returns
-    :func:`~deepfake_lib.metrics.summarize_scores` (grouped by utterance) at score 0, the
+    :func:`~deepfake_lib.metrics.summarize_scores` (grouped by the split's grouping column,
+    :func:`~deepfake_lib.data.group_column`: speaker when known, else utterance) at score 0, the
     regression's own decision boundary (no threshold tuned on test), plus ``system``,
     ``features``, ``n_train`` and ``threshold_from``. On an honest corpus the AUC and balanced
     accuracy stay near 0.5.
@@ -321,7 +326,7 @@ def evaluate_shortcut_control(splits: Any, *, n_bootstrap: int = 1000, seed: int
     report = summarize_scores(
         np.asarray(splits["test"]["label"]),
         scores,
-        groups=np.asarray(splits["test"]["utterance_id"]),
+        groups=np.asarray(splits["test"][group_column(splits["test"])]),
         threshold=0.0,
         n_bootstrap=n_bootstrap,
         seed=seed,

@@ -118,7 +118,10 @@ class ExperimentConfig:
     n_bootstrap: int = 1000  # bootstrap resamples for 95% confidence intervals
     robustness: bool = True  # score the test split under noise, codecs, reverb, ...
     leave_one_attack_out: bool = True  # retrain with each attack held out (cheap runs)
-    loao_epochs: int = 4  # epochs for each leave-one-attack-out run
+    # Epochs of each leave-one-attack-out run and of its same-budget control (same epochs, same
+    # training-set size). Default 4: cheap runs, fewer than the reference run's ``epochs``, so the
+    # held-out EER is compared with its control, never with the reference run.
+    loao_epochs: int = 4  # epochs for each leave-one-attack-out run and its same-budget control
     cross_source: str = (
         ""  # a second source to test on; empty: a fresh embedded corpus, other seed, fainter artefacts
     )

@@ -18,7 +18,7 @@ from deepfake_lib.metrics import accuracy_at_threshold, summarize_scores
 from deepfake_lib.models import load_model
 from deepfake_lib.runs import RUN_FILES, write_json
 from deepfake_lib.scoring import EvalClips, predict_logits, scores_table
-from deepfake_lib.summaries import save_dir, slug
+from deepfake_lib.summaries import save_dir, score_groups, slug
 
 
 def evaluate_cross_source(
@@ -66,8 +66,9 @@ def evaluate_cross_source(
         summary = summarize_scores(
             labels,
             table["score"],
-            groups=table["utterance_id"].astype(str),
+            groups=score_groups(table),
             threshold=threshold,
+            cllr_prior_real=(run_metrics.get("test") or {}).get("cllr_prior_real"),
             n_bootstrap=n_bootstrap,
             seed=seed,
         )
@@ -89,7 +90,11 @@ def evaluate_cross_source(
         "threshold": threshold,
         "threshold_from": "the run's validation EER threshold",
         "metrics": summary,
-        "in_domain_test": {k: test.get(k) for k in ("eer", "auc", "accuracy", "n", "ci") if k in test},
+        "in_domain_test": {
+            k: test.get(k)
+            for k in ("eer", "auc", "min_dcf", "act_dcf", "cllr", "min_cllr", "accuracy", "n", "ci")
+            if k in test
+        },
     }
     folder = save_dir(out_dir)
     if folder is not None:

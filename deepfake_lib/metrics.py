@@ -49,8 +49,11 @@ package, github.com/asvspoof-challenge/asvspoof5, folder ``evaluation-package``)
 Turning this project's outputs into LLRs: :func:`score_from_logits` gives the log posterior
 odds ``logit(real) - logit(fake)``, which equals LLR + log(pi / (1 - pi)) for the bona fide share
 pi the classifier was trained on; :func:`llr_from_log_odds` removes that prior and
-:func:`llr_from_probability` does the same for P(bona fide). Fed the raw log-odds (as the
-training and analysis reports are), Cllr also charges the training prior as miscalibration.
+:func:`llr_from_probability` does the same for P(bona fide). The field-standard Cllr is of LLRs,
+so the training report (``metrics.json``) passes ``cllr_prior_real`` = the bona fide share of the
+train split to :func:`summarize_scores` and its Cllr charges only the miscalibration of the
+likelihood ratios; fed raw log-odds (``cllr_prior_real=None``, as in the analysis tables), Cllr
+also charges the training prior as miscalibration.
 
 Rates at a fixed threshold (FAR, FRR, per-attack miss rates) get exact Clopper-Pearson intervals
 (:func:`rate_interval`, :func:`format_rate`): a bootstrap of a rate with no errors is always
@@ -153,6 +156,25 @@ ASVSPOOF5_COSTS: DetectionCosts = DetectionCosts(p_spoof=0.05, c_miss=1.0, c_fa=
 """ASVspoof 5 track 1 DCF parameters: ``Pspoof = 0.05``, ``Cmiss = 1``, ``Cfa = 10`` (the cost
 model of ``calculate_metrics.py`` in the evaluation package of github.com/asvspoof-challenge/
 asvspoof5, the same values as the ASVspoof 5 evaluation plan's DCF and its t-DCF's CM costs)."""
+
+
+METRIC_MEANINGS: dict[str, str] = {
+    "eer": "equal error rate: where the share of spoofs accepted equals the share of bona fide rejected "
+    "(oracle threshold)",
+    "min_dcf": "ASVspoof 5 primary metric: lowest normalised detection cost over thresholds "
+    "(p_spoof 0.05, C_miss 1, C_fa 10; 1 = no better than accepting everything)",
+    "act_dcf": "normalised detection cost at the system's own threshold (its calibration of the decision)",
+    "cllr": "cost of the scores read as log-likelihood ratios, in bits (0 perfect, 1 uninformative); "
+    "a run's scores are log posterior odds, turned into LLRs by removing its training prior "
+    "(cllr_prior_real) first",
+    "min_cllr": "Cllr after the best monotone recalibration: what the ranking alone allows",
+    "auc": "probability that a random bona fide clip scores above a random spoof",
+    "accuracy": "share of clips classified correctly at the run's threshold (the validation EER threshold)",
+    "far": "share of spoofs accepted as bona fide at the run's threshold",
+    "frr": "share of bona fide clips rejected at the run's threshold",
+}
+"""One line per metric (keys as in :func:`compute_metrics`), for tables, ``metrics.json``, READMEs
+and service responses."""
 
 
 @dataclass(frozen=True)
@@ -589,6 +611,11 @@ def format_rate(k: int, n: int, *, confidence: float = 0.95) -> str:
     return f"{k} of {n} ({_percent(k / n)}), {level} CI {_percent(low)}-{_percent(high)}"
 
 
+def _cllr_input(scores: np.ndarray, prior_real: float | None) -> np.ndarray:
+    """``scores`` as LLRs for Cllr: unchanged, or log-odds with the training prior removed."""
+    return scores if prior_real is None else llr_from_log_odds(scores, prior_real=prior_real)
+
+
 def compute_metrics(
     labels: ArrayLike,
     scores: ArrayLike,
@@ -596,13 +623,17 @@ def compute_metrics(
     threshold: float | None = None,
     act_dcf_threshold: float | None = None,
     costs: DetectionCosts = ASVSPOOF5_COSTS,
+    cllr_prior_real: float | None = None,
 ) -> dict[str, Any]:
     """Threshold-free and thresholded metrics of ``labels`` [n] (1/0) against ``scores`` [n].
 
     Keys: ``eer``, ``eer_threshold``, ``auc`` (bona fide as the positive class), ``min_dcf`` and
     ``min_dcf_threshold`` (:func:`compute_min_dcf`), ``act_dcf`` and ``act_dcf_threshold``
     (:func:`compute_act_dcf` at ``act_dcf_threshold`` when given, else at ``threshold`` when
-    given, else at the Bayes threshold of the scores read as LLRs), ``cllr`` (:func:`compute_cllr`, scores read as LLRs), ``min_cllr``
+    given, else at the Bayes threshold of the scores read as LLRs), ``cllr`` (:func:`compute_cllr`
+    on the scores read as LLRs; with ``cllr_prior_real`` the scores are log posterior odds of a
+    classifier trained with that bona fide share and are turned into LLRs first by
+    :func:`llr_from_log_odds`), ``cllr_prior_real`` (that share, or None), ``min_cllr``
     (:func:`compute_min_cllr`), ``costs`` (the DCF parameters), and at ``threshold`` (default:
     the EER threshold; accept when ``score >= threshold``): ``threshold``, ``accuracy``,
     ``balanced_accuracy``, ``far``, ``frr``, ``per_class``
@@ -638,7 +669,8 @@ def compute_metrics(
         "min_dcf_threshold": min_dcf.threshold,
         "act_dcf": act_dcf.dcf,
         "act_dcf_threshold": act_dcf.threshold,
-        "cllr": compute_cllr(label_array, score_array),
+        "cllr": compute_cllr(label_array, _cllr_input(score_array, cllr_prior_real)),
+        "cllr_prior_real": None if cllr_prior_real is None else float(cllr_prior_real),
         "min_cllr": compute_min_cllr(label_array, score_array),
         "costs": costs.as_dict(),
         "threshold": float(operating),
@@ -683,6 +715,7 @@ def _replicate_statistics(
     *,
     act_threshold: float | None = None,
     costs: DetectionCosts = ASVSPOOF5_COSTS,
+    cllr_prior_real: float | None = None,
 ) -> dict[str, np.ndarray]:
     """EER, AUC, accuracy, minDCF, actDCF, Cllr and minCllr of every weighted replicate.
 
@@ -726,7 +759,7 @@ def _replicate_statistics(
         n_bona,
         costs,
     )[:, 0]
-    clip_cost = _llr_costs(labels, scores)
+    clip_cost = _llr_costs(labels, _cllr_input(scores, cllr_prior_real))
     bona_mask = (labels == 1).astype(np.float64)
     cllr = 0.5 * (
         (valid_weights @ (clip_cost * bona_mask)) / n_bona
@@ -767,6 +800,7 @@ def bootstrap_ci(
     threshold: float | None = None,
     act_dcf_threshold: float | None = None,
     costs: DetectionCosts = ASVSPOOF5_COSTS,
+    cllr_prior_real: float | None = None,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int | np.random.Generator = 0,
@@ -780,7 +814,8 @@ def bootstrap_ci(
     clips of one group are not independent. Accuracy is measured at a fixed ``threshold``; when
     None, at the EER threshold of the full sample (so its interval covers sampling of clips,
     not re-tuning the threshold). actDCF is measured at ``act_dcf_threshold`` (None: the Bayes
-    threshold of ``costs``, scores read as LLRs). Resamples that contain a single class are
+    threshold of ``costs``, scores read as LLRs); Cllr on the scores as LLRs, or with
+    ``cllr_prior_real`` as in :func:`compute_metrics`. Resamples that contain a single class are
     skipped.
 
     Returns ``{"eer": (lo, hi), "auc": ..., "accuracy": ..., "min_dcf": ..., "act_dcf": ...,
@@ -822,7 +857,13 @@ def bootstrap_ci(
         weights = counts if group_index is None else counts[:, group_index]
         parts.append(
             _replicate_statistics(
-                label_array, score_array, weights, operating, act_threshold=act, costs=costs
+                label_array,
+                score_array,
+                weights,
+                operating,
+                act_threshold=act,
+                costs=costs,
+                cllr_prior_real=cllr_prior_real,
             )
         )
     replicates = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
@@ -861,6 +902,7 @@ def summarize_scores(
     threshold: float | None = None,
     act_dcf_threshold: float | None = None,
     costs: DetectionCosts = ASVSPOOF5_COSTS,
+    cllr_prior_real: float | None = None,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int | np.random.Generator = 0,
@@ -871,11 +913,18 @@ def summarize_scores(
     actDCF at ``act_dcf_threshold``) plus exact Clopper-Pearson intervals (:func:`rate_interval`)
     for ``"far"`` and ``"frr"`` at ``threshold``; it is None when ``n_bootstrap == 0``.
     ``labels`` [n] (1/0), ``scores`` [n], ``groups`` [n] optional: the split's grouping column
-    (speaker when known, else utterance id). The result is JSON-serialisable; this is what gets
-    written to ``metrics.json``.
+    (speaker when known, else utterance id). ``cllr_prior_real``: the bona fide share of the
+    training data when ``scores`` are a classifier's log posterior odds (the field-standard Cllr
+    is of LLRs, so the prior is removed first; None reads the scores as LLRs already). The result
+    is JSON-serialisable; this is what gets written to ``metrics.json``.
     """
     report = compute_metrics(
-        labels, scores, threshold=threshold, act_dcf_threshold=act_dcf_threshold, costs=costs
+        labels,
+        scores,
+        threshold=threshold,
+        act_dcf_threshold=act_dcf_threshold,
+        costs=costs,
+        cllr_prior_real=cllr_prior_real,
     )
     if n_bootstrap == 0:
         report["ci"] = None
@@ -887,6 +936,7 @@ def summarize_scores(
         threshold=report["threshold"],
         act_dcf_threshold=report["act_dcf_threshold"],
         costs=costs,
+        cllr_prior_real=cllr_prior_real,
         n_bootstrap=n_bootstrap,
         confidence=confidence,
         seed=seed,

@@ -54,6 +54,7 @@ import numpy as np
 from deepfake_lib.data import AUDIO_EXTENSIONS, BONAFIDE, UNKNOWN_ATTACK, normalize_label_name
 from deepfake_lib.metrics import (
     ASVSPOOF5_COSTS,
+    METRIC_MEANINGS,
     DetectionCosts,
     MetricsError,
     format_rate,
@@ -593,18 +594,6 @@ def match_scores(protocol: Protocol | None, scores: ScoreFile) -> MatchedScores:
 # --------------------------------------------------------------------------------------------
 # the report
 # --------------------------------------------------------------------------------------------
-
-METRIC_MEANINGS: dict[str, str] = {
-    "eer": "equal error rate: where the share of spoofs accepted equals the share of bona fide rejected "
-    "(oracle threshold)",
-    "min_dcf": "ASVspoof 5 primary metric: lowest normalised detection cost over thresholds "
-    "(p_spoof 0.05, C_miss 1, C_fa 10; 1 = no better than accepting everything)",
-    "act_dcf": "normalised detection cost at the system's own threshold (its calibration of the decision)",
-    "cllr": "cost of the scores read as log-likelihood ratios, in bits (0 perfect, 1 uninformative)",
-    "min_cllr": "Cllr after the best monotone recalibration: what the ranking alone allows",
-    "auc": "probability that a random bona fide clip scores above a random spoof",
-}
-"""One line per metric, for tables, READMEs and service responses."""
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:

@@ -54,8 +54,11 @@ class EvalClips(torch.utils.data.Dataset):
     Build it with :meth:`from_split` (a ``datasets`` split with ``audio``, ``label`` and
     optionally ``clip_id``, ``utterance_id``, ``attack``; clips are decoded on first use and
     cached when ``cache``) or :meth:`from_waves` (arrays in memory). ``labels`` is int64
-    ``[n]`` (1 = Real, 0 = Fake; all 0 when unknown); ``clip_ids``, ``groups`` (utterance ids,
-    for grouped bootstraps) and ``attacks`` are lists of ``n`` strings.
+    ``[n]`` (1 = Real, 0 = Fake; all 0 when unknown); ``clip_ids``, ``utterance_ids``,
+    ``groups`` and ``attacks`` are lists of ``n`` strings, ``speaker_ids`` one too or ``None``.
+    ``groups`` is what grouped bootstraps resample: the split's grouping column
+    (:func:`deepfake_lib.data.group_column`: speakers when named, else utterances). When only
+    ``groups`` is given it is taken as the utterance ids (the older call).
     """
 
     def __init__(
@@ -66,6 +69,8 @@ class EvalClips(torch.utils.data.Dataset):
         clip_ids: Sequence[str] | None = None,
         groups: Sequence[str] | None = None,
         attacks: Sequence[str] | None = None,
+        utterance_ids: Sequence[str] | None = None,
+        speaker_ids: Sequence[str] | None = None,
         waves: Sequence[np.ndarray] | None = None,
         ds: Any | None = None,
         cache: bool = True,
@@ -79,10 +84,16 @@ class EvalClips(torch.utils.data.Dataset):
         self.clip_ids = (
             [str(c) for c in clip_ids] if clip_ids is not None else [f"clip{i:05d}" for i in range(n)]
         )
-        self.groups = [str(g) for g in groups] if groups is not None else list(self.clip_ids)
+        if utterance_ids is None:
+            utterance_ids = groups
+        self.utterance_ids = (
+            [str(u) for u in utterance_ids] if utterance_ids is not None else list(self.clip_ids)
+        )
+        self.speaker_ids = [str(s) for s in speaker_ids] if speaker_ids is not None else None
+        self.groups = [str(g) for g in groups] if groups is not None else list(self.utterance_ids)
         self.attacks = [str(a) for a in attacks] if attacks is not None else ["unknown"] * n
-        for name in ("clip_ids", "groups", "attacks"):
-            if len(getattr(self, name)) != n:
+        for name in ("clip_ids", "utterance_ids", "groups", "attacks", "speaker_ids"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != n:
                 raise ValueError(f"EvalClips: {n} clips but {name} has {len(getattr(self, name))} entries")
         self._waves: dict[int, np.ndarray] | None = (
             {i: np.asarray(w, dtype=np.float32) for i, w in enumerate(waves)}
@@ -93,14 +104,19 @@ class EvalClips(torch.utils.data.Dataset):
 
     @classmethod
     def from_split(cls, ds: Any, *, cache: bool = True) -> EvalClips:
-        """The clips of one ``datasets`` split (decoded to 16 kHz on first use)."""
+        """The clips of one ``datasets`` split (decoded to 16 kHz on first use); ``groups`` follow
+        the split's grouping (:func:`deepfake_lib.data.group_column`: speakers when named)."""
         cols = set(ds.column_names)
         n = len(ds)
+        utterances = ds["utterance_id"] if "utterance_id" in cols else None
+        speakers = ds["speaker_id"] if "speaker_id" in cols and any(ds["speaker_id"]) else None
         return cls(
             n,
             labels=ds["label"],
             clip_ids=ds["clip_id"] if "clip_id" in cols else None,
-            groups=ds["utterance_id"] if "utterance_id" in cols else None,
+            utterance_ids=utterances,
+            speaker_ids=speakers,
+            groups=speakers if speakers is not None else utterances,
             attacks=ds["attack"] if "attack" in cols else None,
             ds=ds,
             cache=cache,
@@ -131,15 +147,18 @@ class EvalClips(torch.utils.data.Dataset):
         return {"input_values": self.load(i), "labels": int(self.labels[i])}
 
     def metadata(self) -> pd.DataFrame:
-        """One row per clip: clip_id, utterance_id, label, attack."""
-        return pd.DataFrame(
+        """One row per clip: clip_id, utterance_id, label, attack (and speaker_id when known)."""
+        table = pd.DataFrame(
             {
                 "clip_id": self.clip_ids,
-                "utterance_id": self.groups,
+                "utterance_id": self.utterance_ids,
                 "label": self.labels,
                 "attack": self.attacks,
             }
         )
+        if self.speaker_ids is not None:
+            table["speaker_id"] = self.speaker_ids
+        return table
 
 
 # --------------------------------------------------------------------------------------
@@ -303,11 +322,18 @@ def score_waves(
 
 
 def scores_table(ds: Any, logits: np.ndarray) -> pd.DataFrame:
-    """Per-clip scores: clip id, group, label, attack, logits, score (log-odds of Real), P(Real).
+    """Per-clip scores: clip id, utterance id, label, attack, logits, score (log-odds of Real),
+    P(Real), and ``speaker_id`` when the data names speakers (the bootstrap groups then, see
+    :func:`deepfake_lib.summaries.score_groups`).
 
     ``ds``: an :class:`EvalClips` or a ``datasets`` split with the :data:`METADATA_COLUMNS`.
     """
-    meta = ds.metadata() if isinstance(ds, EvalClips) else pd.DataFrame({c: ds[c] for c in METADATA_COLUMNS})
+    if isinstance(ds, EvalClips):
+        meta = ds.metadata()
+    else:
+        meta = pd.DataFrame({c: ds[c] for c in METADATA_COLUMNS})
+        if "speaker_id" in ds.column_names and any(ds["speaker_id"]):
+            meta["speaker_id"] = [str(s) for s in ds["speaker_id"]]
     return meta.assign(
         logit_fake=logits[:, 0],
         logit_real=logits[:, 1],

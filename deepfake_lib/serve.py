@@ -26,7 +26,10 @@ Endpoints:
   upload's file name and the problem). Every error body is ``{"detail": "..."}``.
 * ``GET /health``: ``{"status": "ok", "model_loaded": ...}``.
 * ``GET /model``: id, labels, threshold and its source, sample rate (Hz), backend, device,
-  window and hop (s).
+  window and hop (s), and ``metrics``: the run's test metrics (EER, minDCF, actDCF, Cllr,
+  minCllr, AUC, accuracy, FAR, FRR), each with its 95% interval and its meaning in one line
+  (:data:`deepfake_lib.metrics.METRIC_MEANINGS`), when the source is a run folder (or an export
+  of one) with a ``metrics.json``; ``null`` otherwise (:func:`run_metrics`).
 
 Uploads are decoded from memory (no temporary files) and scored in a worker thread, so the
 event loop keeps serving other requests; at most ``max_concurrent`` uploads are decoded and
@@ -200,6 +203,67 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
     return filename, part["data"].getvalue()
 
 
+SERVED_METRICS: tuple[str, ...] = (
+    "eer", "min_dcf", "act_dcf", "cllr", "min_cllr", "auc", "accuracy", "far", "frr"
+)
+"""Metrics of a run's test split that ``GET /model`` reports (keys of ``metrics.json["test"]``)."""
+
+
+def run_metrics(model_source: str, *, split: str = "test") -> dict[str, Any] | None:
+    """The ``metrics`` block of ``GET /model``: ``{"split", "n", "threshold", "data_source",
+    "costs", "cllr_prior_real", "values": {key: {"value", "ci", "meaning"}}}`` for the keys of
+    :data:`SERVED_METRICS` present in the run's ``metrics.json[split]`` (``ci``: the 95% interval
+    as ``[low, high]``, or None); None when ``model_source`` is not a run folder, nor an export
+    folder whose manifest ``source`` is one, or the run has no such metrics."""
+    import json
+    import math
+    from pathlib import Path
+
+    from deepfake_lib.infer import locate_model
+    from deepfake_lib.metrics import METRIC_MEANINGS
+    from deepfake_lib.runs import RUN_FILES
+
+    try:
+        loc = locate_model(model_source)
+    except (ValueError, OSError):  # not a model source, or an unfinished run (no completion marker)
+        return None
+    folder = loc.folder if loc.kind == "run" else None
+    if loc.kind == "export" and loc.manifest.get("source"):
+        candidate = Path(str(loc.manifest["source"]))
+        folder = candidate if (candidate / RUN_FILES["metrics"]).is_file() else None
+    if folder is None or not (folder / RUN_FILES["metrics"]).is_file():
+        return None
+    try:
+        metrics = json.loads((folder / RUN_FILES["metrics"]).read_text())
+    except (OSError, ValueError):
+        return None
+    report = metrics.get(split)
+    if not isinstance(report, dict):
+        return None
+    intervals = report.get("ci") or {}
+    values = {}
+    for key in SERVED_METRICS:
+        value = report.get(key)
+        if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+            continue
+        interval = intervals.get(key)
+        values[key] = {
+            "value": float(value),
+            "ci": [float(interval[0]), float(interval[1])] if interval is not None else None,
+            "meaning": METRIC_MEANINGS.get(key, ""),
+        }
+    return {
+        "split": split,
+        "run_dir": str(folder),
+        "n": report.get("n"),
+        "threshold": (metrics.get("threshold") or {}).get("value"),
+        "data_source": metrics.get("data_source"),
+        "costs": report.get("costs"),
+        "cllr_prior_real": report.get("cllr_prior_real"),
+        "values": values,
+    }
+
+
 def create_app(
     model_source: str,
     *,
@@ -266,7 +330,7 @@ def create_app(
     @app.get("/model")
     async def model_info() -> dict[str, Any]:
         detector = await run_in_threadpool(load_detector)
-        return detector.describe()
+        return {**detector.describe(), "metrics": await run_in_threadpool(run_metrics, model_source)}
 
     @app.post("/predict", responses=PREDICT_RESPONSES, openapi_extra=PREDICT_REQUEST_BODY)
     async def predict(request: Request) -> dict[str, Any]:

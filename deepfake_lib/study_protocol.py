@@ -29,7 +29,7 @@ from deepfake_lib.metrics import accuracy_at_threshold, compute_metrics, selecti
 from deepfake_lib.models import load_model
 from deepfake_lib.runs import RUN_FILES, write_json
 from deepfake_lib.scoring import EvalClips, predict_logits, scores_table
-from deepfake_lib.summaries import require_columns, save_dir
+from deepfake_lib.summaries import require_columns, save_dir, score_groups
 from deepfake_lib.train import fine_tune
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def run_original_protocol(
     clean = summarize_scores(
         test["label"],
         test["score"],
-        groups=test["utterance_id"].astype(str),
+        groups=score_groups(test),
         threshold=0.0,
         n_bootstrap=n_boot,
         seed=cfg.seed,

@@ -40,7 +40,13 @@ from deepfake_lib.data import (
     make_splits,
     split_table,
 )
-from deepfake_lib.metrics import compute_metrics, score_from_logits, selection_score, summarize_scores
+from deepfake_lib.metrics import (
+    METRIC_MEANINGS,
+    compute_metrics,
+    score_from_logits,
+    selection_score,
+    summarize_scores,
+)
 from deepfake_lib.models import count_parameters, load_model, save_model
 from deepfake_lib.runs import (
     EMBEDDED_CAVEAT,
@@ -428,6 +434,10 @@ def fine_tune(
     )
     val_metrics = compute_metrics(val_table["label"], val_table["score"])
     threshold = val_metrics["eer_threshold"]
+    # Cllr is of likelihood ratios: remove the bona fide prior the classifier was trained with
+    # (0.5 when inverse-frequency class weights balanced the loss).
+    weighted = cfg.class_weighting and class_weights_for(train_ds.labels) is not None
+    prior_real = 0.5 if weighted else float(np.mean(train_ds.labels))
     best_epoch = _best_epoch(trainer, history)
     metrics: dict[str, Any] = {
         "data_source": cfg.data_source,
@@ -437,19 +447,22 @@ def fine_tune(
         "test": summarize_scores(
             test_table["label"],
             test_table["score"],
-            groups=test_table["utterance_id"],
+            groups=test_table[group_column(splits["test"])].astype(str),
             threshold=threshold,
+            cllr_prior_real=prior_real,
             n_bootstrap=cfg.n_bootstrap,
             seed=cfg.seed,
         ),
         "validation": summarize_scores(
             val_table["label"],
             val_table["score"],
-            groups=val_table["utterance_id"],
+            groups=val_table[group_column(splits["validation"])].astype(str),
             threshold=threshold,
+            cllr_prior_real=prior_real,
             n_bootstrap=cfg.n_bootstrap,
             seed=cfg.seed,
         ),
+        "metric_meanings": METRIC_MEANINGS,
         "best_epoch": best_epoch,
         "epochs_run": int(history["epoch"].max()) if len(history) else 0,
         "train_seconds": round(train_seconds, 1),

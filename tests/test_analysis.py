@@ -269,6 +269,41 @@ def test_per_attack_eer_rows(tmp_path):
     assert list(t["n_spoof"]) == [12, 12, 24]
     assert ((t["eer_low"] <= t["eer"]) & (t["eer"] <= t["eer_high"])).all()
     assert (tmp_path / "per_attack.csv").is_file()
+    for key in ("min_dcf", "act_dcf", "accuracy"):
+        assert ((t[key + "_low"] <= t[key]) & (t[key] <= t[key + "_high"])).all(), key
+    assert (t["threshold_from"].str.contains("oracle")).all()
+
+
+def test_per_attack_zero_errors_get_exact_bounds_not_zero_width():
+    from deepfake_lib.metrics import format_rate
+
+    table = per_attack_eer(attack_scores(), threshold=0.0, n_bootstrap=200, seed=0).set_index("attack")
+    a01 = table.loc["A01"]  # separated from bona fide: no error at all
+    assert a01["eer"] == 0.0 and "eer" in a01["degenerate"].split(",")
+    assert a01["eer_low"] == 0.0 and a01["eer_high"] > 0.0  # never [0, 0]
+    # the exact bound: one-sided Clopper-Pearson on 0 of 12 at 97.5% (both classes hold together at 95%)
+    assert a01["eer_high"] == pytest.approx(1 - 0.025 ** (1 / 12))
+    assert a01["auc_low"] < 1.0 and a01["min_dcf_high"] > 0.0
+    assert set(a01["exact_bounds"].split(",")) >= {"eer", "auc", "min_dcf"}
+    assert a01["n_spoof_accepted"] == 0 and a01["spoof_accepted"] == format_rate(0, 12)
+    assert a01["spoof_accepted"].startswith("0 of 12, at most")
+    a02 = table.loc["A02"]  # scored like bona fide: most accepted at threshold 0
+    assert a02["n_spoof_accepted"] == 12 and a02["exact_bounds"] in ("", "accuracy")
+    assert a02["eer_high"] > a02["eer_low"]
+    assert table.loc["pooled", "n_spoof_accepted"] == 12
+    assert (table["threshold_from"] == "the run's threshold").all()
+
+
+def test_per_attack_groups_by_speaker_when_named():
+    from deepfake_lib.summaries import score_groups
+
+    scores = attack_scores()
+    assert list(score_groups(scores)) == list(scores["utterance_id"])
+    scores["speaker_id"] = ["s" + str(int(u[1:]) % 3) for u in scores["utterance_id"]]
+    assert list(score_groups(scores)) == list(scores["speaker_id"])
+    scores["speaker_id"] = ""
+    assert list(score_groups(scores)) == list(scores["utterance_id"])  # unnamed speakers: utterances
+    assert score_groups(scores.drop(columns=["speaker_id", "utterance_id"])) is None
 
 
 def test_per_attack_eer_needs_both_classes():
@@ -599,19 +634,44 @@ def test_leave_one_attack_out_cheap_run(splits, tmp_path):
     attack = sorted(set(a for a, y in zip(splits["test"]["attack"], splits["test"]["label"]) if y == 0))[0]
     table = leave_one_attack_out_(cfg, splits, attack, tmp_path / "analysis")
     row = table.iloc[0]
-    assert row["attack"] == attack and row["epochs"] == 1 and "cheap" in row["note"]
-    assert row["n_unseen_spoof"] >= 1 and row["n_seen_spoof"] >= 1
-    assert row["n_unseen_spoof"] + row["n_seen_spoof"] + row["n_bonafide"] == len(splits["test"])
+    assert row["attack"] == attack and row["epochs"] == 1 and "same-budget control" in row["note"]
+    assert row["n_unseen_spoof"] >= 1 and row["n_other_spoof"] >= 1
+    assert row["n_unseen_spoof"] + row["n_other_spoof"] + row["n_bonafide"] == len(splits["test"])
+    assert row["n_train"] == row["control_n_train"]  # same budget: same epochs, same training-set size
     run_dir = Path(row["run_dir"])
     scored = pd.read_csv(run_dir / "test_scores.csv")
     unseen = scored[(scored["label"] == 1) | (scored["attack"] == attack)]
-    seen = scored[(scored["label"] == 1) | ((scored["label"] == 0) & (scored["attack"] != attack))]
+    others = scored[(scored["label"] == 1) | ((scored["label"] == 0) & (scored["attack"] != attack))]
     assert row["unseen_eer"] == pytest.approx(compute_eer(unseen["label"], unseen["score"]).eer)
+    assert row["others_eer"] == pytest.approx(compute_eer(others["label"], others["score"]).eer)
+    control = pd.read_csv(Path(row["control_run_dir"]) / "test_scores.csv")
+    seen = control[(control["label"] == 1) | (control["attack"] == attack)]
     assert row["seen_eer"] == pytest.approx(compute_eer(seen["label"], seen["score"]).eer)
+    assert row["unseen_minus_seen"] == pytest.approx(row["unseen_eer"] - row["seen_eer"])
+    control_trained_on = pd.read_csv(Path(row["control_run_dir"]) / "splits.csv")
+    assert (control_trained_on["split"] == "train").sum() == row["n_train"]
     assert (run_dir / "model").is_dir() and not (run_dir / "checkpoints").exists()
     trained_on = pd.read_csv(run_dir / "splits.csv")
     assert not ((trained_on["split"] != "test") & (trained_on["attack"] == attack)).any()
     assert (tmp_path / "analysis" / "loao.csv").is_file()
+
+
+def test_loao_control_has_the_held_out_run_budget(splits):
+    from deepfake_lib.attacks import loao_training_sets
+
+    attacks = sorted({a for a, y in zip(splits["train"]["attack"], splits["train"]["label"]) if y == 0})
+    assert len(attacks) >= 2
+    for attack in attacks:
+        held, control = loao_training_sets(splits, attack, seed=0)
+        for name in ("train", "validation"):
+            assert len(control[name]) == len(held[name])  # the same budget
+            assert sum(held[name]["label"]) == sum(control[name]["label"]) == sum(splits[name]["label"])
+            assert attack not in {a for a, y in zip(held[name]["attack"], held[name]["label"]) if y == 0}
+        assert len(held["train"]) < len(splits["train"])
+        assert attack in {a for a, y in zip(control["train"]["attack"], control["train"]["label"]) if y == 0}
+        assert len(held["test"]) == len(control["test"]) == len(splits["test"])
+        again = loao_training_sets(splits, attack, seed=0)[1]
+        assert list(again["train"]["clip_id"]) == list(control["train"]["clip_id"])  # seeded
 
 
 def leave_one_attack_out_(cfg, splits, attack, out_dir):

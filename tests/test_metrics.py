@@ -723,3 +723,24 @@ def test_summarize_scores_gives_exact_rate_intervals_and_flags_degenerate_bootst
     assert report["ci"]["far"][1] > 0.25  # two-sided 95% upper bound on 0 of 11: 0.285
     assert report["ci"]["frr"] == pytest.approx(rate_interval(0, 11))
     json.dumps(report)
+
+
+def test_cllr_with_the_training_prior_removed():
+    from deepfake_lib.metrics import compute_cllr, compute_min_cllr, llr_from_log_odds, summarize_scores
+
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.ones(60, int), np.zeros(140, int)]
+    # calibrated Gaussian LLRs (mean +-mu, variance 2 mu), as log posterior odds of a 30% bona fide prior
+    llrs = np.where(labels == 1, 1.0, -1.0) * 2.0 + rng.normal(size=200) * 2.0
+    log_odds = llrs + np.log(0.3 / 0.7)
+    raw = summarize_scores(labels, log_odds, n_bootstrap=200, seed=0)
+    fixed = summarize_scores(labels, log_odds, cllr_prior_real=0.3, n_bootstrap=200, seed=0)
+    assert raw["cllr_prior_real"] is None and fixed["cllr_prior_real"] == 0.3
+    assert raw["cllr"] == pytest.approx(compute_cllr(labels, log_odds))
+    assert fixed["cllr"] == pytest.approx(compute_cllr(labels, llr_from_log_odds(log_odds, prior_real=0.3)))
+    assert fixed["cllr"] < raw["cllr"]  # the prior was charged as miscalibration before
+    assert fixed["min_cllr"] == raw["min_cllr"] == pytest.approx(compute_min_cllr(labels, log_odds))
+    low, high = fixed["ci"]["cllr"]
+    assert low <= fixed["cllr"] <= high and (low, high) != tuple(raw["ci"]["cllr"])
+    for key in ("eer", "min_dcf", "act_dcf", "auc"):  # nothing else moves
+        assert fixed[key] == raw[key] and fixed["ci"][key] == raw["ci"][key]

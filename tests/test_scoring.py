@@ -91,3 +91,39 @@ def test_run_scores_equal_the_detectors(toy_corpus: Path, tmp_path: Path, eval_w
         clips, predict_logits(loaded.model, loaded.feature_extractor, clips, window_s=eval_window_s)
     )
     np.testing.assert_allclose(again["score"], saved["score"], atol=1e-4)
+
+
+def _split_with_speakers(speakers: list[str]) -> object:
+    import datasets
+
+    n = len(speakers)
+    return datasets.Dataset.from_dict(
+        {
+            "clip_id": [f"c{i}" for i in range(n)],
+            "utterance_id": [f"u{i // 2}" for i in range(n)],
+            "speaker_id": speakers,
+            "label": [i % 2 for i in range(n)],
+            "attack": ["bonafide" if i % 2 else "A01" for i in range(n)],
+        }
+    )
+
+
+def test_bootstrap_groups_follow_the_split_grouping() -> None:
+    named = _split_with_speakers(["spk0", "spk0", "spk1", "spk1", "spk0", "spk0"])
+    clips = EvalClips.from_split(named)
+    assert clips.groups == ["spk0", "spk0", "spk1", "spk1", "spk0", "spk0"]  # speakers, as the split
+    assert clips.utterance_ids == ["u0", "u0", "u1", "u1", "u2", "u2"]
+    logits = np.zeros((6, 2), dtype=np.float32)
+    table = scores_table(clips, logits)
+    assert list(table["speaker_id"]) == clips.groups and list(table["utterance_id"]) == clips.utterance_ids
+    assert list(scores_table(named, logits)["speaker_id"]) == clips.groups  # a datasets split too
+
+    unnamed = _split_with_speakers([""] * 6)
+    clips = EvalClips.from_split(unnamed)
+    assert clips.groups == clips.utterance_ids == ["u0", "u0", "u1", "u1", "u2", "u2"]
+    assert "speaker_id" not in scores_table(clips, logits).columns
+    assert "speaker_id" not in scores_table(unnamed, logits).columns
+    # the older call: groups alone are the utterance ids
+    legacy = EvalClips.from_waves([np.zeros(1600, np.float32)] * 2, [1, 0], groups=["a", "b"])
+    assert legacy.utterance_ids == legacy.groups == ["a", "b"]
+    assert list(legacy.metadata()["utterance_id"]) == ["a", "b"]

@@ -63,6 +63,36 @@ def test_health_and_model(client_and_log, model_dir):
     assert info["id"] == str(model_dir) and info["labels"] == ["Fake", "Real"]
     assert info["threshold"] == 0.0 and info["sample_rate"] == SR
     assert info["backend"] == "torch" and info["window_s"] == 4.0
+    assert info["metrics"] is None  # a bare model folder has no run metrics
+
+
+def test_model_reports_run_metrics_with_meanings(tmp_path):
+    from deepfake_lib.metrics import METRIC_MEANINGS, summarize_scores
+    from deepfake_lib.models import build_tiny_model, save_model
+    from deepfake_lib.runs import mark_complete, write_json
+
+    run = tmp_path / "run"
+    save_model(build_tiny_model(seed=7), run / "model")
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(40, int), np.zeros(40, int)]
+    scores = rng.normal(size=80) + 1.5 * labels
+    test = summarize_scores(labels, scores, threshold=0.3, cllr_prior_real=0.5, n_bootstrap=50)
+    write_json(run / "metrics.json", {"threshold": {"value": 0.3, "chosen_on": "validation EER"},
+                                      "data_source": "embedded", "test": test})
+    mark_complete(run, "run", writer="test fixture")
+    app = serve.create_app(str(run), device="cpu")
+    with TestClient(app) as client:
+        info = client.get("/model").json()
+    assert info["threshold"] == pytest.approx(0.3)
+    block = info["metrics"]
+    assert block["split"] == "test" and block["n"] == 80 and block["cllr_prior_real"] == 0.5
+    for key in ("eer", "min_dcf", "act_dcf", "cllr", "min_cllr", "auc"):
+        entry = block["values"][key]
+        assert entry["value"] == pytest.approx(test[key])
+        assert entry["meaning"] == METRIC_MEANINGS[key] and entry["meaning"]
+        low, high = entry["ci"]
+        assert low <= high
+    assert block["values"]["far"]["ci"] == pytest.approx(list(test["ci"]["far"]))
 
 
 def test_predict_happy_path_and_log(client_and_log):

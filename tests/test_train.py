@@ -132,6 +132,13 @@ def test_fine_tune_writes_the_run_folder_and_learns(toy_corpus: Path, tmp_path: 
     m = json.loads((result.run_dir / "metrics.json").read_text())
     assert m["threshold"]["chosen_on"] == "validation EER"
     assert {"eer", "auc", "accuracy", "ci", "confusion_matrix"} <= set(m["test"])
+    # the field-standard metrics, with intervals, Cllr on LLRs (the training prior removed), meanings
+    new = {"min_dcf", "act_dcf", "cllr", "min_cllr"}
+    assert new <= set(m["test"]) and new <= set(m["test"]["ci"]) and "degenerate" in m["test"]["ci"]
+    train_labels = np.asarray(prepare_data(cfg)[0]["train"]["label"])
+    assert m["test"]["cllr_prior_real"] in (0.5, pytest.approx(float(train_labels.mean())))
+    assert m["test"]["act_dcf_threshold"] == pytest.approx(m["threshold"]["value"])
+    assert new | {"eer", "auc"} <= set(m["metric_meanings"])
     assert (
         m["shortcut_control"]["system"] == SYSTEM_TRIVIAL_LR and m["shortcut_control"]["n"] == m["test"]["n"]
     )
