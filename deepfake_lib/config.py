@@ -262,17 +262,20 @@ def quiet_libraries() -> None:
     """Silence datasets' progress bars and the advisory logging of datasets and transformers.
 
     Called explicitly by the notebooks (never on import), so that executed notebooks hold
-    results rather than progress-bar debris; warnings and errors still show. Downloads from the
-    Hugging Face Hub keep their progress bars (a 378 MB checkpoint should not look like a hang):
-    huggingface_hub's and transformers' bars stay on, and :func:`deepfake_lib.data.load_source`
-    turns datasets' bars on around a Hub download.
+    results rather than progress-bar debris (transformers' own bars, e.g. "Writing model shards"
+    on every save); warnings and errors still show. Downloads from the Hugging Face Hub keep
+    their progress bars (a 378 MB checkpoint should not look like a hang): huggingface_hub's bars
+    stay on, and :func:`deepfake_lib.data.load_source` turns datasets' bars on around a Hub download.
     """
     # imported here, not at the top: config is the module the command line and every stage
     # read first, and it must not pull in the ML stack (seconds of import time)
     import datasets
+    import huggingface_hub.utils
     import transformers
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # this also turns huggingface_hub's bars off,
+    huggingface_hub.utils.enable_progress_bars()  # which downloads need: back on
     transformers.utils.logging.set_verbosity_error()
     logging.getLogger("deepfake_lib").setLevel(logging.WARNING)
