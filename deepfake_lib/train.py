@@ -11,6 +11,7 @@ The same call runs on a CPU with the tiny model, on a Colab T4 with fp16, and un
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -23,7 +24,13 @@ import datasets
 import numpy as np
 import pandas as pd
 import torch
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, Wav2Vec2FeatureExtractor
+from transformers import (
+    EarlyStoppingCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    Wav2Vec2FeatureExtractor,
+)
 from transformers.trainer_callback import PrinterCallback
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
@@ -49,9 +56,13 @@ from deepfake_lib.metrics import (
 )
 from deepfake_lib.models import count_parameters, load_model, save_model
 from deepfake_lib.runs import (
+    CHECKPOINT_STATE,
     EMBEDDED_CAVEAT,
     RUN_FILES,
     RunResult,
+    clear_complete,
+    find_complete_checkpoint,
+    mark_complete,
     peak_rss_mb,
     resolve_device,
     resolve_precision,
@@ -248,6 +259,18 @@ class DetectorTrainer(Trainer):
         return metrics
 
 
+class RunStateCallback(TrainerCallback):
+    """Calls ``save(folder)`` with each checkpoint folder right after the Trainer wrote it (rank 0),
+    so the run's own state (epoch scores so far, elapsed time) travels with the checkpoint."""
+
+    def __init__(self, save: Callable[[Path], None]) -> None:
+        self.save = save
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            self.save(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+
 def class_weights_for(labels: np.ndarray, *, threshold: float = 1.5) -> torch.Tensor | None:
     """Inverse-frequency class weights when one class outnumbers the other by ``threshold``."""
     counts = np.bincount(labels, minlength=len(LABEL_NAMES)).astype(float)
@@ -302,6 +325,14 @@ def fine_tune(
     score); the
     test split is scored once, with that model, and its accuracy is
     taken at the validation EER threshold.
+
+    Completion and resume: the run folder's completion marker (:func:`deepfake_lib.runs.mark_complete`)
+    is removed first and written last, so readers refuse a run that did not finish. With
+    ``cfg.resume`` training continues from the newest checkpoint that is complete
+    (:func:`deepfake_lib.runs.find_complete_checkpoint`: newer, broken ones are skipped with a
+    warning), and every checkpoint carries the epoch scores so far and the elapsed time
+    (:data:`deepfake_lib.runs.CHECKPOINT_STATE`), so ``epoch_scores.csv`` holds every epoch and
+    ``train_seconds`` counts the whole run (up to the checkpoint resumed from) after a kill.
     """
     run = Path(run_dir) if run_dir is not None else cfg.run_path
     device = resolve_device(cfg.device)
@@ -359,10 +390,32 @@ def fine_tune(
 
     if is_main:
         run.mkdir(parents=True, exist_ok=True)
+        clear_complete(run)
         cfg.to_json(run / RUN_FILES["config"])
         split_table(splits).to_csv(run / RUN_FILES["splits"], index=False)
 
+    resume_from = find_complete_checkpoint(run / RUN_FILES["checkpoints"]) if cfg.resume else None
+    prior_seconds = 0.0
     epoch_rows: list[pd.DataFrame] = []
+    if resume_from is not None:
+        state = json.loads((resume_from / CHECKPOINT_STATE).read_text())
+        prior_seconds = float(state.get("train_seconds", 0.0))
+        if (resume_from / RUN_FILES["epoch_scores"]).is_file():
+            epoch_rows.append(
+                pd.read_csv(
+                    resume_from / RUN_FILES["epoch_scores"], dtype={"clip_id": str, "utterance_id": str}
+                )
+            )
+
+    def save_run_state(folder: Path) -> None:
+        """The run's state at checkpoint ``folder``; :data:`CHECKPOINT_STATE` last (it marks the rest)."""
+        if epoch_rows:
+            tmp = folder / (RUN_FILES["epoch_scores"] + ".tmp")
+            pd.concat(epoch_rows, ignore_index=True).to_csv(tmp, index=False)
+            os.replace(tmp, folder / RUN_FILES["epoch_scores"])
+        write_json(
+            folder / CHECKPOINT_STATE, {"train_seconds": prior_seconds + time.perf_counter() - started}
+        )
 
     def epoch_hook(trainer: Any, metrics: dict[str, float]) -> None:
         epoch = int(round(trainer.state.epoch or 0))
@@ -391,16 +444,20 @@ def fine_tune(
         eval_dataset=val_ds,
         data_collator=AudioCollator(loaded.feature_extractor),
         processing_class=loaded.feature_extractor,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.patience)],
+        callbacks=[
+            EarlyStoppingCallback(early_stopping_patience=cfg.patience),
+            RunStateCallback(save_run_state),
+        ],
         class_weights=class_weights_for(train_ds.labels) if cfg.class_weighting else None,
         eval_window_s=cfg.eval_window_s,
         eval_precision=precision,
         epoch_hook=epoch_hook,
     )
     trainer.remove_callback(PrinterCallback)  # the history table and on_epoch report instead
-    resume = cfg.resume and any((run / RUN_FILES["checkpoints"]).glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=True if resume else None)
-    train_seconds = time.perf_counter() - started
+    if resume_from is not None:
+        log.info("resuming from %s", resume_from)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    train_seconds = prior_seconds + time.perf_counter() - started
 
     history = history_table(trainer.state.log_history)
     model = trainer.accelerator.unwrap_model(trainer.model)
@@ -485,6 +542,7 @@ def fine_tune(
     if epoch_rows:
         pd.concat(epoch_rows, ignore_index=True).to_csv(run / RUN_FILES["epoch_scores"], index=False)
     write_json(run / RUN_FILES["metrics"], metrics)
+    mark_complete(run, "run", writer="deepfake_lib.train.fine_tune")
     return RunResult(run, history, metrics, test_table, val_table, notes)
 
 
