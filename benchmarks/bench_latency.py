@@ -431,7 +431,10 @@ def main() -> None:
             all_results[name] = bench_model(name, model, fe, threshold, model_waves, args, Path(tmp))
             del model
             gc.collect()
-    defaults = command_defaults()
+    try:
+        defaults = command_defaults()
+    except Exception as exc:  # an entry point that does not import must not lose the measurements
+        defaults = {"error": f"{type(exc).__name__}: {exc}"}
     report = {
         "benchmark": "latency",
         "clip_s": CLIP_S,

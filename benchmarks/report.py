@@ -149,6 +149,8 @@ def default_users(variants: dict[str, Any], defaults: dict[str, str]) -> dict[st
     """Variant -> the entry points (with their default backend) that run it when given no ``--backend``."""
     users: dict[str, list[str]] = {}
     for command, backend in defaults.items():
+        if command == "error":
+            continue
         variant = auto_variant(variants) if backend == "auto" else BACKEND_VARIANTS.get(backend, backend)
         users.setdefault(variant, []).append(f"`{command}` ({backend})")
     return users
