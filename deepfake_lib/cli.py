@@ -43,7 +43,7 @@ import yaml
 from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
-from deepfake_lib import real_speech, series, synthetic, train
+from deepfake_lib import series, synthetic, train
 from deepfake_lib.audio import CLI_MAX_DURATION_S, SERVICE_MAX_DURATION_S, duration_limit
 from deepfake_lib.config import ConfigError, ExperimentConfig
 from deepfake_lib.data import AUDIO_EXTENSIONS
@@ -533,6 +533,10 @@ def run_refresh_notebooks(args: argparse.Namespace) -> int:
 
 def run_build_corpus(args: argparse.Namespace) -> int:
     """``deepfake-lib build-corpus real-speech ARGS``: :func:`deepfake_lib.real_speech.main` with ``ARGS``."""
+    # Imported here, not at module top: the builder pulls in librosa and the vocoders, which
+    # every deepfake-detect call would otherwise pay for at start-up.
+    from deepfake_lib import real_speech
+
     return int(real_speech.main(list(args.corpus_args)))
 
 
