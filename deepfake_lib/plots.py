@@ -1144,15 +1144,15 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
                        hatch="//")
             ax.errorbar(pos, 100 * v, yerr=100 * _error(v, lo, hi), fmt="none", ecolor="black", capsize=3)
         ax.set_xticks(xs, [str(a) for a in loao["attack"]])
-        ax.set_xlabel("attack held out of training")
+        ax.set_xlabel("attack scored (each pair: same training-set size and epochs)")
         ax.set_ylabel("EER (%)")
         ax.set_ylim(0, max(55.0, float(np.nanmax(100 * loao[["seen_eer_high", "unseen_eer_high"]].to_numpy(float)))
                            + 5 if {"seen_eer_high", "unseen_eer_high"} <= set(loao.columns) else 55.0))
         ax.axhline(50, color="#999999", linestyle=":", linewidth=1)
         epochs = sorted(set(int(e) for e in loao["epochs"])) if "epochs" in loao else []
         ax.set_title("Leave one attack out" + (f" ({', '.join(map(str, epochs))}-epoch runs)" if epochs else ""))
-        ax.legend(handles=[Patch(facecolor="#BDBDBD", edgecolor="#4D4D4D", label="seen attacks (the others)"),
-                           Patch(facecolor="white", edgecolor="#4D4D4D", hatch="//", label="held-out attack (unseen)")],
+        ax.legend(handles=[Patch(facecolor="#BDBDBD", edgecolor="#4D4D4D", label="same-budget control (attack seen in training)"),
+                           Patch(facecolor="white", edgecolor="#4D4D4D", hatch="//", label="attack held out of training (unseen)")],
                   loc="upper right")
     fig.suptitle("Per-attack detection")
     return fig

@@ -411,8 +411,9 @@ def _real_world(
         word = "higher" if unseen > seen else "not higher"
         lines.append(
             f"- **Unseen attacks.** Trained without an attack and tested on it, the mean EER is {_pct(unseen)}, "
-            f"{word} than the {_pct(seen)} on the attacks it did see (cheap runs of "
-            f"{int(loao['epochs'].iloc[0])} epochs). New generators are the normal case in deployment."
+            f"{word} than the {_pct(seen)} of same-budget controls that saw the attack in training (same "
+            f"training-set size, {int(loao['epochs'].iloc[0])}-epoch runs). New generators are the normal case "
+            f"in deployment."
         )
     if cross_source:
         m = cross_source["metrics"]
