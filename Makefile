@@ -7,7 +7,7 @@ RUN_DIR ?= runs/demo
 PARAMS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: help setup demo test test-fast notebooks bench serve clean
+.PHONY: help setup demo test test-fast notebooks bench serve clean rehearse fuzz-api lint
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed  ## create .venv and install the package with every extra (about 3 min)
 
-demo: setup  ## run the four notebooks on the embedded default into $(RUN_DIR) (PARAMS=params/x.yaml to override)
-	$(PY) -m deepfake_lib.cli series --run-dir $(RUN_DIR) $(if $(PARAMS),--params $(PARAMS))
+demo: setup  ## run the four notebooks on the embedded default into $(RUN_DIR) (PARAMS=params/x.yaml, SET="k=v ..." to override)
+	$(PY) -m deepfake_lib.cli series --run-dir $(RUN_DIR) $(if $(PARAMS),--params $(PARAMS)) $(foreach kv,$(SET),--set $(kv))
 
 test: setup  ## unit tests, papermill smoke run, nbval on the committed notebooks, notebook hygiene
 	$(PY) -m pytest tests notebooks --nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider

@@ -521,7 +521,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_series(args: argparse.Namespace) -> int:
     """``deepfake-lib series``: run the notebook series into a run folder."""
-    series.run_series(run_dir=args.run_dir, params_file=args.params)
+    series.run_series(run_dir=args.run_dir, params_file=args.params, parameters=parse_set_options(args.set))
     return EXIT_OK
 
 
@@ -599,6 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("series", help="run the notebook series end to end")
     p.add_argument("--run-dir", required=True, help="run folder (relative to the project root)")
     p.add_argument("--params", help="YAML file of notebook parameters")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one parameter after the params file (repeatable), e.g. --set epochs=2")
     p.set_defaults(handler=run_series)
 
     p = sub.add_parser("refresh-notebooks", help="re-execute the committed notebooks on the defaults")

@@ -261,7 +261,10 @@ def test_corpus_series_and_notebook_dispatch(tmp_path, monkeypatch):
     monkeypatch.setattr(series, "run_series", lambda **kw: calls.setdefault("series", kw))
     monkeypatch.setattr(series, "refresh_notebooks", lambda: calls.setdefault("refresh", True))
     assert cli.main(["series", "--run-dir", "runs/x", "--params", "p.yaml"]) == 0
-    assert calls["series"] == {"run_dir": "runs/x", "params_file": "p.yaml"}
+    assert calls["series"] == {"run_dir": "runs/x", "params_file": "p.yaml", "parameters": {}}
+    calls.clear()
+    assert cli.main(["series", "--run-dir", "runs/x", "--set", "epochs=2", "--set", "data_source=data/c"]) == 0
+    assert calls["series"]["parameters"] == {"epochs": 2, "data_source": "data/c"}
     assert cli.main(["refresh-notebooks"]) == 0 and calls["refresh"] is True
 
 
