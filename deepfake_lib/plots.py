@@ -576,6 +576,8 @@ def plot_augmentation_grid(items: Sequence[tuple[str, np.ndarray]], *, sample_ra
                              rasterized=True)
         ax.set_title(("before: " if k == 0 else "after: ") + str(name))
         ax.set_xlabel("time (s)" if k + ncols >= len(items) else "")
+        if k + ncols >= len(items):  # the bottom panel of its column: shared x ticks shown here
+            ax.tick_params(labelbottom=True)
         ax.set_ylabel("frequency (Hz)" if k % ncols == 0 else "")
         ax.grid(False)
     for ax in axes[len(items):]:
