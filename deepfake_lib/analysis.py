@@ -197,6 +197,8 @@ class RunAnalysis:
             seed=self.cfg.seed,
             n_bootstrap=self.cfg.n_bootstrap,
             threshold=self.threshold,
+            batch_size=self.cfg.batch_size,
+            window_s=self.cfg.eval_window_s,  # score degraded clips as the run scored clean ones
             out_dir=self.out_dir,
         )
 
@@ -230,6 +232,8 @@ class RunAnalysis:
             corpus_config=cross_source_corpus(self.cfg),
             n_bootstrap=self.cfg.n_bootstrap,
             seed=self.cfg.seed,
+            batch_size=self.cfg.batch_size,
+            window_s=self.cfg.eval_window_s,
             out_dir=self.out_dir,
         )
 

@@ -31,6 +31,7 @@ def evaluate_cross_source(
     corpus_config: Any | None = None,
     max_clips: int | None = None,
     batch_size: int = 16,
+    window_s: float = 0.0,
 ) -> dict[str, Any]:
     """Score every clip of another data source with a run's model, at the run's threshold.
 
@@ -38,7 +39,8 @@ def evaluate_cross_source(
     :func:`deepfake_lib.data.load_source` takes (a Hub id, a parquet file or folder, an
     audiofolder, ``"embedded"`` with ``corpus_config``); all its splits are pooled. The model
     comes from ``<run_dir>/model``, the threshold from ``metrics.json`` (validation EER of the
-    run). ``max_clips`` takes a seeded random subset. Returns ``source``, ``train_source``,
+    run). ``max_clips`` takes a seeded random subset; ``window_s`` (s) scores by windows, as the
+    run did (``0``: whole clips). Returns ``source``, ``train_source``,
     ``load_report``, ``n_clips``, ``threshold``, ``metrics`` (summarize_scores, or accuracy
     only when the source has a single class) and ``in_domain_test`` (the run's own test
     figures). Writes ``cross_source_<source>.json`` and ``..._scores.csv``.
@@ -59,7 +61,7 @@ def evaluate_cross_source(
         idx = np.sort(np.random.default_rng(seed).choice(len(pooled), int(max_clips), replace=False))
         pooled = pooled.select(idx)
     clips = EvalClips.from_split(pooled)
-    logits = predict_logits(loaded.model, loaded.feature_extractor, clips, batch_size=batch_size)
+    logits = predict_logits(loaded.model, loaded.feature_extractor, clips, batch_size=batch_size, window_s=window_s)
     table = scores_table(clips, logits)
     labels = table["label"].to_numpy(np.int64)
     if 0 < labels.sum() < labels.size:

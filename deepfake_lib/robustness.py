@@ -288,6 +288,7 @@ def evaluate_robustness(
     threshold: float | None = None,
     max_duration_s: float | None = None,
     precision: str = "fp32",
+    window_s: float = 0.0,
     out_dir: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """EER (with CI) and AUC of the model on the test clips under each degradation.
@@ -300,7 +301,8 @@ def evaluate_robustness(
     shows score drift that the threshold-free EER hides. ``max_duration_s`` (s) keeps only the
     central part of longer clips before degrading (cost grows with audio length; with a crop
     the clean row is the sweep's reference, not the run's test EER). ``precision`` is passed
-    to :func:`~deepfake_lib.scoring.predict_logits` (``"bf16"`` is faster on CPUs with bf16).
+    to :func:`~deepfake_lib.scoring.predict_logits` (``"bf16"`` is faster on CPUs with bf16), and so
+    is ``window_s`` (s; the run's ``eval_window_s``, so degraded clips are scored as the clean ones were).
 
     Returns one row per condition: condition, family, parameter, unit, eer, eer_low, eer_high,
     auc, auc_low, auc_high, n, delta_eer (vs clean), mean_score_real, mean_score_fake,
@@ -313,7 +315,7 @@ def evaluate_robustness(
     conditions = list(conditions) if conditions is not None else robustness_conditions()
     meta = test_ds.metadata()
     labels = meta["label"].to_numpy()
-    groups = meta["utterance_id"].to_numpy().astype(str)
+    groups = np.asarray(test_ds.groups, dtype=str)  # the split's grouping (speaker when known)
     clean = [
         _centre_crop(np.asarray(test_ds.load(i), dtype=np.float32), max_duration_s)
         for i in range(len(test_ds))
@@ -322,7 +324,9 @@ def evaluate_robustness(
     for cond in conditions:
         started = time.perf_counter()
         waves = degrade_waves(clean, cond, seed=seed)
-        scores = score_waves(model, feature_extractor, waves, batch_size=batch_size, precision=precision)
+        scores = score_waves(
+            model, feature_extractor, waves, batch_size=batch_size, precision=precision, window_s=window_s
+        )
         clipped = float(np.mean([_flat_top_fraction(w) for w in waves])) if waves else 0.0
         row = {"condition": cond.name, "family": cond.family, "parameter": cond.parameter, "unit": cond.unit}
         row.update(eer_row(labels, scores, groups, n_bootstrap=n_bootstrap, seed=seed, threshold=threshold))

@@ -313,10 +313,17 @@ def score_waves(
     *,
     batch_size: int = 16,
     precision: str = "fp32",
+    window_s: float = 0.0,
 ) -> np.ndarray:
-    """Log-odds of Real ``[n]`` for 16 kHz waveforms, each scored whole."""
+    """Log-odds of Real ``[n]`` for 16 kHz waveforms, each scored whole (``window_s = 0``) or
+    by the windowing rule of :func:`predict_logits` (``window_s`` seconds, half-window hop)."""
     logits = predict_logits(
-        model, feature_extractor, EvalClips.from_waves(waves), batch_size=batch_size, precision=precision
+        model,
+        feature_extractor,
+        EvalClips.from_waves(waves),
+        batch_size=batch_size,
+        precision=precision,
+        window_s=window_s,
     )
     return score_from_logits(logits)
 
