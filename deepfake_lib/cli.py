@@ -275,7 +275,8 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-s", type=float, default=4.0, help="window length, seconds (default 4)")
     parser.add_argument("--hop-s", type=float, default=None, help="window hop, seconds (default: half a window)")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per model call (default 8)")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="inference backend (default auto: the fastest CPU path whose parity gate passes)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
     parser.add_argument("--log", dest="log_path", help="append one JSON line per prediction to this file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -318,6 +319,9 @@ def run_detect(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - any loading failure is reported, not a traceback
             print(f"deepfake-detect: cannot load model {args.model!r}: {type(exc).__name__}: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        choice = detector.backend_choice
+        print(f"deepfake-detect: backend {choice.get('chosen', args.backend)}"
+              + (f" ({choice['reason']})" if choice.get("reason") else ""), file=sys.stderr)
 
     out_stream: TextIO
     if args.out:
@@ -554,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run/export/model folder or Hub id (default $DEEPFAKE_MODEL or runs/demo)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--backend", choices=BACKENDS, default="torch")
+    p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,

@@ -271,7 +271,7 @@ def create_app(
     max_duration_s: float = SERVICE_MAX_DURATION_S,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     log_path: str | os.PathLike[str] | None = None,
-    backend: str = "torch",
+    backend: str = "auto",
     threshold: float | None = None,
     device: str = "auto",
     window_s: float = 4.0,
@@ -359,7 +359,7 @@ def create_app_from_env() -> Any:
     from deepfake_lib.config import resolve_path
 
     source = os.environ.get(MODEL_ENV) or str(resolve_path(DEFAULT_MODEL))
-    return create_app(source, backend=os.environ.get("DEEPFAKE_BACKEND", "torch"),
+    return create_app(source, backend=os.environ.get("DEEPFAKE_BACKEND", "auto"),
                       log_path=os.environ.get("DEEPFAKE_LOG") or None,
                       max_upload_mb=float(os.environ.get("DEEPFAKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
                       max_duration_s=float(os.environ.get("DEEPFAKE_MAX_DURATION_S", SERVICE_MAX_DURATION_S)),

@@ -377,6 +377,7 @@ def fine_tune(
         freeze_feature_encoder=cfg.freeze_feature_encoder,
         freeze_base=cfg.freeze_base,
         use_weighted_layer_sum=cfg.use_weighted_layer_sum,
+        keep_layers=cfg.keep_layers,
         seed=cfg.seed,
     )
     max_samples = int(round(cfg.max_duration_s * TARGET_SAMPLE_RATE))
