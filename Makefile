@@ -24,8 +24,12 @@ setup: $(VENV)/.installed  ## create .venv and install the package with every ex
 demo: setup  ## run the four notebooks on the embedded default into $(RUN_DIR) (PARAMS=params/x.yaml, SET="k=v ..." to override)
 	$(PY) -m deepfake_lib.cli series --run-dir $(RUN_DIR) $(if $(PARAMS),--params $(PARAMS)) $(foreach kv,$(SET),--set $(kv))
 
-test: setup  ## unit tests, papermill smoke run, nbval on the committed notebooks, notebook hygiene
+test: setup lint  ## lint, unit tests, papermill smoke run, nbval on the committed notebooks, notebook hygiene
 	$(PY) -m pytest tests notebooks --nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
+lint: setup  ## ruff: lint and format check (configured in pyproject.toml; `ruff format .` fixes the layout)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-fast: setup  ## unit tests only (no training-heavy or notebook tests)
 	$(PY) -m pytest tests -m "not slow"

@@ -35,9 +35,9 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio
+from gauges import matmul_probe_gflops, results_path
 
 from deepfake_lib import audio, augment
-from gauges import matmul_probe_gflops, results_path
 
 CLIP_SECONDS = 10.0
 CLIP_RATE = 44_100

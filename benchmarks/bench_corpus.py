@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from gauges import matmul_probe_gflops, peak_rss_mb, results_path
 
 from deepfake_lib import synthetic
 from deepfake_lib.audio import encode_audio
-from gauges import matmul_probe_gflops, peak_rss_mb, results_path
 
 
 def time_write(config: synthetic.CorpusConfig) -> dict[str, float]:

@@ -295,7 +295,7 @@ def bench_model(
         )
     del built
     fp32 = results["fp32"]
-    for label, r in results.items():
+    for r in results.values():
         r["vs_fp32_batch1"] = r["batch1_ms_per_clip"] / fp32["batch1_ms_per_clip"]
         r["vs_fp32_batch8"] = r["batch8_ms_per_clip"] / fp32["batch8_ms_per_clip"]
         if big:

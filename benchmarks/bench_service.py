@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import psutil
 import soundfile as sf
-
 from gauges import results_path
 
 SR = 16_000

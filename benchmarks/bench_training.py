@@ -65,9 +65,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from gauges import RESULTS_DIR, matmul_probe_gflops, peak_rss_mb, results_path
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from gauges import RESULTS_DIR, matmul_probe_gflops, peak_rss_mb, results_path
 
 THREADS = 2
 BATCH = 8
@@ -427,7 +427,7 @@ def part_padding(
     def run() -> dict[str, Any]:
         for k in range(steps):
             for label, _, _ in plans if k % 2 == 0 else plans[::-1]:
-                times[label].append(stepper.step(batches[label]))
+                times[label].append(stepper.step(batches[label]))  # noqa: F821 - called before the del below
         return {}
 
     shared = probed(run, probe_s)
@@ -481,7 +481,7 @@ def part_trainer(
     clock = make_paired_clock(plain, plain_batches)
     torch.manual_seed(0)
     run = probed(
-        lambda: train_with_trainer(model, fe, items, n_steps=steps, lr=LR[name], tmp=tmp, clock=clock),
+        lambda: train_with_trainer(model, fe, items, n_steps=steps, lr=LR[name], tmp=tmp, clock=clock),  # noqa: F821
         probe_s,
     )
     model.load_state_dict(init)

@@ -20,7 +20,7 @@ import math
 import os
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -79,9 +79,11 @@ whatever the file's length, channel count or what its header claims."""
 _UNKNOWN_LENGTH = 1 << 62
 """Frame counts at or above this are libsndfile's "length unknown" (SF_COUNT_MAX), not a claim."""
 
-_duration_limit: contextvars.ContextVar[float] = contextvars.ContextVar("max_duration_s", default=MAX_DURATION_S)
+_duration_limit: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "max_duration_s", default=MAX_DURATION_S
+)
 
-AudioInput = Union[bytes, bytearray, memoryview, str, os.PathLike, np.ndarray, BinaryIO, Mapping]
+AudioInput = bytes | bytearray | memoryview | str | os.PathLike | np.ndarray | BinaryIO | Mapping
 
 
 class AudioError(ValueError):
@@ -120,7 +122,9 @@ def _check_limit(max_duration_s: float | None) -> float:
     """The duration limit in seconds: ``max_duration_s``, else the one of :func:`duration_limit`."""
     limit = _duration_limit.get() if max_duration_s is None else float(max_duration_s)
     if math.isnan(limit) or limit <= 0:
-        raise ValueError(f"max_duration_s={max_duration_s!r}: must be a positive number of seconds (inf = no limit)")
+        raise ValueError(
+            f"max_duration_s={max_duration_s!r}: must be a positive number of seconds (inf = no limit)"
+        )
     return limit
 
 
@@ -309,8 +313,12 @@ def _open_sound(handle: Any, source: str, limit_s: float) -> Iterator[sf.SoundFi
         declared = int(f.frames)
         if 0 < declared < _UNKNOWN_LENGTH and declared / rate > limit_s:
             raise AudioTooLongError(
-                source, f"header declares {declared} samples at {rate} Hz ({declared / rate:.1f} s), "
-                        f"over the limit of {limit_s:g} s", declared / rate, limit_s)
+                source,
+                f"header declares {declared} samples at {rate} Hz ({declared / rate:.1f} s), "
+                f"over the limit of {limit_s:g} s",
+                declared / rate,
+                limit_s,
+            )
         yield f
 
 
@@ -342,21 +350,33 @@ def _read_mono_blocks(f: sf.SoundFile, source: str, limit_s: float) -> Iterator[
     unknown_length = declared >= _UNKNOWN_LENGTH
     while True:
         try:
-            block = _read_block_unknown_length(f, block_frames) if unknown_length else f.read(
-                block_frames, dtype="float32", always_2d=True)
+            block = (
+                _read_block_unknown_length(f, block_frames)
+                if unknown_length
+                else f.read(block_frames, dtype="float32", always_2d=True)
+            )
         except sf.LibsndfileError as exc:
             raise AudioError(source, f"{_decode_problem(exc)} after {n_read} samples") from None
         except (RuntimeError, ValueError, MemoryError) as exc:
-            raise AudioError(source, f"cannot decode after {n_read} samples ({type(exc).__name__}: {exc})") from None
+            raise AudioError(
+                source, f"cannot decode after {n_read} samples ({type(exc).__name__}: {exc})"
+            ) from None
         if block.shape[0] == 0:
             break
         n_read += block.shape[0]
         if max_frames is not None and n_read > max_frames:
             raise AudioTooLongError(
-                source, f"decodes to more than {limit_s:g} s (the limit) at {rate} Hz; the header declared "
-                        + (f"{declared / rate:.1f} s" if 0 < declared < _UNKNOWN_LENGTH else "no length"),
-                n_read / rate, limit_s)
-        yield block[:, 0].copy() if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float64).astype(np.float32)
+                source,
+                f"decodes to more than {limit_s:g} s (the limit) at {rate} Hz; the header declared "
+                + (f"{declared / rate:.1f} s" if 0 < declared < _UNKNOWN_LENGTH else "no length"),
+                n_read / rate,
+                limit_s,
+            )
+        yield (
+            block[:, 0].copy()
+            if block.shape[1] == 1
+            else block.mean(axis=1, dtype=np.float64).astype(np.float32)
+        )
     problem = _truncation_problem(f.extra_info, declared if declared < _UNKNOWN_LENGTH else 0, n_read)
     if problem:
         raise AudioError(source, problem)
@@ -391,7 +411,9 @@ def _unwrap(data: Any, sample_rate: int | None, source: str) -> tuple[Any, int |
     return data, sample_rate
 
 
-def _decode_array(data: np.ndarray, sample_rate: int | None, source: str, limit_s: float) -> tuple[np.ndarray, int]:
+def _decode_array(
+    data: np.ndarray, sample_rate: int | None, source: str, limit_s: float
+) -> tuple[np.ndarray, int]:
     if sample_rate is None:
         raise AudioError(source, "an array needs sample_rate (Hz)")
     rate = _check_rate(sample_rate, source)
@@ -401,7 +423,9 @@ def _decode_array(data: np.ndarray, sample_rate: int | None, source: str, limit_
         raise AudioError(source, "zero-length audio (no samples)")
     n = max(data.shape)
     if n / rate > limit_s:
-        raise AudioTooLongError(source, f"{n / rate:.1f} s of audio, over the limit of {limit_s:g} s", n / rate, limit_s)
+        raise AudioTooLongError(
+            source, f"{n / rate:.1f} s of audio, over the limit of {limit_s:g} s", n / rate, limit_s
+        )
     try:
         wave = to_mono(convert_to_float32(data))
     except ValueError as exc:
@@ -415,7 +439,9 @@ def _decode_array(data: np.ndarray, sample_rate: int | None, source: str, limit_
 
 def _warn_rate(source: str, rate: int, sample_rate: int | None) -> None:
     if sample_rate is not None and int(sample_rate) != rate:
-        logger.warning("%s: header says %d Hz, caller said %s Hz; using the header", source, rate, sample_rate)
+        logger.warning(
+            "%s: header says %d Hz, caller said %s Hz; using the header", source, rate, sample_rate
+        )
 
 
 def decode_audio(
@@ -544,7 +570,9 @@ class BlockResampler:
         g = math.gcd(self.orig_sr, self.target_sr)
         self._orig_u, self._new_u = self.orig_sr // g, self.target_sr // g
         self._identity = self.orig_sr == self.target_sr
-        self._fft = not self._identity and _kernel_elements(self.orig_sr, self.target_sr) > MAX_KERNEL_ELEMENTS
+        self._fft = (
+            not self._identity and _kernel_elements(self.orig_sr, self.target_sr) > MAX_KERNEL_ELEMENTS
+        )
         if self._identity:
             context = 0
         elif self._fft:
@@ -581,7 +609,7 @@ class BlockResampler:
         result = out[first:last].copy()
         self._next = end
         keep_from = max(0, end - self._context)
-        self._buf = self._buf[keep_from - self._start:]
+        self._buf = self._buf[keep_from - self._start :]
         self._start = keep_from
         return result
 

@@ -56,8 +56,18 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-RESULT_COLUMNS: tuple[str, ...] = ("path", "label", "prob_real", "score", "threshold", "duration_s", "n_windows",
-                                   "max_fake_prob", "suspicious_segments", "error")
+RESULT_COLUMNS: tuple[str, ...] = (
+    "path",
+    "label",
+    "prob_real",
+    "score",
+    "threshold",
+    "duration_s",
+    "n_windows",
+    "max_fake_prob",
+    "suspicious_segments",
+    "error",
+)
 """Columns of a ``deepfake-detect`` results file (CSV header, JSON-lines keys)."""
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -182,8 +192,10 @@ def read_done_paths(out: str | os.PathLike[str], fmt: str) -> set[str]:
             keep = records[-2][1] if len(records) > 1 else 0
             records = records[:-1]
         if records and tuple(records[0][0]) != RESULT_COLUMNS:
-            raise UsageError(f"{p}: exists but its header is not {','.join(RESULT_COLUMNS)}; "
-                             "choose another --out (it would be appended to)")
+            raise UsageError(
+                f"{p}: exists but its header is not {','.join(RESULT_COLUMNS)}; "
+                "choose another --out (it would be appended to)"
+            )
         done.update(fields[0] for fields, _ in records[1:] if fields)
     else:
         lines = text.split("\n")
@@ -195,7 +207,9 @@ def read_done_paths(out: str | os.PathLike[str], fmt: str) -> set[str]:
             try:
                 done.add(json.loads(line)["path"])
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise UsageError(f"{p}: line {n} is not a deepfake-detect JSON result; choose another --out") from None
+                raise UsageError(
+                    f"{p}: line {n} is not a deepfake-detect JSON result; choose another --out"
+                ) from None
     if keep < len(text):
         log.warning("%s: removing an incomplete last row left by an interrupted run", p)
         with open(p, "r+b") as fh:
@@ -214,11 +228,19 @@ def result_row(path: str, result: Any) -> dict[str, Any]:
     row: dict[str, Any] = {c: None for c in RESULT_COLUMNS}
     row["path"] = path
     if getattr(result, "ok", False):
-        row.update(label=result.label, prob_real=round(result.prob_real, 6), score=round(result.score, 6),
-                   threshold=round(result.threshold, 6), duration_s=round(result.duration_s, 3),
-                   n_windows=result.n_windows, max_fake_prob=round(result.max_fake_prob, 6),
-                   suspicious_segments=[{"start_s": s["start_s"], "end_s": s["end_s"]} for s in result.suspicious_segments],
-                   error="")
+        row.update(
+            label=result.label,
+            prob_real=round(result.prob_real, 6),
+            score=round(result.score, 6),
+            threshold=round(result.threshold, 6),
+            duration_s=round(result.duration_s, 3),
+            n_windows=result.n_windows,
+            max_fake_prob=round(result.max_fake_prob, 6),
+            suspicious_segments=[
+                {"start_s": s["start_s"], "end_s": s["end_s"]} for s in result.suspicious_segments
+            ],
+            error="",
+        )
     else:
         row["error"] = getattr(result, "error", str(result))
     return row
@@ -237,7 +259,9 @@ class ResultsWriter:
         self.fmt = fmt
         self.exact_names = exact_names
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        self._csv_quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL) if fmt == "csv" else None
+        self._csv_quoted = (
+            csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL) if fmt == "csv" else None
+        )
         if self._csv is not None and write_header:
             self._csv.writerow(RESULT_COLUMNS)
             stream.flush()
@@ -268,20 +292,40 @@ class ResultsWriter:
 def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``deepfake-detect`` / ``deepfake-lib detect``."""
     parser.add_argument("model", metavar="MODEL", help="run folder, export folder, model folder or Hub id")
-    parser.add_argument("paths", metavar="PATH", nargs="+", help="audio files or folders (searched recursively)")
-    parser.add_argument("--out", help="results file (.csv or .jsonl); resumed when it exists. Default: CSV on stdout")
-    parser.add_argument("--format", choices=("csv", "jsonl"), help="results format (default: from --out's suffix)")
-    parser.add_argument("--threshold", type=float, help="decision threshold on the log-odds score (default: the model's)")
+    parser.add_argument(
+        "paths", metavar="PATH", nargs="+", help="audio files or folders (searched recursively)"
+    )
+    parser.add_argument(
+        "--out", help="results file (.csv or .jsonl); resumed when it exists. Default: CSV on stdout"
+    )
+    parser.add_argument(
+        "--format", choices=("csv", "jsonl"), help="results format (default: from --out's suffix)"
+    )
+    parser.add_argument(
+        "--threshold", type=float, help="decision threshold on the log-odds score (default: the model's)"
+    )
     parser.add_argument("--window-s", type=float, default=4.0, help="window length, seconds (default 4)")
-    parser.add_argument("--hop-s", type=float, default=None, help="window hop, seconds (default: half a window)")
+    parser.add_argument(
+        "--hop-s", type=float, default=None, help="window hop, seconds (default: half a window)"
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="windows per model call (default 8)")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="inference backend (default auto: the fastest CPU path whose parity gate passes)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="inference backend (default auto: the fastest CPU path whose parity gate passes)",
+    )
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)"
+    )
     parser.add_argument("--log", dest="log_path", help="append one JSON line per prediction to this file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--max-duration-s", type=float, default=None,
-                        help=f"longest audio scored, seconds; longer files get an error row (default {CLI_MAX_DURATION_S:g})")
+    parser.add_argument(
+        "--max-duration-s",
+        type=float,
+        default=None,
+        help=f"longest audio scored, seconds; longer files get an error row (default {CLI_MAX_DURATION_S:g})",
+    )
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -313,15 +357,28 @@ def run_detect(args: argparse.Namespace) -> int:
         if args.no_progress or not sys.stderr.isatty():
             _quiet_transformers()
         try:
-            detector = Detector.from_source(args.model, threshold=args.threshold, device=args.device,
-                                            backend=args.backend, window_s=args.window_s, hop_s=args.hop_s,
-                                            batch_size=args.batch_size, log_path=args.log_path)
+            detector = Detector.from_source(
+                args.model,
+                threshold=args.threshold,
+                device=args.device,
+                backend=args.backend,
+                window_s=args.window_s,
+                hop_s=args.hop_s,
+                batch_size=args.batch_size,
+                log_path=args.log_path,
+            )
         except Exception as exc:  # noqa: BLE001 - any loading failure is reported, not a traceback
-            print(f"deepfake-detect: cannot load model {args.model!r}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(
+                f"deepfake-detect: cannot load model {args.model!r}: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         choice = detector.backend_choice
-        print(f"deepfake-detect: backend {choice.get('chosen', args.backend)}"
-              + (f" ({choice['reason']})" if choice.get("reason") else ""), file=sys.stderr)
+        print(
+            f"deepfake-detect: backend {choice.get('chosen', args.backend)}"
+            + (f" ({choice['reason']})" if choice.get("reason") else ""),
+            file=sys.stderr,
+        )
 
     out_stream: TextIO
     if args.out:
@@ -334,12 +391,19 @@ def run_detect(args: argparse.Namespace) -> int:
         out_stream = sys.stdout
     interrupted = False
     try:
-        writer = ResultsWriter(out_stream, fmt, write_header=new_file, exact_names=out_stream is not sys.stdout)
+        writer = ResultsWriter(
+            out_stream, fmt, write_header=new_file, exact_names=out_stream is not sys.stdout
+        )
         for path, problem in todo_problems:
             writer.write(result_row(str(path), _Missing(f"{path}: {problem}")))
             counts["errors"] += 1
         if detector is not None:
-            bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=args.no_progress or not sys.stderr.isatty())
+            bar = tqdm(
+                total=len(todo),
+                unit="file",
+                file=sys.stderr,
+                disable=args.no_progress or not sys.stderr.isatty(),
+            )
             try:
                 with duration_limit(max_duration_s):
                     for path, result in score_files(detector, todo):
@@ -358,9 +422,12 @@ def run_detect(args: argparse.Namespace) -> int:
         if out_stream is not sys.stdout:
             out_stream.close()
     skipped = f", {counts['skipped']} skipped (already in {args.out})" if args.out else ""
-    print(f"deepfake-detect: {counts['scored']} scored ({counts['Fake']} Fake, {counts['Real']} Real), "
-          f"{counts['errors']} errors{skipped}"
-          + (" -- interrupted; run again to resume" if interrupted else ""), file=sys.stderr)
+    print(
+        f"deepfake-detect: {counts['scored']} scored ({counts['Fake']} Fake, {counts['Real']} Real), "
+        f"{counts['errors']} errors{skipped}"
+        + (" -- interrupted; run again to resume" if interrupted else ""),
+        file=sys.stderr,
+    )
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_SOME_FAILED if counts["errors"] else EXIT_OK
@@ -383,8 +450,12 @@ def score_files(detector: Any, files: Sequence[Path]) -> Iterator[tuple[Path, An
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except Exception as exc:  # noqa: BLE001 - MemoryError included; isolated below, file by file
-        log.warning("batch scoring failed (%s: %s); scoring the remaining %d files one at a time",
-                    type(exc).__name__, exc, len(files) - done)
+        log.warning(
+            "batch scoring failed (%s: %s); scoring the remaining %d files one at a time",
+            type(exc).__name__,
+            exc,
+            len(files) - done,
+        )
     for path in files[done:]:
         try:
             result = next(iter(detector.predict_many([path])))
@@ -416,8 +487,11 @@ def _quiet_transformers() -> None:
 
 def main_detect(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``deepfake-detect``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="deepfake-detect", description="Score audio files for deepfakes.",
-                                     epilog="Exit codes: 0 all scored, 1 some files failed, 2 usage/model/no input.")
+    parser = argparse.ArgumentParser(
+        prog="deepfake-detect",
+        description="Score audio files for deepfakes.",
+        epilog="Exit codes: 0 all scored, 1 some files failed, 2 usage/model/no input.",
+    )
     add_detect_arguments(parser)
     args = parser.parse_args(argv)
     _setup_logging()
@@ -456,9 +530,16 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not args.max_duration_s > 0 or args.max_concurrent < 1:
         raise UsageError("--max-duration-s must be positive and --max-concurrent at least 1")
-    app = create_app(args.model, max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration_s,
-                     max_concurrent=args.max_concurrent, log_path=args.log_path, backend=args.backend,
-                     threshold=args.threshold, device=args.device)
+    app = create_app(
+        args.model,
+        max_upload_mb=args.max_upload_mb,
+        max_duration_s=args.max_duration_s,
+        max_concurrent=args.max_concurrent,
+        log_path=args.log_path,
+        backend=args.backend,
+        threshold=args.threshold,
+        device=args.device,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
@@ -489,8 +570,11 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_corpus(args: argparse.Namespace) -> int:
     """``deepfake-lib corpus``: write the embedded corpus as parquet."""
-    given = {k: getattr(args, k) for k in ("n_utterances", "spoofs_per_utterance", "difficulty", "seed")
-             if getattr(args, k) is not None}
+    given = {
+        k: getattr(args, k)
+        for k in ("n_utterances", "spoofs_per_utterance", "difficulty", "seed")
+        if getattr(args, k) is not None
+    }
     try:
         config = synthetic.CorpusConfig(**given)
     except (TypeError, ValueError) as exc:
@@ -509,7 +593,9 @@ def run_train(args: argparse.Namespace) -> int:
     """
     try:
         base = ExperimentConfig.from_yaml(args.params) if args.params else ExperimentConfig()
-        cfg = ExperimentConfig.from_params({**base.to_dict(), **parse_set_options(args.set or [])}, strict=True)
+        cfg = ExperimentConfig.from_params(
+            {**base.to_dict(), **parse_set_options(args.set or [])}, strict=True
+        )
     except (ConfigError, UsageError) as exc:
         print(f"deepfake-lib train: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -554,19 +640,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=run_detect)
 
     p = sub.add_parser("serve", help="serve a model over HTTP (FastAPI + uvicorn)")
-    p.add_argument("--model", default=os.environ.get("DEEPFAKE_MODEL", "runs/demo"),
-                   help="run/export/model folder or Hub id (default $DEEPFAKE_MODEL or runs/demo)")
+    p.add_argument(
+        "--model",
+        default=os.environ.get("DEEPFAKE_MODEL", "runs/demo"),
+        help="run/export/model folder or Hub id (default $DEEPFAKE_MODEL or runs/demo)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--threshold", type=float, default=None)
-    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
-                   help=f"largest accepted upload, MB (default {DEFAULT_MAX_UPLOAD_MB:g})")
-    p.add_argument("--max-duration-s", type=float, default=SERVICE_MAX_DURATION_S,
-                   help=f"longest audio scored, seconds; longer uploads get 413 (default {SERVICE_MAX_DURATION_S:g})")
-    p.add_argument("--max-concurrent", type=int, default=DEFAULT_MAX_CONCURRENT,
-                   help=f"requests decoded and scored at once; others wait (default {DEFAULT_MAX_CONCURRENT})")
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help=f"largest accepted upload, MB (default {DEFAULT_MAX_UPLOAD_MB:g})",
+    )
+    p.add_argument(
+        "--max-duration-s",
+        type=float,
+        default=SERVICE_MAX_DURATION_S,
+        help=f"longest audio scored, seconds; longer uploads get 413 (default {SERVICE_MAX_DURATION_S:g})",
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENT,
+        help=f"requests decoded and scored at once; others wait (default {DEFAULT_MAX_CONCURRENT})",
+    )
     p.add_argument("--log", dest="log_path", help="append one JSON line per prediction to this file")
     p.set_defaults(handler=run_serve)
 
@@ -576,7 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true", help="int8 PyTorch recipe")
     p.add_argument("--onnx", action="store_true", help="ONNX fp32")
     p.add_argument("--onnx-int8", action="store_true", help="ONNX int8 (MatMul/Gemm)")
-    p.add_argument("--parity-data", help="run folder whose test split is used for parity (default: synthetic clips)")
+    p.add_argument(
+        "--parity-data", help="run folder whose test split is used for parity (default: synthetic clips)"
+    )
     p.add_argument("--parity-clips", type=int, default=64, help="at most this many parity clips (default 64)")
     p.set_defaults(handler=run_export)
 
@@ -590,8 +693,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build-corpus", help="build a corpus from real speech (see its --help)")
     corpora = p.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
-    q = corpora.add_parser("real-speech", add_help=False, help="real speech and its spoofs (deepfake_lib.real_speech)",
-                           description="Arguments are those of python -m deepfake_lib.real_speech (--help lists them).")
+    q = corpora.add_parser(
+        "real-speech",
+        add_help=False,
+        help="real speech and its spoofs (deepfake_lib.real_speech)",
+        description="Arguments are those of python -m deepfake_lib.real_speech (--help lists them).",
+    )
     q.add_argument("corpus_args", nargs=argparse.REMAINDER, metavar="ARGS")
     q.set_defaults(handler=run_build_corpus)
 
@@ -603,8 +710,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("series", help="run the notebook series end to end")
     p.add_argument("--run-dir", required=True, help="run folder (relative to the project root)")
     p.add_argument("--params", help="YAML file of notebook parameters")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one parameter after the params file (repeatable), e.g. --set epochs=2")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter after the params file (repeatable), e.g. --set epochs=2",
+    )
     p.set_defaults(handler=run_series)
 
     p = sub.add_parser("refresh-notebooks", help="re-execute the committed notebooks on the defaults")

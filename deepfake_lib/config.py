@@ -169,7 +169,7 @@ class ExperimentConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], *, strict: bool = False) -> "ExperimentConfig":
+    def from_params(cls, params: Mapping[str, Any], *, strict: bool = False) -> ExperimentConfig:
         """Build from a mapping such as a notebook's ``globals()``.
 
         Keys that are not parameters are ignored (a notebook's namespace holds much else),
@@ -186,7 +186,7 @@ class ExperimentConfig:
         return cls(**{k: v for k, v in params.items() if k in names})
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str]) -> "ExperimentConfig":
+    def from_yaml(cls, path: str | os.PathLike[str]) -> ExperimentConfig:
         """Read a papermill-style parameter file (a flat YAML mapping)."""
         p = Path(path)
         try:
@@ -208,7 +208,7 @@ class ExperimentConfig:
         except ConfigError as exc:
             raise ConfigError(f"{p}: {exc}") from exc
 
-    def replace(self, **changes: Any) -> "ExperimentConfig":
+    def replace(self, **changes: Any) -> ExperimentConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

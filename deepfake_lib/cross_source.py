@@ -61,7 +61,9 @@ def evaluate_cross_source(
         idx = np.sort(np.random.default_rng(seed).choice(len(pooled), int(max_clips), replace=False))
         pooled = pooled.select(idx)
     clips = EvalClips.from_split(pooled)
-    logits = predict_logits(loaded.model, loaded.feature_extractor, clips, batch_size=batch_size, window_s=window_s)
+    logits = predict_logits(
+        loaded.model, loaded.feature_extractor, clips, batch_size=batch_size, window_s=window_s
+    )
     table = scores_table(clips, logits)
     labels = table["label"].to_numpy(np.int64)
     if 0 < labels.sum() < labels.size:

@@ -216,7 +216,9 @@ def load_source(
         try:
             raw = datasets.load_dataset(local, revision=revision, streaming=streaming)
         except Exception as exc:  # network, auth, missing repo: say which source failed
-            raise DataSourceError(source, f"could not load from the Hub or folder ({type(exc).__name__}: {exc})") from exc
+            raise DataSourceError(
+                source, f"could not load from the Hub or folder ({type(exc).__name__}: {exc})"
+            ) from exc
         finally:
             if silenced:
                 datasets.disable_progress_bars()
@@ -227,10 +229,18 @@ def load_source(
 
     out = {}
     for split, ds in raw.items():
-        ds = _to_common_schema(ds, source=source, split=split, label_column=label_column, audio_column=audio_column)
+        ds = _to_common_schema(
+            ds, source=source, split=split, label_column=label_column, audio_column=audio_column
+        )
         if not streaming:
-            ds = _fill_header_columns(ds, source=source, split=split, skip_bad=skip_bad_audio, report=report,
-                                      max_duration_s=max_duration_s)
+            ds = _fill_header_columns(
+                ds,
+                source=source,
+                split=split,
+                skip_bad=skip_bad_audio,
+                report=report,
+                max_duration_s=max_duration_s,
+            )
             report.n_rows += len(ds)
         out[split] = ds
     dd = datasets.IterableDatasetDict(out) if streaming else datasets.DatasetDict(out)
@@ -256,13 +266,17 @@ def _features() -> Any:
     )
 
 
-def _to_common_schema(ds: Any, *, source: str, split: str, label_column: str | None, audio_column: str | None) -> Any:
+def _to_common_schema(
+    ds: Any, *, source: str, split: str, label_column: str | None, audio_column: str | None
+) -> Any:
     """Rename, normalise labels and add missing metadata columns (map-style or iterable)."""
     import datasets
 
     features = ds.features
     if features is None:  # some streaming sources only know their features after a peek
-        features = datasets.Features.from_arrow_schema(next(iter(ds.with_format("arrow").iter(1))).schema)  # pragma: no cover
+        features = datasets.Features.from_arrow_schema(
+            next(iter(ds.with_format("arrow").iter(1))).schema
+        )  # pragma: no cover
     cols = list(features)
     a_col = audio_column or next((c for c in cols if isinstance(features[c], datasets.Audio)), None)
     a_col = a_col or next((c for c in _AUDIO_COLUMNS if c in cols), None)
@@ -270,12 +284,16 @@ def _to_common_schema(ds: Any, *, source: str, split: str, label_column: str | N
     if a_col is None or a_col not in cols:
         raise DataSourceError(source, f"split {split!r} has no audio column (columns: {cols})")
     if l_col is None or l_col not in cols:
-        raise DataSourceError(source, f"split {split!r} has no label column (columns: {cols}); pass label_column=")
+        raise DataSourceError(
+            source, f"split {split!r} has no label column (columns: {cols}); pass label_column="
+        )
 
     label_feature = features[l_col]
     if isinstance(label_feature, datasets.ClassLabel):
         try:
-            id_map = {i: LABEL_NAMES.index(normalize_label_name(n)) for i, n in enumerate(label_feature.names)}
+            id_map = {
+                i: LABEL_NAMES.index(normalize_label_name(n)) for i, n in enumerate(label_feature.names)
+            }
         except ValueError as exc:
             raise DataSourceError(source, f"label column {l_col!r}: {exc}") from exc
     else:
@@ -296,18 +314,29 @@ def _to_common_schema(ds: Any, *, source: str, split: str, label_column: str | N
                 labels = [LABEL_NAMES.index(normalize_label_name(v)) for v in batch[l_col]]
             except ValueError as exc:
                 raise DataSourceError(source, f"label column {l_col!r}: {exc}") from exc
-        clip_ids = batch["clip_id"] if "clip_id" in has else [
-            Path(a["path"]).stem if a.get("path") else f"{prefix}{i:06d}" for a, i in zip(audio, indices)
-        ]
+        clip_ids = (
+            batch["clip_id"]
+            if "clip_id" in has
+            else [
+                Path(a["path"]).stem if a.get("path") else f"{prefix}{i:06d}" for a, i in zip(audio, indices)
+            ]
+        )
         # a path may repeat (e.g. Hub parquet rows all named "audio.wav"); fall back to the row index
         clip_ids = [c if c else f"{prefix}{i:06d}" for c, i in zip(clip_ids, indices)]
-        attacks = batch["attack"] if "attack" in has else [BONAFIDE if y == 1 else UNKNOWN_ATTACK for y in labels]
-        attacks = [BONAFIDE if y == 1 else (a if a not in (None, "", "-") else UNKNOWN_ATTACK) for a, y in zip(attacks, labels)]
+        attacks = (
+            batch["attack"] if "attack" in has else [BONAFIDE if y == 1 else UNKNOWN_ATTACK for y in labels]
+        )
+        attacks = [
+            BONAFIDE if y == 1 else (a if a not in (None, "", "-") else UNKNOWN_ATTACK)
+            for a, y in zip(attacks, labels)
+        ]
         return {
             "audio": audio,
             "label": labels,
             "clip_id": [str(c) for c in clip_ids],
-            "utterance_id": [str(u) for u in batch["utterance_id"]] if "utterance_id" in has else [str(c) for c in clip_ids],
+            "utterance_id": [str(u) for u in batch["utterance_id"]]
+            if "utterance_id" in has
+            else [str(c) for c in clip_ids],
             "speaker_id": [str(s) for s in batch["speaker_id"]] if "speaker_id" in has else [""] * n,
             "attack": attacks,
             "sample_rate": [int(s) for s in batch["sample_rate"]] if "sample_rate" in has else [-1] * n,
@@ -320,8 +349,12 @@ def _to_common_schema(ds: Any, *, source: str, split: str, label_column: str | N
         kwargs["load_from_cache_file"] = False
     ds = ds.map(convert, **kwargs)
     if isinstance(ds, datasets.Dataset) and len(set(ds["clip_id"])) != len(ds):
-        ds = ds.map(lambda b, idx: {"clip_id": [f"{prefix}{i:06d}" for i in idx]}, batched=True, with_indices=True,
-                    load_from_cache_file=False)
+        ds = ds.map(
+            lambda b, idx: {"clip_id": [f"{prefix}{i:06d}" for i in idx]},
+            batched=True,
+            with_indices=True,
+            load_from_cache_file=False,
+        )
         if "utterance_id" not in has:
             ds = ds.map(lambda b: {"utterance_id": b["clip_id"]}, batched=True, load_from_cache_file=False)
     return ds
@@ -356,9 +389,12 @@ def check_clip_length(n_samples: int, sample_rate: int, source: str) -> None:
     fewer than :data:`MIN_CLIP_SAMPLES` once resampled to 16 kHz."""
     at_target = n_samples * TARGET_SAMPLE_RATE / sample_rate
     if at_target < MIN_CLIP_SAMPLES:
-        raise AudioError(source, f"too short for the model: {n_samples} samples at {sample_rate} Hz "
-                                 f"({n_samples / sample_rate * 1000:.1f} ms; at least {MIN_CLIP_SAMPLES} "
-                                 f"samples at {TARGET_SAMPLE_RATE} Hz are needed)")
+        raise AudioError(
+            source,
+            f"too short for the model: {n_samples} samples at {sample_rate} Hz "
+            f"({n_samples / sample_rate * 1000:.1f} ms; at least {MIN_CLIP_SAMPLES} "
+            f"samples at {TARGET_SAMPLE_RATE} Hz are needed)",
+        )
 
 
 def _fill_header_columns(
@@ -429,7 +465,10 @@ def _audiofolder_dataset(root: Path) -> Any:
                     clip_id = _printable_name(clip_id)
                 rows.append({"audio": audio, "label": label, "clip_id": clip_id})
     if not rows:
-        raise DataSourceError(str(root), f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under real/fake or bonafide/spoof subfolders")
+        raise DataSourceError(
+            str(root),
+            f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under real/fake or bonafide/spoof subfolders",
+        )
     return datasets.Dataset.from_list(rows)
 
 
@@ -455,14 +494,35 @@ def _protocol_dataset(protocol: Path) -> Any:
             continue
         keys = [p for p in parts if p.lower() in ("bonafide", "spoof")]
         if len(parts) < 2 or not keys:
-            raise DataSourceError(str(protocol), f"line {n}: expected 'speaker file ... attack bonafide|spoof', got {line!r}")
+            raise DataSourceError(
+                str(protocol), f"line {n}: expected 'speaker file ... attack bonafide|spoof', got {line!r}"
+            )
         file_id = parts[1]
         attack = _protocol_attack(parts)
-        path = next((d / f"{file_id}{ext}" for d in folders for ext in (".flac", ".wav") if (d / f"{file_id}{ext}").is_file()), None)
+        path = next(
+            (
+                d / f"{file_id}{ext}"
+                for d in folders
+                for ext in (".flac", ".wav")
+                if (d / f"{file_id}{ext}").is_file()
+            ),
+            None,
+        )
         if path is None:
-            raise DataSourceError(str(protocol), f"line {n}: audio for {file_id!r} not found in {', '.join(str(d) for d in folders)}")
-        rows.append({"audio": {"bytes": None, "path": str(path)}, "label": keys[-1].lower(), "clip_id": file_id,
-                     "utterance_id": file_id, "speaker_id": parts[0], "attack": attack})
+            raise DataSourceError(
+                str(protocol),
+                f"line {n}: audio for {file_id!r} not found in {', '.join(str(d) for d in folders)}",
+            )
+        rows.append(
+            {
+                "audio": {"bytes": None, "path": str(path)},
+                "label": keys[-1].lower(),
+                "clip_id": file_id,
+                "utterance_id": file_id,
+                "speaker_id": parts[0],
+                "attack": attack,
+            }
+        )
     if not rows:
         raise DataSourceError(str(protocol), "protocol file has no entries")
     return datasets.Dataset.from_list(rows)
@@ -488,7 +548,12 @@ def _group_labels(groups: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
 
 
 def assign_splits(
-    groups: Sequence[str], labels: Sequence[int], *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
+    groups: Sequence[str],
+    labels: Sequence[int],
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
 ) -> np.ndarray:
     """Split name for every clip: groups never straddle splits, strata keep label balance.
 
@@ -512,21 +577,21 @@ def assign_splits(
             n_test = max(n_test, 1) if test_fraction > 0 else 0
             n_val = max(n_val, 1) if val_fraction > 0 else 0
         group_split[idx[:n_test]] = "test"
-        group_split[idx[n_test:n_test + n_val]] = "validation"
-        group_split[idx[n_test + n_val:]] = "train"
+        group_split[idx[n_test : n_test + n_val]] = "validation"
+        group_split[idx[n_test + n_val :]] = "train"
     lookup = dict(zip(uniq, group_split))
     return np.array([lookup[g] for g in groups_arr])
 
 
-def assign_split_by_hash(group: str, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0) -> str:
+def assign_split_by_hash(
+    group: str, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
+) -> str:
     """Split of one group from a stable hash: for streaming sources that cannot be shuffled."""
     h = int.from_bytes(hashlib.sha256(f"{seed}:{group}".encode()).digest()[:8], "big") / 2**64
     return "test" if h < test_fraction else "validation" if h < test_fraction + val_fraction else "train"
 
 
-def make_splits(
-    dd: Any, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
-) -> Any:
+def make_splits(dd: Any, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0) -> Any:
     """Train/validation/test ``DatasetDict`` from any loaded source.
 
     A source that already has all three splits keeps them. Otherwise all its rows are pooled
@@ -536,17 +601,34 @@ def make_splits(
     import datasets
 
     if set(SPLIT_NAMES) <= set(dd):
-        return datasets.DatasetDict({s: dd[s] for s in SPLIT_NAMES}) if isinstance(dd, datasets.DatasetDict) else dd
+        return (
+            datasets.DatasetDict({s: dd[s] for s in SPLIT_NAMES})
+            if isinstance(dd, datasets.DatasetDict)
+            else dd
+        )
     if isinstance(dd, datasets.IterableDatasetDict):
         pooled = next(iter(dd.values())) if len(dd) == 1 else datasets.interleave_datasets(list(dd.values()))
-        return datasets.IterableDatasetDict({
-            name: pooled.filter(lambda ex, name=name: assign_split_by_hash(
-                ex["speaker_id"] or ex["utterance_id"], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed) == name)
-            for name in SPLIT_NAMES
-        })
+        return datasets.IterableDatasetDict(
+            {
+                name: pooled.filter(
+                    lambda ex, name=name: (
+                        assign_split_by_hash(
+                            ex["speaker_id"] or ex["utterance_id"],
+                            val_fraction=val_fraction,
+                            test_fraction=test_fraction,
+                            seed=seed,
+                        )
+                        == name
+                    )
+                )
+                for name in SPLIT_NAMES
+            }
+        )
     pooled = datasets.concatenate_datasets(list(dd.values())) if len(dd) > 1 else next(iter(dd.values()))
     col = group_column(pooled)
-    names = assign_splits(pooled[col], pooled["label"], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    names = assign_splits(
+        pooled[col], pooled["label"], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+    )
     out = {}
     for name in SPLIT_NAMES:
         idx = np.flatnonzero(names == name)
@@ -554,11 +636,17 @@ def make_splits(
             n_groups = len(set(pooled[col]))
             if n_groups < 3:
                 what = "speaker" if col == "speaker_id" else "utterance group"
-                raise DataSourceError("splits", f"the {name} split is empty: all {len(pooled)} clips belong to "
-                                                f"{n_groups} {what}{'s' if n_groups != 1 else ''} ({col}), and a group "
-                                                "never straddles splits; at least 3 groups are needed")
-            raise DataSourceError("splits", f"the {name} split is empty: {len(pooled)} clips in {n_groups} groups "
-                                            f"({col}) are too few for these fractions")
+                raise DataSourceError(
+                    "splits",
+                    f"the {name} split is empty: all {len(pooled)} clips belong to "
+                    f"{n_groups} {what}{'s' if n_groups != 1 else ''} ({col}), and a group "
+                    "never straddles splits; at least 3 groups are needed",
+                )
+            raise DataSourceError(
+                "splits",
+                f"the {name} split is empty: {len(pooled)} clips in {n_groups} groups "
+                f"({col}) are too few for these fractions",
+            )
         out[name] = pooled.select(idx)
     return datasets.DatasetDict(out)
 
@@ -592,10 +680,14 @@ def summarize_splits(dd: Mapping[str, Any]) -> pd.DataFrame:
     df["class"] = df["label"].map(dict(enumerate(LABEL_NAMES)))
     summary = (
         df.groupby(["split", "class", "attack"], sort=False)
-        .agg(clips=("label", "size"), groups=("utterance_id", "nunique"),
-             duration_mean_s=("duration", "mean"), duration_min_s=("duration", "min"),
-             duration_max_s=("duration", "max"),
-             sample_rates=("sample_rate", lambda s: ",".join(str(v) for v in sorted(set(s)))))
+        .agg(
+            clips=("label", "size"),
+            groups=("utterance_id", "nunique"),
+            duration_mean_s=("duration", "mean"),
+            duration_min_s=("duration", "min"),
+            duration_max_s=("duration", "max"),
+            sample_rates=("sample_rate", lambda s: ",".join(str(v) for v in sorted(set(s)))),
+        )
         .reset_index()
     )
     order = {s: i for i, s in enumerate(SPLIT_NAMES)}
@@ -605,9 +697,16 @@ def summarize_splits(dd: Mapping[str, Any]) -> pd.DataFrame:
 
 def count_split_labels(dd: Mapping[str, Any]) -> pd.DataFrame:
     """Clips per split (rows) and class (columns), with totals."""
-    table = pd.DataFrame(
-        {split: pd.Series(ds["label"]).map(dict(enumerate(LABEL_NAMES))).value_counts() for split, ds in dd.items()}
-    ).T.fillna(0).astype(int)
+    table = (
+        pd.DataFrame(
+            {
+                split: pd.Series(ds["label"]).map(dict(enumerate(LABEL_NAMES))).value_counts()
+                for split, ds in dd.items()
+            }
+        )
+        .T.fillna(0)
+        .astype(int)
+    )
     table = table.reindex(columns=list(LABEL_NAMES), fill_value=0)
     table["total"] = table.sum(axis=1)
     return table
@@ -622,14 +721,18 @@ def load_example_native(example: Mapping[str, Any]) -> tuple[np.ndarray, int]:
 
 def load_example_audio(example: Mapping[str, Any], *, target_sr: int = TARGET_SAMPLE_RATE) -> np.ndarray:
     """Decode one row's audio to mono float32 ``[samples]`` at ``target_sr`` (Hz)."""
-    return load_audio(_audio_payload(example["audio"]), target_sr=target_sr, source=audio_source_name(example))
+    return load_audio(
+        _audio_payload(example["audio"]), target_sr=target_sr, source=audio_source_name(example)
+    )
 
 
 def split_table(dd: Mapping[str, Any]) -> pd.DataFrame:
     """clip_id, utterance_id, label, attack and split for every clip (written as ``splits.csv``)."""
     frames = []
     for split, ds in dd.items():
-        df = ds.select_columns(["clip_id", "utterance_id", "speaker_id", "label", "attack", "sample_rate", "duration"]).to_pandas()
+        df = ds.select_columns(
+            ["clip_id", "utterance_id", "speaker_id", "label", "attack", "sample_rate", "duration"]
+        ).to_pandas()
         df.insert(0, "split", split)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
@@ -648,9 +751,18 @@ def describe_clips(ds: Any) -> pd.DataFrame:
     for ex in ds:
         wave, sr = load_example_native(ex)
         stats = level_stats(wave, sr)
-        rows.append({"clip_id": ex["clip_id"], "utterance_id": ex["utterance_id"], "label": ex["label"],
-                     "class": LABEL_NAMES[ex["label"]], "attack": ex["attack"], "sample_rate": sr, "duration": stats["duration_s"],
-                     **{k: stats[k] for k in ("rms_dbfs", "peak_dbfs", "crest_db", "zero_crossing_rate")}})
+        rows.append(
+            {
+                "clip_id": ex["clip_id"],
+                "utterance_id": ex["utterance_id"],
+                "label": ex["label"],
+                "class": LABEL_NAMES[ex["label"]],
+                "attack": ex["attack"],
+                "sample_rate": sr,
+                "duration": stats["duration_s"],
+                **{k: stats[k] for k in ("rms_dbfs", "peak_dbfs", "crest_db", "zero_crossing_rate")},
+            }
+        )
     return pd.DataFrame(rows)
 
 

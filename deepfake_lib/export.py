@@ -341,8 +341,11 @@ def export_model(
         else:
             record("mixed", runtime)
             passed, why = check_gate(parity["variants"]["mixed"])
-            mixed_info = {**runtime.describe(), "gate": {"passed": passed, "reason": why},
-                          "weights": "derived from model/ at load time"}
+            mixed_info = {
+                **runtime.describe(),
+                "gate": {"passed": passed, "reason": why},
+                "weights": "derived from model/ at load time",
+            }
             del runtime
     if onnx or onnx_int8:
         t = time.perf_counter()

@@ -372,8 +372,10 @@ class Detector:
         self.uses_attention_mask = uses_attention_mask(classifier, feature_extractor)
         self.logger = PredictionLogger(log_path) if log_path is not None else None
         self.notes = list(notes or [])
-        self.backend_choice = dict(backend_choice or {"requested": backend, "chosen": backend,
-                                                       "reason": "backend given by the caller"})
+        self.backend_choice = dict(
+            backend_choice
+            or {"requested": backend, "chosen": backend, "reason": "backend given by the caller"}
+        )
         self._lock = threading.Lock()
 
     # construction ---------------------------------------------------------------------
@@ -389,7 +391,7 @@ class Detector:
         hop_s: float | None = None,
         batch_size: int = 8,
         log_path: str | os.PathLike[str] | None = None,
-    ) -> "Detector":
+    ) -> Detector:
         """Load a detector from a run folder, an export folder, a model folder or a Hub id.
 
         ``threshold`` overrides the source's threshold (log-odds). ``device``: ``"auto"``
@@ -746,8 +748,11 @@ def choose_backend(
     """
     if device != "cpu":
         return TorchClassifier(model, device=device), {
-            "requested": "auto", "chosen": "torch", "gates": {},
-            "reason": f"device {device}: the int8 and mixed CPU runtimes do not apply; fp32 PyTorch"}
+            "requested": "auto",
+            "chosen": "torch",
+            "gates": {},
+            "reason": f"device {device}: the int8 and mixed CPU runtimes do not apply; fp32 PyTorch",
+        }
     recorded = (loc.manifest.get("parity") or {}) if loc.kind == "export" else {}
     reference = TorchClassifier(model, device="cpu")
     waves: list[np.ndarray] = []
@@ -771,8 +776,12 @@ def choose_backend(
             return candidate, choice
         del candidate
     failed = "; ".join(f"{k} {v['reason']}" for k, v in gates.items()) or "no candidates"
-    return reference, {"requested": "auto", "chosen": "torch", "gates": gates,
-                       "reason": f"fp32 PyTorch: no faster path passed its gate ({failed})"}
+    return reference, {
+        "requested": "auto",
+        "chosen": "torch",
+        "gates": gates,
+        "reason": f"fp32 PyTorch: no faster path passed its gate ({failed})",
+    }
 
 
 def _load_onnx(loc: ModelLocation, backend: str, device: str) -> tuple[Any, Any, str]:

@@ -180,8 +180,14 @@ def load_model_for(cfg: Any, **overrides: Any) -> LoadedModel:
     return load_model(cfg.model_source, **kwargs)
 
 
-def _load_pretrained(source: str, *, seed: int, use_weighted_layer_sum: bool, revision: str | None,
-                     keep_layers: int | None = None) -> LoadedModel:
+def _load_pretrained(
+    source: str,
+    *,
+    seed: int,
+    use_weighted_layer_sum: bool,
+    revision: str | None,
+    keep_layers: int | None = None,
+) -> LoadedModel:
     kwargs: dict[str, Any] = {"revision": revision} if revision else {}
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)

@@ -73,24 +73,47 @@ DEFAULT_MAX_UPLOAD_MB = 20.0
 DEFAULT_MAX_CONCURRENT = 2
 """Uploads decoded and scored at the same time unless configured; later ones wait."""
 
-_ERROR_BODY = {"application/json": {"schema": {
-    "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}
+_ERROR_BODY = {
+    "application/json": {
+        "schema": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+    }
+}
 PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"description": "Upload larger than max_upload_mb, or audio longer than max_duration_s "
-                         "(declared by its header or found while decoding)", "content": _ERROR_BODY},
-    415: {"description": "Content type is not audio (nor multipart/form-data with an audio file)",
-          "content": _ERROR_BODY},
-    422: {"description": "Not decodable audio (corrupt, truncated, empty, silent, NaN/inf, too short) "
-                         "or a malformed multipart body", "content": _ERROR_BODY},
+    413: {
+        "description": "Upload larger than max_upload_mb, or audio longer than max_duration_s "
+        "(declared by its header or found while decoding)",
+        "content": _ERROR_BODY,
+    },
+    415: {
+        "description": "Content type is not audio (nor multipart/form-data with an audio file)",
+        "content": _ERROR_BODY,
+    },
+    422: {
+        "description": "Not decodable audio (corrupt, truncated, empty, silent, NaN/inf, too short) "
+        "or a malformed multipart body",
+        "content": _ERROR_BODY,
+    },
 }
 """Error responses of ``POST /predict`` as declared in the OpenAPI schema."""
 
-PREDICT_REQUEST_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "required": [FILE_FIELD], "properties": {
-        FILE_FIELD: {"type": "string", "format": "binary", "description": "the audio file"}}}},
-    "audio/*": {"schema": {"type": "string", "format": "binary"}},
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-}}}
+PREDICT_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILE_FIELD],
+                    "properties": {
+                        FILE_FIELD: {"type": "string", "format": "binary", "description": "the audio file"}
+                    },
+                }
+            },
+            "audio/*": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 """OpenAPI request body of ``POST /predict`` (the endpoint reads the body itself)."""
 
 
@@ -131,8 +154,11 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
 
     if base_s != "multipart/form-data":
         if not ctype or not is_audio_content_type(ctype):
-            raise UploadError(415, f"content type {ctype or '(none)'!r} is not accepted: send multipart/form-data with "
-                                   f"the audio in the field {FILE_FIELD!r}, or an audio/* body")
+            raise UploadError(
+                415,
+                f"content type {ctype or '(none)'!r} is not accepted: send multipart/form-data with "
+                f"the audio in the field {FILE_FIELD!r}, or an audio/* body",
+            )
         body = io.BytesIO()
         async for chunk in request.stream():
             body.write(chunk)
@@ -155,14 +181,18 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
         state["value"] += data[start:end]
 
     def on_header_end() -> None:
-        state["current"]["headers"][state["field"].decode("latin-1").lower()] = state["value"].decode("latin-1")
+        state["current"]["headers"][state["field"].decode("latin-1").lower()] = state["value"].decode(
+            "latin-1"
+        )
         state["field"], state["value"] = b"", b""
 
     def on_headers_finished() -> None:
         part = state["current"]
         _, disp = parse_options_header(part["headers"].get("content-disposition", ""))
         part["name"] = disp.get(b"name", b"").decode("utf-8", "replace")
-        part["filename"] = disp.get(b"filename", b"").decode("utf-8", "replace") if b"filename" in disp else None
+        part["filename"] = (
+            disp.get(b"filename", b"").decode("utf-8", "replace") if b"filename" in disp else None
+        )
         part["is_file"] = part["name"] == FILE_FIELD or part["filename"] is not None
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
@@ -174,11 +204,18 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
     def on_part_end() -> None:
         state["parts"].append(state["current"])
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
@@ -198,13 +235,24 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
     filename = part["filename"] or "upload"
     part_type = part["headers"].get("content-type")
     if not is_audio_content_type(part_type):
-        raise UploadError(415, f"upload {filename!r} has content type {part_type!r}, which is not audio; "
-                               "send an audio file (audio/*)")
+        raise UploadError(
+            415,
+            f"upload {filename!r} has content type {part_type!r}, which is not audio; "
+            "send an audio file (audio/*)",
+        )
     return filename, part["data"].getvalue()
 
 
 SERVED_METRICS: tuple[str, ...] = (
-    "eer", "min_dcf", "act_dcf", "cllr", "min_cllr", "auc", "accuracy", "far", "frr"
+    "eer",
+    "min_dcf",
+    "act_dcf",
+    "cllr",
+    "min_cllr",
+    "auc",
+    "accuracy",
+    "far",
+    "frr",
 )
 """Metrics of a run's test split that ``GET /model`` reports (keys of ``metrics.json["test"]``)."""
 
@@ -302,8 +350,14 @@ def create_app(
         with lock:
             if "detector" not in holder:
                 log.info("loading model %s (backend %s)", model_source, backend)
-                holder["detector"] = Detector.from_source(model_source, threshold=threshold, device=device,
-                                                          backend=backend, window_s=window_s, log_path=log_path)
+                holder["detector"] = Detector.from_source(
+                    model_source,
+                    threshold=threshold,
+                    device=device,
+                    backend=backend,
+                    window_s=window_s,
+                    log_path=log_path,
+                )
             return holder["detector"]
 
     @contextlib.asynccontextmanager
@@ -311,8 +365,12 @@ def create_app(
         await run_in_threadpool(load_detector)
         yield
 
-    app = FastAPI(title="deepfake_lib detector", version="1", lifespan=lifespan,
-                  description="Audio deepfake detection: POST an audio file to /predict.")
+    app = FastAPI(
+        title="deepfake_lib detector",
+        version="1",
+        lifespan=lifespan,
+        description="Audio deepfake detection: POST an audio file to /predict.",
+    )
     app.state.load_detector = load_detector
     app.state.max_upload_bytes = max_bytes
     app.state.max_duration_s = float(max_duration_s)
@@ -347,7 +405,9 @@ def create_app(
             except AudioError as exc:
                 raise HTTPException(status_code=422, detail=str(exc)) from None
             except MemoryError:
-                raise HTTPException(status_code=413, detail=f"upload {filename!r}: too large to decode") from None
+                raise HTTPException(
+                    status_code=413, detail=f"upload {filename!r}: too large to decode"
+                ) from None
 
     return app
 
@@ -359,11 +419,14 @@ def create_app_from_env() -> Any:
     from deepfake_lib.config import resolve_path
 
     source = os.environ.get(MODEL_ENV) or str(resolve_path(DEFAULT_MODEL))
-    return create_app(source, backend=os.environ.get("DEEPFAKE_BACKEND", "auto"),
-                      log_path=os.environ.get("DEEPFAKE_LOG") or None,
-                      max_upload_mb=float(os.environ.get("DEEPFAKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
-                      max_duration_s=float(os.environ.get("DEEPFAKE_MAX_DURATION_S", SERVICE_MAX_DURATION_S)),
-                      max_concurrent=int(os.environ.get("DEEPFAKE_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)))
+    return create_app(
+        source,
+        backend=os.environ.get("DEEPFAKE_BACKEND", "auto"),
+        log_path=os.environ.get("DEEPFAKE_LOG") or None,
+        max_upload_mb=float(os.environ.get("DEEPFAKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
+        max_duration_s=float(os.environ.get("DEEPFAKE_MAX_DURATION_S", SERVICE_MAX_DURATION_S)),
+        max_concurrent=int(os.environ.get("DEEPFAKE_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)),
+    )
 
 
 _app: Any = None

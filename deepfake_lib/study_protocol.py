@@ -217,7 +217,11 @@ def run_original_protocol(
     loaded = load_model(str(result.model_dir))
     test_clips = EvalClips.from_split(splits["test"])
     test_logits = predict_logits(
-        loaded.model, loaded.feature_extractor, test_clips, batch_size=cfg.batch_size, window_s=cfg.eval_window_s
+        loaded.model,
+        loaded.feature_extractor,
+        test_clips,
+        batch_size=cfg.batch_size,
+        window_s=cfg.eval_window_s,
     )
     test = scores_table(test_clips, test_logits)
     n_boot = cfg.n_bootstrap if n_bootstrap is None else n_bootstrap

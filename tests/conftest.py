@@ -21,7 +21,11 @@ def make_toy_corpus(path: Path, *, n_utterances: int = 24, seed: int = 0) -> Pat
         n = int(16_000 * rng.uniform(1.0, 2.5))
         t = np.arange(n) / 16_000
         f0 = rng.uniform(100, 220)
-        base = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.1 * np.sin(2 * np.pi * 2 * f0 * t) + 0.01 * rng.standard_normal(n)
+        base = (
+            0.3 * np.sin(2 * np.pi * f0 * t)
+            + 0.1 * np.sin(2 * np.pi * 2 * f0 * t)
+            + 0.01 * rng.standard_normal(n)
+        )
         for label in (1, 0):
             wave = base if label == 1 else base + 0.08 * np.sign(np.sin(2 * np.pi * 2400 * t))
             buf = io.BytesIO()
@@ -30,11 +34,17 @@ def make_toy_corpus(path: Path, *, n_utterances: int = 24, seed: int = 0) -> Pat
             labels.append(label)
             utts.append(f"utt{u:03d}")
             attacks.append("bonafide" if label == 1 else ("A01", "A02")[u % 2])
-    struct = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-                                "label": datasets.ClassLabel(names=["Fake", "Real"]),
-                                "utterance_id": datasets.Value("string"), "attack": datasets.Value("string")})
-    ds = datasets.Dataset.from_dict({"audio": rows, "label": labels, "utterance_id": utts, "attack": attacks},
-                                    features=struct).cast_column("audio", datasets.Audio())
+    struct = datasets.Features(
+        {
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "label": datasets.ClassLabel(names=["Fake", "Real"]),
+            "utterance_id": datasets.Value("string"),
+            "attack": datasets.Value("string"),
+        }
+    )
+    ds = datasets.Dataset.from_dict(
+        {"audio": rows, "label": labels, "utterance_id": utts, "attack": attacks}, features=struct
+    ).cast_column("audio", datasets.Audio())
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.to_parquet(str(path))
     return path

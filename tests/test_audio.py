@@ -375,7 +375,9 @@ def test_pad_modes():
 # --------------------------------------------------------------------------- windows
 
 
-@pytest.mark.parametrize("n,window,hop", [(100, 30, 20), (90, 30, 30), (10, 30, 10), (31, 30, 1), (64_000, 16_000, 8_000)])
+@pytest.mark.parametrize(
+    "n,window,hop", [(100, 30, 20), (90, 30, 30), (10, 30, 10), (31, 30, 1), (64_000, 16_000, 8_000)]
+)
 def test_windows_cover_every_sample(n, window, hop):
     wave = np.arange(n, dtype=np.float32) + 1
     frames = audio.frame_windows(wave, window, hop)
@@ -442,7 +444,9 @@ def _flac_with_total_samples(wave: np.ndarray, sr: int, total: int) -> bytes:
 def test_forged_header_length_is_refused_before_decoding():
     wave = (0.3 * np.sin(np.arange(32_000) / 5)).astype(np.float32)
     forged = _flac_with_total_samples(wave, 16_000, (1 << 36) - 1)
-    with pytest.raises(AudioTooLongError, match=r"bytes: header declares 68719476735 samples .* limit of 600 s") as info:
+    with pytest.raises(
+        AudioTooLongError, match=r"bytes: header declares 68719476735 samples .* limit of 600 s"
+    ) as info:
         load_audio(forged, max_duration_s=600)
     assert info.value.limit_s == 600 and info.value.duration_s > 4e6
 
@@ -470,7 +474,7 @@ def test_block_resampler_equals_whole_signal_resampling(orig_sr):
     rng = np.random.default_rng(orig_sr)
     wave = (0.1 * rng.standard_normal(orig_sr * 3 + 137)).astype(np.float32)
     stream = BlockResampler(orig_sr, 16_000, block_frames=3_000)
-    pieces = [stream.push(wave[i:i + 4_321]) for i in range(0, wave.size, 4_321)] + [stream.finish()]
+    pieces = [stream.push(wave[i : i + 4_321]) for i in range(0, wave.size, 4_321)] + [stream.finish()]
     streamed = np.concatenate(pieces)
     whole = resample(wave, orig_sr, 16_000)
     assert streamed.shape == whole.shape
@@ -482,7 +486,9 @@ def test_block_resampler_fft_fallback_stays_close_to_the_tone():
     t = np.arange(sr * 3) / sr
     stream = BlockResampler(sr, 16_000, block_frames=10_000)
     wave = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    out = np.concatenate([stream.push(wave[i:i + 9_999]) for i in range(0, wave.size, 9_999)] + [stream.finish()])
+    out = np.concatenate(
+        [stream.push(wave[i : i + 9_999]) for i in range(0, wave.size, 9_999)] + [stream.finish()]
+    )
     ideal = 0.5 * np.sin(2 * np.pi * 440 * np.arange(out.size) / 16_000)
     assert out.size == 48_000
     assert np.max(np.abs(out - ideal)[2_000:-2_000]) < 0.05

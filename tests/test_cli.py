@@ -31,7 +31,9 @@ def run_dir(tmp_path_factory):
 
     run = tmp_path_factory.mktemp("cli_run") / "demo"
     save_model(build_tiny_model(seed=11), run / "model")
-    (run / "metrics.json").write_text(json.dumps({"threshold": {"value": 0.01, "chosen_on": "validation EER"}}))
+    (run / "metrics.json").write_text(
+        json.dumps({"threshold": {"value": 0.01, "chosen_on": "validation EER"}})
+    )
     mark_complete(run, "run", writer="test fixture")
     return run
 
@@ -94,8 +96,21 @@ def test_resume_skips_files_already_done(run_dir, audio_tree, tmp_path, capsys):
 
 def test_detect_jsonl_and_explicit_files(run_dir, audio_tree, tmp_path):
     out = tmp_path / "results.jsonl"
-    rc = cli.main(["detect", str(run_dir), str(audio_tree / "a.wav"), str(audio_tree / "sub" / "b.flac"),
-                   "--out", str(out), "--no-progress", "--threshold", "-100", "--window-s", "2"])
+    rc = cli.main(
+        [
+            "detect",
+            str(run_dir),
+            str(audio_tree / "a.wav"),
+            str(audio_tree / "sub" / "b.flac"),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threshold",
+            "-100",
+            "--window-s",
+            "2",
+        ]
+    )
     assert rc == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["path"].rsplit("/", 1)[-1] for r in rows] == ["a.wav", "b.flac"]
@@ -131,11 +146,21 @@ def test_no_inputs_and_bad_model_exit_2(run_dir, tmp_path, capsys):
 
 def test_missing_path_among_files_is_an_error_row(run_dir, audio_tree, tmp_path):
     out = tmp_path / "r.csv"
-    rc = cli.main_detect([str(run_dir), str(audio_tree / "a.wav"), str(tmp_path / "gone.wav"), "--out", str(out),
-                          "--no-progress"])
+    rc = cli.main_detect(
+        [
+            str(run_dir),
+            str(audio_tree / "a.wav"),
+            str(tmp_path / "gone.wav"),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 1
     rows = read_csv(out)
-    assert len(rows) == 2 and "no such file" in next(r for r in rows if r["path"].endswith("gone.wav"))["error"]
+    assert (
+        len(rows) == 2 and "no such file" in next(r for r in rows if r["path"].endswith("gone.wav"))["error"]
+    )
 
 
 def test_foreign_out_file_is_not_appended_to(run_dir, audio_tree, tmp_path):
@@ -176,7 +201,9 @@ def test_cut_last_csv_row_inside_quotes_is_dropped_and_rescored(run_dir, tmp_pat
     out.write_text(text[: text.index("two\n") + 4])  # cut inside the quoted name, just after its newline
     assert cli.read_done_paths(out, "csv") == {str(folder / "a.wav")}
     assert cli.main_detect(args) == 0
-    assert sorted(r["path"] for r in read_csv(out)) == sorted(str(folder / n) for n in ("a.wav", "two\nlines.wav"))
+    assert sorted(r["path"] for r in read_csv(out)) == sorted(
+        str(folder / n) for n in ("a.wav", "two\nlines.wav")
+    )
 
 
 def test_broken_and_looping_links_are_reported_not_fatal(run_dir, audio_tree, tmp_path, capsys):
@@ -186,12 +213,20 @@ def test_broken_and_looping_links_are_reported_not_fatal(run_dir, audio_tree, tm
     named_loop.symlink_to(named_loop.name)
     _, problems = cli.collect_audio_files([audio_tree, named_loop])
     assert {p.name: why for p, why in problems} == {
-        "dangling.wav": "broken link (its target does not exist)", "loop.flac": "symbolic link loop",
-        "named_loop.wav": "symbolic link loop"}
+        "dangling.wav": "broken link (its target does not exist)",
+        "loop.flac": "symbolic link loop",
+        "named_loop.wav": "symbolic link loop",
+    }
     out = tmp_path / "r.csv"
-    assert cli.main_detect([str(run_dir), str(audio_tree), str(named_loop), "--out", str(out), "--no-progress"]) == 1
+    assert (
+        cli.main_detect([str(run_dir), str(audio_tree), str(named_loop), "--out", str(out), "--no-progress"])
+        == 1
+    )
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in read_csv(out)}
-    assert "symbolic link loop" in rows["named_loop.wav"]["error"] and "broken link" in rows["dangling.wav"]["error"]
+    assert (
+        "symbolic link loop" in rows["named_loop.wav"]["error"]
+        and "broken link" in rows["dangling.wav"]["error"]
+    )
     assert len(rows) == 4 + 3
     assert "named_loop.wav: symbolic link loop" in capsys.readouterr().err
 
@@ -218,7 +253,12 @@ def test_too_long_files_get_an_error_row(run_dir, tmp_path):
     clip = tmp_path / "three_seconds.wav"
     sf.write(clip, tone(3.0), SR)
     out = tmp_path / "r.jsonl"
-    assert cli.main_detect([str(run_dir), str(clip), "--out", str(out), "--max-duration-s", "2", "--no-progress"]) == 1
+    assert (
+        cli.main_detect(
+            [str(run_dir), str(clip), "--out", str(out), "--max-duration-s", "2", "--no-progress"]
+        )
+        == 1
+    )
     row = json.loads(out.read_text())
     assert row["label"] is None and "over the limit of 2 s" in row["error"]
 
@@ -236,8 +276,21 @@ def test_train_dispatch_types_and_unknown_keys(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train, "fine_tune", fake_fine_tune)
     params = tmp_path / "p.yaml"
     params.write_text("epochs: 2\nrun_dir: runs/x\n")
-    rc = cli.main(["train", "--params", str(params), "--set", "epochs=3", "--set", "learning_rate=1e-3",
-                   "--set", "augment=false", "--set", "freeze_feature_encoder=null"])
+    rc = cli.main(
+        [
+            "train",
+            "--params",
+            str(params),
+            "--set",
+            "epochs=3",
+            "--set",
+            "learning_rate=1e-3",
+            "--set",
+            "augment=false",
+            "--set",
+            "freeze_feature_encoder=null",
+        ]
+    )
     assert rc == 0
     cfg = seen["cfg"]
     assert cfg.epochs == 3 and cfg.learning_rate == 0.001 and cfg.augment is False
@@ -251,9 +304,25 @@ def test_corpus_series_and_notebook_dispatch(tmp_path, monkeypatch):
     from deepfake_lib import synthetic
 
     calls = {}
-    monkeypatch.setattr(synthetic, "write_corpus", lambda path, config: calls.setdefault("corpus", (path, config)))
-    assert cli.main(["corpus", "--out", str(tmp_path / "c.parquet"), "--n-utterances", "12", "--difficulty", "0.3",
-                     "--seed", "4"]) == 0
+    monkeypatch.setattr(
+        synthetic, "write_corpus", lambda path, config: calls.setdefault("corpus", (path, config))
+    )
+    assert (
+        cli.main(
+            [
+                "corpus",
+                "--out",
+                str(tmp_path / "c.parquet"),
+                "--n-utterances",
+                "12",
+                "--difficulty",
+                "0.3",
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     path, config = calls["corpus"]
     assert path == str(tmp_path / "c.parquet")
     assert (config.n_utterances, config.difficulty, config.seed) == (12, 0.3, 4)
@@ -263,7 +332,9 @@ def test_corpus_series_and_notebook_dispatch(tmp_path, monkeypatch):
     assert cli.main(["series", "--run-dir", "runs/x", "--params", "p.yaml"]) == 0
     assert calls["series"] == {"run_dir": "runs/x", "params_file": "p.yaml", "parameters": {}}
     calls.clear()
-    assert cli.main(["series", "--run-dir", "runs/x", "--set", "epochs=2", "--set", "data_source=data/c"]) == 0
+    assert (
+        cli.main(["series", "--run-dir", "runs/x", "--set", "epochs=2", "--set", "data_source=data/c"]) == 0
+    )
     assert calls["series"]["parameters"] == {"epochs": 2, "data_source": "data/c"}
     assert cli.main(["refresh-notebooks"]) == 0 and calls["refresh"] is True
 
@@ -278,7 +349,9 @@ def test_serve_dispatch(run_dir, monkeypatch):
     assert seen["app"].state.max_upload_bytes == 5_000_000
     assert seen["app"].state.max_duration_s == SERVICE_MAX_DURATION_S
     assert seen["app"].state.max_concurrent == DEFAULT_MAX_CONCURRENT
-    assert cli.main(["serve", "--model", str(run_dir), "--max-duration-s", "30", "--max-concurrent", "3"]) == 0
+    assert (
+        cli.main(["serve", "--model", str(run_dir), "--max-duration-s", "30", "--max-concurrent", "3"]) == 0
+    )
     assert (seen["app"].state.max_duration_s, seen["app"].state.max_concurrent) == (30.0, 3)
     assert cli.main(["serve", "--model", str(run_dir), "--max-concurrent", "0"]) == 2
 

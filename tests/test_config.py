@@ -1,5 +1,6 @@
 """ExperimentConfig validation, parameter loading and path resolution."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_int_is_accepted_for_float_and_none_for_optional_bool() -> None:
 
 def test_frozen_and_replace_revalidates() -> None:
     cfg = ExperimentConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 3  # type: ignore[misc]
     assert cfg.replace(epochs=3).epochs == 3
     with pytest.raises(ConfigError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,7 +39,9 @@ def wav_bytes(seed: int, seconds: float = 0.5, sr: int = SR, fmt: str = "WAV") -
     return buf.getvalue()
 
 
-def hemg_style_dataset(audio: list[dict], labels: list[int], names: tuple[str, str] = ("Fake", "Real")) -> "datasets.Dataset":
+def hemg_style_dataset(
+    audio: list[dict], labels: list[int], names: tuple[str, str] = ("Fake", "Real")
+) -> datasets.Dataset:
     """Rows in the exact schema of Hemg/Deepfake-Audio-Dataset: ``audio`` (Audio) + ``label`` (ClassLabel).
 
     Built as a plain struct and cast to ``Audio()`` at the Arrow level, because
@@ -46,14 +49,22 @@ def hemg_style_dataset(audio: list[dict], labels: list[int], names: tuple[str, s
     """
     import datasets
 
-    struct = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-                                "label": datasets.ClassLabel(names=list(names))})
-    return datasets.Dataset.from_dict({"audio": audio, "label": labels}, features=struct).cast_column("audio", datasets.Audio())
+    struct = datasets.Features(
+        {
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "label": datasets.ClassLabel(names=list(names)),
+        }
+    )
+    return datasets.Dataset.from_dict({"audio": audio, "label": labels}, features=struct).cast_column(
+        "audio", datasets.Audio()
+    )
 
 
 def write_hemg_parquet(path: Path, n: int = 20, names: tuple[str, str] = ("Fake", "Real")) -> Path:
     """A parquet file in the Hemg schema with ``n`` short WAV clips, alternating labels."""
-    ds = hemg_style_dataset([{"bytes": wav_bytes(i), "path": None} for i in range(n)], [i % 2 for i in range(n)], names)
+    ds = hemg_style_dataset(
+        [{"bytes": wav_bytes(i), "path": None} for i in range(n)], [i % 2 for i in range(n)], names
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.to_parquet(str(path))
     return path
@@ -107,7 +118,9 @@ def test_label_alignment_is_by_name_not_position() -> None:
     assert align_label_ids(["Fake", "Real"], {"fake": 0, "real": 1, "other": 2}) is None
 
 
-def test_hub_layout_loads_offline_through_the_hub_code_path(hub_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_layout_loads_offline_through_the_hub_code_path(
+    hub_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert detect_source_kind(str(hub_folder)) == "hub"
     assert detect_source_kind("Hemg/Deepfake-Audio-Dataset") == "hub"
@@ -155,8 +168,14 @@ def test_audiofolder_layout(tmp_path: Path) -> None:
 def test_asvspoof_protocol(tmp_path: Path) -> None:
     (tmp_path / "flac").mkdir()
     lines = []
-    for i, (spk, key, attack) in enumerate([("LA_0001", "bonafide", "-"), ("LA_0001", "spoof", "A01"),
-                                            ("LA_0002", "bonafide", "-"), ("LA_0002", "spoof", "A02")]):
+    for i, (spk, key, attack) in enumerate(
+        [
+            ("LA_0001", "bonafide", "-"),
+            ("LA_0001", "spoof", "A01"),
+            ("LA_0002", "bonafide", "-"),
+            ("LA_0002", "spoof", "A02"),
+        ]
+    ):
         (tmp_path / "flac" / f"LA_T_{i:07d}.flac").write_bytes(wav_bytes(i, fmt="FLAC"))
         lines.append(f"{spk} LA_T_{i:07d} - {attack} {key}")
     proto = tmp_path / "ASVspoof2019.LA.cm.train.trn.txt"
@@ -170,9 +189,14 @@ def test_asvspoof_protocol(tmp_path: Path) -> None:
 
 def test_protocol_attack_names_are_kept_as_given(tmp_path: Path) -> None:
     (tmp_path / "flac").mkdir()
-    lines = ["LA_0001 F_0 - - bonafide", "LA_0001 F_1 - A19 spoof", "LA_0002 F_2 - TTS_vocoder3 spoof",
-             "T_0003 F_3 F - - - AC3 A05 spoof -", "DF_9 F_4 mp3m4a asvspoof A14 spoof notrim eval",
-             "LA_0004 F_5 - - spoof"]
+    lines = [
+        "LA_0001 F_0 - - bonafide",
+        "LA_0001 F_1 - A19 spoof",
+        "LA_0002 F_2 - TTS_vocoder3 spoof",
+        "T_0003 F_3 F - - - AC3 A05 spoof -",
+        "DF_9 F_4 mp3m4a asvspoof A14 spoof notrim eval",
+        "LA_0004 F_5 - - spoof",
+    ]
     for i in range(len(lines)):
         (tmp_path / "flac" / f"F_{i}.flac").write_bytes(wav_bytes(i, fmt="FLAC"))
     proto = tmp_path / "protocol.txt"
@@ -209,14 +233,23 @@ def test_bad_rows_raise_with_row_and_name_or_are_skipped_and_reported(tmp_path: 
     assert all("bad.parquet" in name for name, _ in report.skipped)
 
 
-@pytest.mark.parametrize("kind, problem", [
-    ("nan", "NaN or infinite"), ("silent", "digital silence"), ("short", "too short for the model"),
-    ("truncated", "truncated"),
-])
+@pytest.mark.parametrize(
+    "kind, problem",
+    [
+        ("nan", "NaN or infinite"),
+        ("silent", "digital silence"),
+        ("short", "too short for the model"),
+        ("truncated", "truncated"),
+    ],
+)
 def test_default_load_decodes_and_checks_every_row(tmp_path: Path, kind: str, problem: str) -> None:
     good = [wav_bytes(i) for i in range(4)]
-    wave = {"nan": np.full(SR // 2, np.nan), "silent": np.zeros(SR // 2), "short": 0.3 * np.ones(300),
-            "truncated": 0.3 * np.sin(np.arange(SR // 2))}[kind]
+    wave = {
+        "nan": np.full(SR // 2, np.nan),
+        "silent": np.zeros(SR // 2),
+        "short": 0.3 * np.ones(300),
+        "truncated": 0.3 * np.sin(np.arange(SR // 2)),
+    }[kind]
     buf = io.BytesIO()
     sf.write(buf, wave.astype(np.float32), SR, format="WAV", subtype="FLOAT")
     bad = buf.getvalue()[:-1000] if kind == "truncated" else buf.getvalue()
@@ -273,8 +306,11 @@ def test_make_splits_keeps_real_groups_disjoint(toy_corpus: Path) -> None:
     splits = make_splits(dd, seed=0)
     groups = {name: set(v["utterance_id"]) for name, v in splits.items()}
     assert all(groups.values())
-    assert not (groups["train"] & groups["validation"] or groups["train"] & groups["test"]
-                or groups["validation"] & groups["test"])
+    assert not (
+        groups["train"] & groups["validation"]
+        or groups["train"] & groups["test"]
+        or groups["validation"] & groups["test"]
+    )
     for v in splits.values():  # both clips of every utterance landed together
         assert sorted(pd.Series(v["utterance_id"]).value_counts().unique()) == [2]
 

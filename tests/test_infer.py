@@ -119,7 +119,11 @@ def test_from_model_folder_uses_argmax_and_says_so(detector, model_dir):
     info = detector.describe()
     assert info["labels"] == ["Fake", "Real"] and info["sample_rate"] == SR
     assert info["window_s"] == 4.0 and info["hop_s"] == 2.0 and info["backend"] == "torch"
-    assert info["backend_choice"] == {"requested": "torch", "chosen": "torch", "reason": "backend given by the caller"}
+    assert info["backend_choice"] == {
+        "requested": "torch",
+        "chosen": "torch",
+        "reason": "backend given by the caller",
+    }
 
 
 def test_threshold_override(run_dir):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ def _name(requirement: str) -> str:
 def _pyproject_dependencies() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {_name(r) for r in project["dependencies"]}
-    for extra, reqs in project["optional-dependencies"].items():
+    for reqs in project["optional-dependencies"].values():
         names |= {_name(r) for r in reqs if not r.startswith("deepfake_lib")}
     return names
 
@@ -27,6 +27,8 @@ def _pyproject_dependencies() -> set[str]:
 def test_environment_yml_lists_the_same_packages_as_pyproject() -> None:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {CONDA_NAMES.get(_name(d), _name(d)) for d in env["dependencies"] if isinstance(d, str)}
+    pip_section = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    conda |= {_name(r) for reqs in pip_section for r in reqs if not r.startswith("-")}  # PyPI-only packages
     conda -= {"python", "pip"}
     assert conda == _pyproject_dependencies(), (
         f"only in environment.yml: {sorted(conda - _pyproject_dependencies())}; "

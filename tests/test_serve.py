@@ -25,7 +25,9 @@ from deepfake_lib.infer import Detector  # noqa: E402
 SR = 16_000
 
 
-def wav_bytes(seconds: float, *, sr: int = SR, channels: int = 1, subtype: str = "PCM_16", seed: int = 0) -> bytes:
+def wav_bytes(
+    seconds: float, *, sr: int = SR, channels: int = 1, subtype: str = "PCM_16", seed: int = 0
+) -> bytes:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
     mono = 0.2 * np.sin(2 * np.pi * 180 * t) + 0.02 * rng.standard_normal(t.size)
@@ -83,8 +85,10 @@ def test_model_reports_run_metrics_with_meanings(tmp_path):
     labels = np.r_[np.ones(40, int), np.zeros(40, int)]
     scores = rng.normal(size=80) + 1.5 * labels
     test = summarize_scores(labels, scores, threshold=0.3, cllr_prior_real=0.5, n_bootstrap=50)
-    write_json(run / "metrics.json", {"threshold": {"value": 0.3, "chosen_on": "validation EER"},
-                                      "data_source": "embedded", "test": test})
+    write_json(
+        run / "metrics.json",
+        {"threshold": {"value": 0.3, "chosen_on": "validation EER"}, "data_source": "embedded", "test": test},
+    )
     mark_complete(run, "run", writer="test fixture")
     app = serve.create_app(str(run), device="cpu")
     with TestClient(app) as client:
@@ -107,8 +111,16 @@ def test_predict_happy_path_and_log(client_and_log):
     resp = client.post("/predict", files={"file": ("clip.wav", wav_bytes(6.0), "audio/wav")})
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    for key in ("label", "prob_real", "score", "threshold", "windows", "suspicious_segments", "model_id",
-                "processing_ms"):
+    for key in (
+        "label",
+        "prob_real",
+        "score",
+        "threshold",
+        "windows",
+        "suspicious_segments",
+        "model_id",
+        "processing_ms",
+    ):
         assert key in body
     assert body["label"] == ("Real" if body["score"] >= body["threshold"] else "Fake")
     assert len(body["windows"]) == 2 and body["source"] == "upload 'clip.wav'"
@@ -118,7 +130,9 @@ def test_predict_happy_path_and_log(client_and_log):
 
 def test_raw_audio_body_is_accepted(client_and_log):
     client, _ = client_and_log
-    resp = client.post("/predict?filename=raw.wav", content=wav_bytes(1.0), headers={"content-type": "audio/wav"})
+    resp = client.post(
+        "/predict?filename=raw.wav", content=wav_bytes(1.0), headers={"content-type": "audio/wav"}
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["source"] == "upload 'raw.wav'"
 
@@ -165,7 +179,9 @@ def test_non_audio_content_is_415_and_undecodable_audio_is_422(client_and_log):
     assert resp.status_code == 415 and "notes.txt" in resp.json()["detail"]
     resp = client.post("/predict", content=b"{}", headers={"content-type": "application/json"})
     assert resp.status_code == 415
-    resp = client.post("/predict", files={"file": ("garbage.wav", b"RIFF-not-really-a-wav" * 20, "audio/wav")})
+    resp = client.post(
+        "/predict", files={"file": ("garbage.wav", b"RIFF-not-really-a-wav" * 20, "audio/wav")}
+    )
     assert resp.status_code == 422
     detail = resp.json()["detail"]
     assert "garbage.wav" in detail and "not a recognised audio format" in detail
@@ -177,7 +193,9 @@ def test_no_temporary_files_are_left(client_and_log):
     client, _ = client_and_log
     tmp = tempfile.gettempdir()
     before = set(os.listdir(tmp))
-    payload = wav_bytes(4.0, sr=48_000, channels=2, subtype="FLOAT")  # 1.5 MB: above Starlette's 1 MB spool size
+    payload = wav_bytes(
+        4.0, sr=48_000, channels=2, subtype="FLOAT"
+    )  # 1.5 MB: above Starlette's 1 MB spool size
     assert len(payload) > 1_000_000
     resp = client.post("/predict", files={"file": ("stereo.wav", payload, "audio/x-wav")})
     assert resp.status_code == 200, resp.text
@@ -198,7 +216,10 @@ def test_model_is_loaded_once(model_dir, monkeypatch):
     with TestClient(app) as client:
         assert len(calls) == 1  # loaded at start-up, before any request
         for _ in range(2):
-            assert client.post("/predict", files={"file": ("a.wav", wav_bytes(1.0), "audio/wav")}).status_code == 200
+            assert (
+                client.post("/predict", files={"file": ("a.wav", wav_bytes(1.0), "audio/wav")}).status_code
+                == 200
+            )
         assert client.get("/model").status_code == 200
     assert len(calls) == 1
 
@@ -215,9 +236,23 @@ def test_real_uvicorn_process(model_dir, tmp_path):
 
     port = free_loopback_port()
     env = dict(os.environ, DEEPFAKE_MODEL=str(model_dir), DEEPFAKE_LOG=str(tmp_path / "log.jsonl"))
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "deepfake_lib.serve:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "deepfake_lib.serve:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -230,10 +265,14 @@ def test_real_uvicorn_process(model_dir, tmp_path):
                 pass
             assert time.monotonic() < deadline, "server did not answer /health in time"
             time.sleep(0.5)
-        resp = httpx.post(f"{base}/predict", files={"file": ("clip.wav", wav_bytes(2.0), "audio/wav")}, timeout=60)
+        resp = httpx.post(
+            f"{base}/predict", files={"file": ("clip.wav", wav_bytes(2.0), "audio/wav")}, timeout=60
+        )
         assert resp.status_code == 200, resp.text
         assert resp.json()["label"] in ("Real", "Fake")
-        assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[0])["source"] == "upload 'clip.wav'"
+        assert (
+            json.loads((tmp_path / "log.jsonl").read_text().splitlines()[0])["source"] == "upload 'clip.wav'"
+        )
     finally:
         proc.terminate()
         try:
