@@ -344,8 +344,29 @@ def strip_volatile_metadata(path: str | os.PathLike[str]) -> None:
                     "--extra-keys", " ".join(VOLATILE_KEYS), str(path)], check=True)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+"""Output type of an ipywidgets view (e.g. a library's tqdm bar in Jupyter)."""
+
+
+def drop_widget_outputs(nb: dict[str, Any]) -> int:
+    """Remove widget views from ``nb``'s outputs (in place); return how many were removed.
+
+    A committed notebook keeps no widget state (``metadata.widgets`` is volatile), so a widget
+    view renders as an error or as progress-bar text: it is debris, not a result.
+    """
+    removed = 0
+    for cell in nb["cells"]:
+        outputs = cell.get("outputs", [])
+        kept = [o for o in outputs if WIDGET_VIEW not in o.get("data", {})]
+        removed += len(outputs) - len(kept)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    return removed
+
+
 def refresh_notebooks(notebooks: Sequence[str] = NOTEBOOKS, *, kernel_name: str = "python3") -> list[Path]:
-    """Re-execute the committed notebooks in place on their defaults; record the code hash.
+    """Re-execute the committed notebooks in place on their defaults, drop widget outputs
+    (:func:`drop_widget_outputs`); record the code hash.
 
     Run after a deliberate change to a notebook or to behaviour its checked outputs show, then
     commit the notebooks. The code hash lets a test spot outputs that no longer match the code.
@@ -357,6 +378,7 @@ def refresh_notebooks(notebooks: Sequence[str] = NOTEBOOKS, *, kernel_name: str 
         path = notebooks_dir() / name
         pm.execute_notebook(str(path), str(path), cwd=str(path.parent), kernel_name=kernel_name, progress_bar=False)
         nb = json.loads(path.read_text())
+        drop_widget_outputs(nb)
         nb["metadata"][SOURCE_HASH_KEY] = {"code_sha256": code_source_hash(nb)}
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         strip_volatile_metadata(path)
@@ -381,6 +403,8 @@ def check_notebook_hygiene(path: str | os.PathLike[str]) -> list[str]:
         problems.append(f"{p.name}: execution counts {counts} are not 1..{len(code)} (not one top-to-bottom run)")
     if any(o.get("output_type") == "error" for c in code for o in c.get("outputs", [])):
         problems.append(f"{p.name}: a cell has an error output")
+    if any(WIDGET_VIEW in o.get("data", {}) for c in code for o in c.get("outputs", [])):
+        problems.append(f"{p.name}: widget outputs (progress bars) left in; refresh_notebooks drops them")
     recorded = nb["metadata"].get(SOURCE_HASH_KEY, {}).get("code_sha256")
     if recorded != code_source_hash(nb):
         problems.append(f"{p.name}: code changed since the outputs were made (run `make notebooks`)")

@@ -100,6 +100,25 @@ def test_hygiene_check_catches_stale_outputs(tmp_path: Path) -> None:
     stale.write_text(json.dumps(nb))
     problems = " ".join(check_notebook_hygiene(stale))
     assert "execution counts" in problems and "code changed" in problems and "volatile metadata" in problems
+    assert "widget outputs" not in problems
+
+
+def test_widget_outputs_are_debris_that_refresh_drops(tmp_path: Path) -> None:
+    from deepfake_lib.series import WIDGET_VIEW, drop_widget_outputs
+
+    nb = json.loads(PATHS[0].read_text())
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and c.get("outputs"))
+    kept = list(cell["outputs"])
+    bar = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {WIDGET_VIEW: {"model_id": "x"}, "text/plain": "Writing model shards:   0%|"},
+    }
+    cell["outputs"] = [*kept, bar]
+    path = tmp_path / PATHS[0].name
+    path.write_text(json.dumps(nb))
+    assert any("widget outputs" in p for p in check_notebook_hygiene(path))
+    assert drop_widget_outputs(nb) == 1 and cell["outputs"] == kept
 
 
 @pytest.mark.slow
