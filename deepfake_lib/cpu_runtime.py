@@ -279,7 +279,7 @@ def check_gate(parity: Mapping[str, Any], *, max_logit_diff: float = GATE_MAX_LO
 
 def make_gate_waves(n_clips: int = GATE_CLIPS, *, seed: int = 0) -> list[np.ndarray]:
     """``n_clips`` synthetic 16 kHz clips ``[samples]`` (bona fide and spoofed, 1.5-6 s) for a
-    load-time parity gate (the same clips as :func:`deepfake_lib.export.make_parity_waves`)."""
+    load-time parity gate (also the default parity clips of :func:`deepfake_lib.export.make_parity_waves`)."""
     config = CorpusConfig(n_utterances=max(1, math.ceil(n_clips / 2)), spoofs_per_utterance=1, seed=seed)
     waves: list[np.ndarray] = []
     for i in range(config.n_utterances):

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import tempfile
 import time
@@ -51,17 +50,15 @@ import torch
 import transformers
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.audio import resample
 from deepfake_lib.backends import INT8_METHOD, INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.cpu_runtime import MixedCpuClassifier, check_gate
+from deepfake_lib.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves
 from deepfake_lib.data import load_example_audio
 from deepfake_lib.infer import check_head, locate_model
 from deepfake_lib.metrics import score_from_logits
 from deepfake_lib.models import load_model, save_model
 from deepfake_lib.runs import RUN_FILES, clear_complete, mark_complete, write_json
 from deepfake_lib.scoring import MIN_DURATION_S, classify_waves
-from deepfake_lib.synthetic import CorpusConfig, generate_utterance
 from deepfake_lib.train import prepare_data
 
 __all__ = [
@@ -235,13 +232,9 @@ def check_parity(
 
 def make_parity_waves(n_clips: int = 8, *, seed: int = 0) -> list[np.ndarray]:
     """``n_clips`` synthetic 16 kHz clips ``[samples]`` (1.5-6 s, bona fide and spoofed) from
-    the embedded corpus generator, for parity checks when no trained run's test split is given."""
-    config = CorpusConfig(n_utterances=max(1, math.ceil(n_clips / 2)), spoofs_per_utterance=1, seed=seed)
-    waves: list[np.ndarray] = []
-    for i in range(config.n_utterances):
-        for row in generate_utterance(config, i):
-            waves.append(resample(row["wave"], row["sample_rate"], TARGET_SAMPLE_RATE))
-    return waves[:n_clips]
+    the embedded corpus generator, for parity checks when no trained run's test split is given:
+    the clips of the load-time gate (:func:`deepfake_lib.cpu_runtime.make_gate_waves`)."""
+    return make_gate_waves(n_clips, seed=seed)
 
 
 def load_run_test_waves(run_dir: str | os.PathLike[str], *, max_clips: int = 64) -> list[np.ndarray]:
