@@ -192,9 +192,13 @@ def describe_per_attack(per_attack: pd.DataFrame) -> str:
     lines = []
     for _, row in per_attack.iterrows():
         if float(row["eer"]) == 0.0:
+            spoof, bona = (
+                describe_errors(0, int(row["n_spoof"]), "spoofs"),
+                describe_errors(0, int(row["n_bonafide"]), "bona fide clips"),
+            )
             text = (
-                f"no error: {describe_errors(0, int(row['n_spoof']), 'spoofs')} accepted "
-                f"({describe_errors(0, int(row['n_bonafide']), 'bona fide')} rejected)"
+                f"no error: accepted {spoof.replace(', ', ' (', 1)}) and rejected "
+                f"{bona.replace(', ', ' (', 1)})"
             )
         else:
             text = f"EER {_with_interval(row, 'eer')} on {int(row['n_spoof'])} spoofs"

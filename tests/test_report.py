@@ -129,7 +129,9 @@ def test_per_attack_zero_errors_get_an_upper_bound():
         ]
     )
     text = report.describe_per_attack(table)
-    assert "0 of 11 spoofs, at most 24% at 95%" in text
+    assert (
+        "no error: accepted 0 of 11 spoofs (at most 24% at 95%) and rejected 0 of 45 bona fide clips" in text
+    )
     assert "0.000 [0.000, 0.000]" not in text and "(0.0% to 0.0%)" not in text
     assert "EER 7.1% (0.0% to 20.0%) on 14 spoofs" in text
 
