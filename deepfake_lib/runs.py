@@ -162,7 +162,9 @@ COMPLETE_MARKER = RUN_FILES["complete"]
 """Name of the completion marker in a run or export folder."""
 
 FOLDER_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "run": (("model", "metrics.json"), ("checkpoints", "analysis")),
+    # notebooks/, figures/ and series.json belong to the notebook series around the training
+    # (papermill is still writing notebook 03 when fine_tune marks the run), so they are not listed
+    "run": (("model", "metrics.json"), ("checkpoints", "analysis", "notebooks", "figures", "series.json")),
     "export": (("model", "export.json"), ()),
 }
 """Per folder kind: the entries that must exist before it can be marked complete, and the

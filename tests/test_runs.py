@@ -115,3 +115,20 @@ def test_resume_skips_incomplete_checkpoints(tmp_path, caplog):
         assert name in text and why in text
     assert find_complete_checkpoint(ckpts, need_state=False) == ckpts / "checkpoint-20"
     assert find_complete_checkpoint(tmp_path / "none") is None
+
+
+def test_files_the_notebook_series_writes_later_do_not_void_a_run_marker(tmp_path):
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "model.safetensors").write_bytes(b"w" * 10)
+    (run / "metrics.json").write_text("{}")
+    (run / "notebooks").mkdir()
+    (run / "notebooks" / "03_fine_tuning.ipynb").write_text("{}")  # papermill is still writing it
+    mark_complete(run, "run")
+    (run / "notebooks" / "03_fine_tuning.ipynb").write_text('{"cells": []}')
+    (run / "figures").mkdir()
+    (run / "figures" / "03_history.png").write_bytes(b"png")
+    require_complete(run, "run")  # still complete
+    (run / "metrics.json").write_text('{"changed": true}')
+    with pytest.raises(IncompleteFolderError, match="metrics.json"):
+        require_complete(run, "run")
