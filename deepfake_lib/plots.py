@@ -39,11 +39,38 @@ FAKE_COLOR = "#D55E00"
 """Spoofed (Fake, label 0): vermillion (Okabe-Ito)."""
 CLASS_COLORS: dict[str, str] = {"Real": REAL_COLOR, "Fake": FAKE_COLOR}
 """Colour of each class name."""
-ATTACK_PALETTE: tuple[str, ...] = ("#E69F00", "#009E73", "#CC79A7", "#9467BD", "#8C564B", "#BCBD22", "#7F7F7F", "#17BECF")
+ATTACK_PALETTE: tuple[str, ...] = (
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#9467BD",
+    "#8C564B",
+    "#BCBD22",
+    "#7F7F7F",
+    "#17BECF",
+)
 """Colours of attack ids, assigned in sorted order of the ids (see :func:`attack_colors`)."""
-FAMILY_PALETTE: tuple[str, ...] = ("#4D4D4D", "#0072B2", "#56B4E9", "#009E73", "#E69F00", "#CC79A7", "#D55E00", "#9467BD", "#8C564B")
+FAMILY_PALETTE: tuple[str, ...] = (
+    "#4D4D4D",
+    "#0072B2",
+    "#56B4E9",
+    "#009E73",
+    "#E69F00",
+    "#CC79A7",
+    "#D55E00",
+    "#9467BD",
+    "#8C564B",
+)
 """Colours of robustness condition families, in order of appearance."""
-SYSTEM_PALETTE: tuple[str, ...] = ("#000000", "#009E73", "#9467BD", "#E69F00", "#8C564B", "#CC79A7", "#7F7F7F")
+SYSTEM_PALETTE: tuple[str, ...] = (
+    "#000000",
+    "#009E73",
+    "#9467BD",
+    "#E69F00",
+    "#8C564B",
+    "#CC79A7",
+    "#7F7F7F",
+)
 """Colours of compared systems (never the class colours, which mean Real and Fake)."""
 RATE_GREYS: tuple[str, ...] = ("#D9D9D9", "#969696", "#525252", "#252525")
 """Neutral shades for sample rates (class and attack colours stay reserved)."""
@@ -188,8 +215,15 @@ def _class_hist(ax: Any, values: np.ndarray, name: str, edges: np.ndarray, label
     identical distributions stay readable."""
     color = CLASS_COLORS[name]
     ax.hist(values, bins=edges, histtype="stepfilled", color=color, alpha=0.12)
-    ax.hist(values, bins=edges, histtype="step", color=color, linewidth=2, linestyle="-" if name == "Real" else "--",
-            label=label or name)
+    ax.hist(
+        values,
+        bins=edges,
+        histtype="step",
+        color=color,
+        linewidth=2,
+        linestyle="-" if name == "Real" else "--",
+        label=label or name,
+    )
 
 
 def _wrap(text: str, width: int = 28) -> str:
@@ -212,19 +246,27 @@ def _error(center: Any, low: Any, high: Any) -> np.ndarray:
 def _class_counts(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | None]:
     """(clips per split x class, clips per attack or None) from any of the accepted tables."""
     if {"split", "class", "clips"} <= set(table.columns):
-        by_class = table.pivot_table(index="split", columns="class", values="clips", aggfunc="sum", sort=False).fillna(0)
+        by_class = table.pivot_table(
+            index="split", columns="class", values="clips", aggfunc="sum", sort=False
+        ).fillna(0)
         by_attack = table.groupby("attack", sort=True)["clips"].sum() if "attack" in table else None
     elif {"Fake", "Real"} <= set(table.columns):
         by_class = table[["Fake", "Real"]]
         by_attack = None
     elif "label" in table.columns:
-        df = table.assign(_class=[_class_name(v) for v in table["label"]],
-                          _split=table["split"] if "split" in table else "all")
-        by_class = df.pivot_table(index="_split", columns="_class", values="label", aggfunc="size", sort=False).fillna(0)
+        df = table.assign(
+            _class=[_class_name(v) for v in table["label"]],
+            _split=table["split"] if "split" in table else "all",
+        )
+        by_class = df.pivot_table(
+            index="_split", columns="_class", values="label", aggfunc="size", sort=False
+        ).fillna(0)
         by_attack = df.groupby("attack").size() if "attack" in df else None
     else:
-        raise ValueError("plot_class_balance: expected summarize_splits / count_split_labels output or a per-clip table "
-                         f"with a 'label' column; got columns {list(table.columns)}")
+        raise ValueError(
+            "plot_class_balance: expected summarize_splits / count_split_labels output or a per-clip table "
+            f"with a 'label' column; got columns {list(table.columns)}"
+        )
     by_class = by_class.reindex(columns=[c for c in ("Fake", "Real") if c in by_class.columns])
     return by_class.astype(int), by_attack
 
@@ -244,8 +286,13 @@ def plot_class_balance(table: pd.DataFrame) -> Any:
     x = np.arange(len(by_class))
     width = 0.38
     for j, name in enumerate(by_class.columns):
-        bars = ax.bar(x + (j - (len(by_class.columns) - 1) / 2) * width, by_class[name], width,
-                      color=CLASS_COLORS[name], label=f"{name} ({'spoof' if name == 'Fake' else 'bona fide'})")
+        bars = ax.bar(
+            x + (j - (len(by_class.columns) - 1) / 2) * width,
+            by_class[name],
+            width,
+            color=CLASS_COLORS[name],
+            label=f"{name} ({'spoof' if name == 'Fake' else 'bona fide'})",
+        )
         ax.bar_label(bars, fontsize=8, padding=2)
     ax.set_xticks(x, [str(s) for s in by_class.index])
     ax.set_xlabel("split")
@@ -295,7 +342,13 @@ def plot_distributions(df: pd.DataFrame, *, bins: int = 30) -> Any:
     width = 0.8 / max(len(classes), 1)
     for j, name in enumerate(classes):
         counts = [int(((cls == name) & (df["sample_rate"] == r)).sum()) for r in rates]
-        ax.bar(np.arange(len(rates)) + (j - (len(classes) - 1) / 2) * width, counts, width, color=CLASS_COLORS[name], label=name)
+        ax.bar(
+            np.arange(len(rates)) + (j - (len(classes) - 1) / 2) * width,
+            counts,
+            width,
+            color=CLASS_COLORS[name],
+            label=name,
+        )
     ax.set_xticks(range(len(rates)), [f"{r / 1000:g}" for r in rates])
     ax.set_xlabel("native sample rate (kHz)")
     ax.set_ylabel("clips")
@@ -318,9 +371,17 @@ def plot_distributions(df: pd.DataFrame, *, bins: int = 30) -> Any:
     ax = axes[1, 1]
     bottom = np.zeros(len(attacks))
     for k, r in enumerate(rates):
-        share = np.array([float((df.loc[df["attack"].astype(str) == a, "sample_rate"] == r).mean()) for a in attacks])
-        ax.bar(range(len(attacks)), share * 100, bottom=bottom, color=RATE_GREYS[k % len(RATE_GREYS)],
-               edgecolor="white", label=f"{r / 1000:g} kHz")
+        share = np.array(
+            [float((df.loc[df["attack"].astype(str) == a, "sample_rate"] == r).mean()) for a in attacks]
+        )
+        ax.bar(
+            range(len(attacks)),
+            share * 100,
+            bottom=bottom,
+            color=RATE_GREYS[k % len(RATE_GREYS)],
+            edgecolor="white",
+            label=f"{r / 1000:g} kHz",
+        )
         bottom += share * 100
     ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right")
     ax.set_xlabel("attack id")
@@ -352,8 +413,12 @@ def _log_mel_db(wave: np.ndarray, sr: int, n_mels: int) -> tuple[np.ndarray, np.
     x = np.asarray(wave, dtype=np.float64)
     if x.size < n_fft:
         x = np.pad(x, (0, n_fft - x.size))
-    _, t, z = stft(x, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="zeros", scaling="spectrum")
-    fb = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, 0.0, sr / 2, n_mels, sr, norm=None, mel_scale="htk")
+    _, t, z = stft(
+        x, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="zeros", scaling="spectrum"
+    )
+    fb = torchaudio.functional.melscale_fbanks(
+        n_fft // 2 + 1, 0.0, sr / 2, n_mels, sr, norm=None, mel_scale="htk"
+    )
     mel = np.asarray(fb.to(torch.float64)).T @ (np.abs(z) ** 2)
     edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 1))
     times = np.append(t - hop / (2 * sr), t[-1] + hop / (2 * sr)).clip(min=0)
@@ -369,8 +434,9 @@ def _mel_axis(ax: Any, fmax: float) -> None:
 
 
 @_styled
-def plot_waveform_and_spectrogram(pairs: Sequence[tuple[str, np.ndarray, int]], *, n_mels: int = 64,
-                                  dynamic_range_db: float = 80.0) -> Any:
+def plot_waveform_and_spectrogram(
+    pairs: Sequence[tuple[str, np.ndarray, int]], *, n_mels: int = 64, dynamic_range_db: float = 80.0
+) -> Any:
     """Waveform and log-mel spectrogram of each ``(title, wave [samples], sample_rate Hz)``,
     one row per clip, on a shared amplitude axis and a shared colour scale (dB re. full scale);
     the spectrogram's frequency axis is mel-scaled with ticks in Hz."""
@@ -393,7 +459,9 @@ def plot_waveform_and_spectrogram(pairs: Sequence[tuple[str, np.ndarray, int]], 
         ax.set_xlabel("time (s)")
         ax.set_ylabel("amplitude (full scale = 1)")
         ax = axes[row, 1]
-        mesh = ax.pcolormesh(times, edges, db, vmin=vmin, vmax=vmax, cmap="magma", shading="flat", rasterized=True)
+        mesh = ax.pcolormesh(
+            times, edges, db, vmin=vmin, vmax=vmax, cmap="magma", shading="flat", rasterized=True
+        )
         _mel_axis(ax, sr / 2)
         ax.set_xlim(0, len(wave) / sr)
         ax.grid(False)
@@ -406,7 +474,9 @@ def plot_waveform_and_spectrogram(pairs: Sequence[tuple[str, np.ndarray, int]], 
 
 
 @_styled
-def plot_shortcut_features(features: pd.DataFrame, labels: Sequence[int] | np.ndarray, *, bins: int = 25) -> Any:
+def plot_shortcut_features(
+    features: pd.DataFrame, labels: Sequence[int] | np.ndarray, *, bins: int = 25
+) -> Any:
     """Per-feature class histograms of the shortcut-control features (one panel per column of
     ``features`` [clips, features]; ``labels`` [clips] 1 = Real, 0 = Fake). Each title gives the
     feature's own AUC for Real: near 0.5 means the feature alone cannot tell the classes apart."""
@@ -428,7 +498,13 @@ def plot_shortcut_features(features: pd.DataFrame, labels: Sequence[int] | np.nd
             width = 0.4
             for j, (name, cls) in enumerate((("Real", 1), ("Fake", 0))):
                 counts = [int(np.sum((v == u) & (y == cls))) for u in uniq]
-                ax.bar(np.arange(uniq.size) + (j - 0.5) * width, counts, width, color=CLASS_COLORS[name], label=name)
+                ax.bar(
+                    np.arange(uniq.size) + (j - 0.5) * width,
+                    counts,
+                    width,
+                    color=CLASS_COLORS[name],
+                    label=name,
+                )
             ax.set_xticks(range(uniq.size), [f"{u:g}" for u in uniq])
         else:
             edges = np.histogram_bin_edges(v, bins=bins)
@@ -438,16 +514,21 @@ def plot_shortcut_features(features: pd.DataFrame, labels: Sequence[int] | np.nd
         ax.set_xlabel(_feature_unit(col))
         ax.set_ylabel("clips")
         ax.legend()
-    for ax in axes[len(cols):]:
+    for ax in axes[len(cols) :]:
         ax.set_visible(False)
     fig.suptitle("Shortcut-control features per class (AUC near 0.5 = no shortcut)")
     return fig
 
 
 def _feature_unit(name: str) -> str:
-    units = {"duration_s": "duration (s)", "rms_dbfs": "RMS level (dBFS)", "peak_dbfs": "peak level (dBFS)",
-             "sample_rate": "sample rate (Hz)", "zero_crossing_rate": "zero crossings per sample",
-             "duration": "duration (s)"}
+    units = {
+        "duration_s": "duration (s)",
+        "rms_dbfs": "RMS level (dBFS)",
+        "peak_dbfs": "peak level (dBFS)",
+        "sample_rate": "sample rate (Hz)",
+        "zero_crossing_rate": "zero crossings per sample",
+        "duration": "duration (s)",
+    }
     return units.get(name, name)
 
 
@@ -487,19 +568,34 @@ def plot_split_groups(split_table: pd.DataFrame, *, group_column: str = "utteran
             grid[order.index(s), j] = value
     from matplotlib.colors import ListedColormap
 
-    ax2.imshow(grid, aspect="auto", interpolation="nearest", cmap=ListedColormap(["#F2F2F2", "#4D4D4D", "#D62728"]),
-               vmin=0, vmax=2)
+    ax2.imshow(
+        grid,
+        aspect="auto",
+        interpolation="nearest",
+        cmap=ListedColormap(["#F2F2F2", "#4D4D4D", "#D62728"]),
+        vmin=0,
+        vmax=2,
+    )
     ax2.set_yticks(range(len(order)), order)
     ax2.set_xlabel(f"{group_column} groups ({len(groups)}, sorted by split)")
     ax2.set_ylabel("split")
     ax2.grid(False)
     from matplotlib.patches import Patch
 
-    ax2.legend(handles=[Patch(color="#4D4D4D", label="group's clips are in this split"),
-                        Patch(color="#D62728", label="group in several splits (leak)")],
-               loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2, frameon=False)
+    ax2.legend(
+        handles=[
+            Patch(color="#4D4D4D", label="group's clips are in this split"),
+            Patch(color="#D62728", label="group in several splits (leak)"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(0.0, -0.18),
+        ncol=2,
+        frameon=False,
+    )
     n_leak = int(sum(len(v) > 1 for v in membership))
-    ax2.set_title(f"Split of every group: {n_leak} group(s) in more than one split" + (" (red)" if n_leak else ""))
+    ax2.set_title(
+        f"Split of every group: {n_leak} group(s) in more than one split" + (" (red)" if n_leak else "")
+    )
     fig.suptitle("Group-disjoint splits")
     return fig
 
@@ -555,8 +651,13 @@ def _stft_db(wave: np.ndarray, sr: int, n_fft: int = 512) -> tuple[np.ndarray, n
 
 
 @_styled
-def plot_augmentation_grid(items: Sequence[tuple[str, np.ndarray]], *, sample_rate: int = 16_000,
-                           dynamic_range_db: float = 80.0, ncols: int = 3) -> Any:
+def plot_augmentation_grid(
+    items: Sequence[tuple[str, np.ndarray]],
+    *,
+    sample_rate: int = 16_000,
+    dynamic_range_db: float = 80.0,
+    ncols: int = 3,
+) -> Any:
     """Spectrograms (STFT, dB) of a clip before and after each augmentation on one colour scale.
 
     ``items``: ``(name, wave [samples])`` at ``sample_rate`` Hz; the first item is the clip
@@ -572,15 +673,16 @@ def plot_augmentation_grid(items: Sequence[tuple[str, np.ndarray]], *, sample_ra
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)).ravel()
     mesh = None
     for k, (ax, (name, _), (f, t, db)) in enumerate(zip(axes, items, specs)):
-        mesh = ax.pcolormesh(t, f, db, vmin=vmax - dynamic_range_db, vmax=vmax, shading="auto", cmap="magma",
-                             rasterized=True)
+        mesh = ax.pcolormesh(
+            t, f, db, vmin=vmax - dynamic_range_db, vmax=vmax, shading="auto", cmap="magma", rasterized=True
+        )
         ax.set_title(("before: " if k == 0 else "after: ") + str(name))
         ax.set_xlabel("time (s)" if k + ncols >= len(items) else "")
         if k + ncols >= len(items):  # the bottom panel of its column: shared x ticks shown here
             ax.tick_params(labelbottom=True)
         ax.set_ylabel("frequency (Hz)" if k % ncols == 0 else "")
         ax.grid(False)
-    for ax in axes[len(items):]:
+    for ax in axes[len(items) :]:
         ax.set_visible(False)
     fig.colorbar(mesh, ax=axes[: len(items)].tolist(), label="magnitude (dB re. full scale)", shrink=0.9)
     fig.suptitle("Spectrograms before and after each augmentation")
@@ -601,14 +703,20 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
     fig = _new_figure((12, 4))
     ax1, ax2 = fig.subplots(1, 2)
     h = history.sort_values("epoch") if len(history) else history
-    for col, label, color in (("train_loss", "train loss", "#4D4D4D"), ("eval_loss", "validation loss", REAL_COLOR)):
+    for col, label, color in (
+        ("train_loss", "train loss", "#4D4D4D"),
+        ("eval_loss", "validation loss", REAL_COLOR),
+    ):
         if col in h and h[col].notna().any():
             d = h[["epoch", col]].dropna()
             ax1.plot(d["epoch"], d[col], marker="o", color=color, label=label)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("cross-entropy loss (nats)")
     ax1.set_title("Loss")
-    for col, label, color in (("eval_eer", "validation EER", FAKE_COLOR), ("eval_accuracy", "validation accuracy", "#009E73")):
+    for col, label, color in (
+        ("eval_eer", "validation EER", FAKE_COLOR),
+        ("eval_accuracy", "validation accuracy", "#009E73"),
+    ):
         if col in h and h[col].notna().any():
             d = h[["epoch", col]].dropna()
             ax2.plot(d["epoch"], 100 * d[col], marker="o", color=color, label=label)
@@ -625,12 +733,21 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
         best_epoch = int(ranked["epoch"].iloc[int(np.argmin(picks))])
     if best_epoch is not None:
         for ax in (ax1, ax2):
-            ax.axvline(best_epoch, color="#7F7F7F", linestyle="--", linewidth=1, label=f"best epoch ({best_epoch})")
+            ax.axvline(
+                best_epoch, color="#7F7F7F", linestyle="--", linewidth=1, label=f"best epoch ({best_epoch})"
+            )
         if "eval_eer" in h:
             sel = h[h["epoch"] == best_epoch]["eval_eer"].dropna()
             if len(sel):
-                ax2.plot([best_epoch], [100 * float(sel.iloc[0])], marker="*", markersize=16, color=FAKE_COLOR,
-                         linestyle="none", label=f"best EER {100 * float(sel.iloc[0]):.1f}%")
+                ax2.plot(
+                    [best_epoch],
+                    [100 * float(sel.iloc[0])],
+                    marker="*",
+                    markersize=16,
+                    color=FAKE_COLOR,
+                    linestyle="none",
+                    label=f"best EER {100 * float(sel.iloc[0]):.1f}%",
+                )
     for ax in (ax1, ax2):
         if len(h):
             ax.xaxis.get_major_locator().set_params(integer=True)
@@ -721,8 +838,14 @@ def plot_roc_det(labels: Any, scores: Any, *, name: str | None = None) -> Any:
     ax_roc.set_title("ROC (dot = EER point)")
     ticks = norm.ppf(_DET_TICKS)
     tick_labels = [f"{100 * t:g}" for t in _DET_TICKS]
-    ax_det.plot([norm.ppf(lo_p), norm.ppf(hi_p)], [norm.ppf(lo_p), norm.ppf(hi_p)], color="#999999", linestyle=":",
-                linewidth=1, label="FAR = FRR")
+    ax_det.plot(
+        [norm.ppf(lo_p), norm.ppf(hi_p)],
+        [norm.ppf(lo_p), norm.ppf(hi_p)],
+        color="#999999",
+        linestyle=":",
+        linewidth=1,
+        label="FAR = FRR",
+    )
     ax_det.set_xticks(ticks, tick_labels)
     ax_det.set_yticks(ticks, tick_labels)
     ax_det.set_xlim(norm.ppf(lo_p), norm.ppf(hi_p))
@@ -764,18 +887,43 @@ def plot_far_frr(labels: Any, scores: Any, *, threshold: float | None = None, na
     fig = _new_figure((8, 4.6))
     ax = fig.subplots()
     n_spoof, n_bona = int((y == 0).sum()), int((y == 1).sum())
-    ax.plot(x, _pct(far_x), drawstyle="steps-pre", color=FAKE_COLOR, linewidth=2,
-            label=f"FAR: spoofs accepted (of {n_spoof})")
-    ax.plot(x, _pct(frr_x), drawstyle="steps-pre", color=REAL_COLOR, linewidth=2, linestyle="--",
-            label=f"FRR: bona fide rejected (of {n_bona})")
-    ax.plot([eer.threshold], [100 * eer.eer], marker="o", markersize=8, color="black", linestyle="none",
-            label=f"EER {100 * eer.eer:.1f}% (FAR = FRR) at score {eer.threshold:.3g}")
+    ax.plot(
+        x,
+        _pct(far_x),
+        drawstyle="steps-pre",
+        color=FAKE_COLOR,
+        linewidth=2,
+        label=f"FAR: spoofs accepted (of {n_spoof})",
+    )
+    ax.plot(
+        x,
+        _pct(frr_x),
+        drawstyle="steps-pre",
+        color=REAL_COLOR,
+        linewidth=2,
+        linestyle="--",
+        label=f"FRR: bona fide rejected (of {n_bona})",
+    )
+    ax.plot(
+        [eer.threshold],
+        [100 * eer.eer],
+        marker="o",
+        markersize=8,
+        color="black",
+        linestyle="none",
+        label=f"EER {100 * eer.eer:.1f}% (FAR = FRR) at score {eer.threshold:.3g}",
+    )
     ax.axhline(100 * eer.eer, color="#999999", linestyle=":", linewidth=1)
     if threshold is not None:
         t = float(threshold)
         far_t, frr_t = float(np.mean(s[y == 0] >= t)), float(np.mean(s[y == 1] < t))
-        ax.axvline(t, color="#4D4D4D", linestyle="-.", linewidth=1.2,
-                   label=f"threshold {t:.3g}: FAR {100 * far_t:.1f}%, FRR {100 * frr_t:.1f}%")
+        ax.axvline(
+            t,
+            color="#4D4D4D",
+            linestyle="-.",
+            linewidth=1.2,
+            label=f"threshold {t:.3g}: FAR {100 * far_t:.1f}%, FRR {100 * frr_t:.1f}%",
+        )
     ax.set_xlim(x[0], x[-1])
     ax.set_ylim(-2, 102)
     ax.set_xlabel("threshold (score, log-odds of Real; accept as bona fide when score >= threshold)")
@@ -801,18 +949,24 @@ def plot_score_histograms(scores: pd.DataFrame, *, threshold: float | None = Non
     edges = np.histogram_bin_edges(s, bins=bins)
     cls = scores["label"].map(_class_name)
     for name in ("Real", "Fake"):
-        _class_hist(axes[0], s[(cls == name).to_numpy()], name, edges, label=f"{name} (n={int((cls == name).sum())})")
+        _class_hist(
+            axes[0], s[(cls == name).to_numpy()], name, edges, label=f"{name} (n={int((cls == name).sum())})"
+        )
     axes[0].set_title("Scores per class")
     if has_attack:
         attacks = sorted(scores["attack"].astype(str).unique(), key=lambda a: (a != "bonafide", a))
         colors = attack_colors(attacks)
         for a in attacks:
             v = s[(scores["attack"].astype(str) == a).to_numpy()]
-            axes[1].hist(v, bins=edges, histtype="step", linewidth=2, color=colors[a], label=f"{a} (n={v.size})")
+            axes[1].hist(
+                v, bins=edges, histtype="step", linewidth=2, color=colors[a], label=f"{a} (n={v.size})"
+            )
         axes[1].set_title("Scores per attack")
     for ax in axes:
         if threshold is not None:
-            ax.axvline(threshold, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.3g}")
+            ax.axvline(
+                threshold, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.3g}"
+            )
         ax.set_xlabel("score (log-odds of Real; higher = more bona fide)")
         ax.set_ylabel("clips")
         ax.yaxis.get_major_locator().set_params(integer=True)
@@ -822,12 +976,16 @@ def plot_score_histograms(scores: pd.DataFrame, *, threshold: float | None = Non
 
 
 @_styled
-def plot_confusion_matrix(cm: Any, labels: Sequence[str] = LABEL_NAMES, *, title: str = "Confusion matrix") -> Any:
+def plot_confusion_matrix(
+    cm: Any, labels: Sequence[str] = LABEL_NAMES, *, title: str = "Confusion matrix"
+) -> Any:
     """Counts and row percentages of a confusion matrix ``cm`` [true, predicted] (rows = true
     class in the order of ``labels``; e.g. ``metrics["test"]["confusion_matrix"]``)."""
     m = np.asarray(cm, dtype=float)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(labels):
-        raise ValueError(f"plot_confusion_matrix: cm must be [{len(labels)}, {len(labels)}], got shape {m.shape}")
+        raise ValueError(
+            f"plot_confusion_matrix: cm must be [{len(labels)}, {len(labels)}], got shape {m.shape}"
+        )
     rows = m.sum(axis=1, keepdims=True)
     share = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
     fig = _new_figure((5.2, 4.4))
@@ -835,8 +993,15 @@ def plot_confusion_matrix(cm: Any, labels: Sequence[str] = LABEL_NAMES, *, title
     image = ax.imshow(100 * share, cmap="Blues", vmin=0, vmax=100)
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
-            ax.text(j, i, f"{int(m[i, j])}\n({100 * share[i, j]:.0f}%)", ha="center", va="center", fontsize=11,
-                    color="white" if share[i, j] > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(m[i, j])}\n({100 * share[i, j]:.0f}%)",
+                ha="center",
+                va="center",
+                fontsize=11,
+                color="white" if share[i, j] > 0.6 else "black",
+            )
     ax.set_xticks(range(len(labels)), [f"predicted {lab}" for lab in labels])
     ax.set_yticks(range(len(labels)), [f"true {lab}" for lab in labels])
     ax.set_xlabel("predicted class")
@@ -896,21 +1061,50 @@ def plot_robustness(robustness: pd.DataFrame) -> Any:
     clean = df[df["family"] == "clean"]
     if len(clean):
         c = clean.iloc[0]
-        ax.axhline(100 * c["eer"], color="#4D4D4D", linestyle="--", linewidth=1, label=f"clean EER {100 * c['eer']:.1f}%")
+        ax.axhline(
+            100 * c["eer"],
+            color="#4D4D4D",
+            linestyle="--",
+            linewidth=1,
+            label=f"clean EER {100 * c['eer']:.1f}%",
+        )
         if "eer_low" in df and np.isfinite(c.get("eer_low", np.nan)):
-            ax.axhspan(100 * c["eer_low"], 100 * c["eer_high"], color="#4D4D4D", alpha=0.1, label="clean 95% interval")
+            ax.axhspan(
+                100 * c["eer_low"],
+                100 * c["eer_high"],
+                color="#4D4D4D",
+                alpha=0.1,
+                label="clean 95% interval",
+            )
     for fam in families:
         sel = (df["family"] == fam).to_numpy()
-        ax.errorbar(x[sel], _pct(df["eer"][sel]), yerr=100 * _error(df["eer"][sel], low[sel], high[sel]), fmt="o",
-                    color=colors[fam], ecolor=colors[fam], capsize=3, markersize=6)
+        ax.errorbar(
+            x[sel],
+            _pct(df["eer"][sel]),
+            yerr=100 * _error(df["eer"][sel], low[sel], high[sel]),
+            fmt="o",
+            color=colors[fam],
+            ecolor=colors[fam],
+            capsize=3,
+            markersize=6,
+        )
     ax.axhline(50, color="#999999", linestyle=":", linewidth=1, label="chance (50%)")
     ax.set_xticks(x, [_condition_tick(r) for _, r in df.iterrows()], fontsize=8)
     ax.set_xlim(x.min() - 0.7, x.max() + 0.7)
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     for fam in families:
         xs = x[(df["family"] == fam).to_numpy()]
-        ax.text(xs.mean(), -0.09, _wrap(fam, max(11, 9 * xs.size)), transform=trans, ha="center", va="top", fontsize=9,
-                color=colors[fam], fontweight="bold")
+        ax.text(
+            xs.mean(),
+            -0.09,
+            _wrap(fam, max(11, 9 * xs.size)),
+            transform=trans,
+            ha="center",
+            va="top",
+            fontsize=9,
+            color=colors[fam],
+            fontweight="bold",
+        )
     ax.set_xlabel("condition, grouped by family", labelpad=34)
     ax.set_ylabel("EER (%)")
     ax.set_ylim(0, max(55.0, float(np.nanmax(_pct(high))) + 5))
@@ -930,15 +1124,32 @@ def plot_reliability(calibration: Mapping[str, Any]) -> Any:
     t = calibration["temperature"]
     n_bins = int(calibration.get("n_bins", 10))
     width = 1.0 / n_bins
-    for k, (key, ece_key, label, color) in enumerate((("reliability_before", "ece_before", "before", "#7F7F7F"),
-                                                      ("reliability_after", "ece_after", f"after (T = {t:.2f})", "#009E73"))):
+    for k, (key, ece_key, label, color) in enumerate(
+        (
+            ("reliability_before", "ece_before", "before", "#7F7F7F"),
+            ("reliability_after", "ece_after", f"after (T = {t:.2f})", "#009E73"),
+        )
+    ):
         curve = calibration[key]
         counts = np.asarray(curve["count"], dtype=float)
         sizes = 20 + 180 * counts / max(counts.max(), 1)
         ax1.plot(curve["mean_predicted"], curve["observed_frequency"], color=color, linewidth=1.5)
-        ax1.scatter(curve["mean_predicted"], curve["observed_frequency"], s=sizes, color=color, edgecolor="black",
-                    zorder=3, label=f"{label}: ECE {calibration[ece_key]:.3f}")
-        ax2.bar(np.asarray(curve["bin_center"]) + (k - 0.5) * width * 0.45, counts, width * 0.45, color=color, label=label)
+        ax1.scatter(
+            curve["mean_predicted"],
+            curve["observed_frequency"],
+            s=sizes,
+            color=color,
+            edgecolor="black",
+            zorder=3,
+            label=f"{label}: ECE {calibration[ece_key]:.3f}",
+        )
+        ax2.bar(
+            np.asarray(curve["bin_center"]) + (k - 0.5) * width * 0.45,
+            counts,
+            width * 0.45,
+            color=color,
+            label=label,
+        )
     ax1.set_xlim(0, 1)
     ax1.set_ylim(0, 1)
     ax1.set_xlabel("mean predicted P(Real) in bin")
@@ -955,8 +1166,14 @@ def plot_reliability(calibration: Mapping[str, Any]) -> Any:
 
 
 @_styled
-def plot_occlusion(matrix: np.ndarray, band_edges: Sequence[float], segment_edges: Sequence[float], *,
-                   wave: np.ndarray | None = None, sample_rate: int = 16_000) -> Any:
+def plot_occlusion(
+    matrix: np.ndarray,
+    band_edges: Sequence[float],
+    segment_edges: Sequence[float],
+    *,
+    wave: np.ndarray | None = None,
+    sample_rate: int = 16_000,
+) -> Any:
     """Occlusion map from :func:`deepfake_lib.explain.occlusion_map`: score change (log-odds)
     when each frequency band (rows, Hz) in each time segment (columns, s) is removed; blue =
     removing it lowers the score (the model took it as bona fide evidence), red = raises it.
@@ -967,7 +1184,9 @@ def plot_occlusion(matrix: np.ndarray, band_edges: Sequence[float], segment_edge
     be = np.asarray(band_edges, dtype=float)
     se = np.asarray(segment_edges, dtype=float)
     if m.shape != (be.size - 1, se.size - 1):
-        raise ValueError(f"plot_occlusion: matrix {m.shape} does not match {be.size - 1} bands x {se.size - 1} segments")
+        raise ValueError(
+            f"plot_occlusion: matrix {m.shape} does not match {be.size - 1} bands x {se.size - 1} segments"
+        )
     fig = _new_figure((10, 6.2 if wave is not None else 4.8))
     if wave is not None:
         ax_w, ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 3])
@@ -979,20 +1198,37 @@ def plot_occlusion(matrix: np.ndarray, band_edges: Sequence[float], segment_edge
         ax = fig.subplots()
     lim = float(np.nanmax(np.abs(m))) or 1e-6
     rows = np.arange(be.size)  # one equal-height row per band, whatever its width in Hz
-    mesh = ax.pcolormesh(se, rows, m, cmap="RdBu_r", norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), shading="flat",
-                         edgecolors="white", linewidth=0.3)
+    mesh = ax.pcolormesh(
+        se,
+        rows,
+        m,
+        cmap="RdBu_r",
+        norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim),
+        shading="flat",
+        edgecolors="white",
+        linewidth=0.3,
+    )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency band (Hz; one row per band)")
     ax.set_yticks(rows, [f"{f:g}" for f in be])
     ax.grid(False)
     ax.set_title("Occlusion: score change when a band is removed")
-    fig.colorbar(mesh, ax=ax, label="score change (log-odds of Real)\nblue: it looked bona fide, red: it looked spoofed")
+    fig.colorbar(
+        mesh,
+        ax=ax,
+        label="score change (log-odds of Real)\nblue: it looked bona fide, red: it looked spoofed",
+    )
     return fig
 
 
 @_styled
-def plot_window_timeline(windows: pd.DataFrame, threshold: float = 0.0, *, boundaries: Sequence[float] = (),
-                         segment_labels: Sequence[str] = ()) -> Any:
+def plot_window_timeline(
+    windows: pd.DataFrame,
+    threshold: float = 0.0,
+    *,
+    boundaries: Sequence[float] = (),
+    segment_labels: Sequence[str] = (),
+) -> Any:
     """Score of every window along a long clip (:func:`deepfake_lib.explain.score_windows`),
     with the decision threshold; windows above it count as Real (blue), below as Fake. Optional
     ``boundaries`` (s) mark where spliced segments meet, and ``segment_labels`` name the
@@ -1005,14 +1241,36 @@ def plot_window_timeline(windows: pd.DataFrame, threshold: float = 0.0, *, bound
     t = windows["center_s"].to_numpy(float)
     s = windows["score"].to_numpy(float)
     ax.plot(t, s, color="#333333", linewidth=1.2, zorder=2, label="window score")
-    ax.scatter(t, s, c=[REAL_COLOR if v >= threshold else FAKE_COLOR for v in s], s=28, zorder=3, edgecolor="white")
-    ax.fill_between(t, s, threshold, where=s >= threshold, color=REAL_COLOR, alpha=0.2, interpolate=True, label="above: Real")
-    ax.fill_between(t, s, threshold, where=s < threshold, color=FAKE_COLOR, alpha=0.2, interpolate=True, label="below: Fake")
+    ax.scatter(
+        t, s, c=[REAL_COLOR if v >= threshold else FAKE_COLOR for v in s], s=28, zorder=3, edgecolor="white"
+    )
+    ax.fill_between(
+        t,
+        s,
+        threshold,
+        where=s >= threshold,
+        color=REAL_COLOR,
+        alpha=0.2,
+        interpolate=True,
+        label="above: Real",
+    )
+    ax.fill_between(
+        t,
+        s,
+        threshold,
+        where=s < threshold,
+        color=FAKE_COLOR,
+        alpha=0.2,
+        interpolate=True,
+        label="below: Fake",
+    )
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
     end = float(windows["end_s"].max()) if "end_s" in windows else float(t.max())
     edges = [0.0, *[float(b) for b in boundaries], end]
     for k, b in enumerate(boundaries):
-        ax.axvline(b, color="#7F7F7F", linewidth=1.5, linestyle="-.", label="splice point" if k == 0 else None)
+        ax.axvline(
+            b, color="#7F7F7F", linewidth=1.5, linestyle="-.", label="splice point" if k == 0 else None
+        )
     if segment_labels:
         ymax = ax.get_ylim()[1]
         for k, lab in enumerate(segment_labels[: len(edges) - 1]):
@@ -1020,8 +1278,14 @@ def plot_window_timeline(windows: pd.DataFrame, threshold: float = 0.0, *, bound
     ax.set_xlim(0, end)
     ax.set_xlabel("time (s, window centre)")
     ax.set_ylabel("score (log-odds of Real)")
-    width = float((windows["end_s"] - windows["start_s"]).iloc[0]) if {"start_s", "end_s"} <= set(windows.columns) else None
-    ax.set_title("Score along the clip" + (f" ({width:g} s windows)" if width else ""), pad=18 if segment_labels else 6)
+    width = (
+        float((windows["end_s"] - windows["start_s"]).iloc[0])
+        if {"start_s", "end_s"} <= set(windows.columns)
+        else None
+    )
+    ax.set_title(
+        "Score along the clip" + (f" ({width:g} s windows)" if width else ""), pad=18 if segment_labels else 6
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
@@ -1047,17 +1311,34 @@ def plot_protocol_comparison(table: pd.DataFrame) -> Any:
         hi = df.get(f"{key}_high", df[key]).to_numpy(float)
         ok = np.isfinite(v)
         ax.barh(y[ok], 100 * v[ok], color=colors[ok], alpha=0.85, height=0.6)
-        ax.errorbar(100 * v[ok], y[ok], xerr=100 * _error(v[ok], lo[ok], hi[ok]), fmt="none", ecolor="black", capsize=4)
+        ax.errorbar(
+            100 * v[ok],
+            y[ok],
+            xerr=100 * _error(v[ok], lo[ok], hi[ok]),
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+        )
         for yy, vv, hh, ok_ in zip(y, v, hi, ok):
             if ok_:
-                ax.text(100 * np.nanmax([vv, hh]) + 1.5, yy, f"{100 * vv:.1f}%", va="center", ha="left", fontsize=9,
-                        fontweight="bold")
+                ax.text(
+                    100 * np.nanmax([vv, hh]) + 1.5,
+                    yy,
+                    f"{100 * vv:.1f}%",
+                    va="center",
+                    ha="left",
+                    fontsize=9,
+                    fontweight="bold",
+                )
             else:
                 ax.text(1, yy, "not measured", va="center", ha="left", fontsize=9, color="#7F7F7F")
         ax.set_xlim(0, 100)
         ax.set_xlabel(title)
         ax.set_title(title.split(" (")[0] + " with its interval")
-    names = [f"{p} (n={int(n)})" if "n_clips" in df else str(p) for p, n in zip(df["protocol"], df.get("n_clips", df["protocol"]))]
+    names = [
+        f"{p} (n={int(n)})" if "n_clips" in df else str(p)
+        for p, n in zip(df["protocol"], df.get("n_clips", df["protocol"]))
+    ]
     ax1.set_yticks(y, [_wrap(p, 34) for p in names])
     ax1.set_ylabel("protocol (clips the figure is measured on)")
     ax2.tick_params(axis="y", labelleft=False)
@@ -1077,15 +1358,31 @@ def plot_epoch_picking(summary: Mapping[str, Any]) -> Any:
     centers = (edges[:-1] + edges[1:]) / 2
     width = 0.4 / n
     honest_color, picked_color = "#4D4D4D", "#E69F00"
-    for k, (key, color, label) in enumerate((
-            ("honest_subsets", honest_color, f"selected epoch {summary['selected_epoch']} on {n}-clip subsets"),
-            ("picked", picked_color, f"best epoch picked on the same {n} clips"))):
+    for k, (key, color, label) in enumerate(
+        (
+            (
+                "honest_subsets",
+                honest_color,
+                f"selected epoch {summary['selected_epoch']} on {n}-clip subsets",
+            ),
+            ("picked", picked_color, f"best epoch picked on the same {n} clips"),
+        )
+    ):
         counts, _ = np.histogram(summary[key]["draws"], bins=edges)
         ax.bar(centers + (k - 0.5) * width, counts, width, color=color, label=label)
-    ax.axvline(summary["honest_accuracy"], color=honest_color, linestyle="--",
-               label=f"honest accuracy on all {summary['n_test_clips']} test clips ({100 * summary['honest_accuracy']:.1f}%)")
-    ax.axvline(summary["picked"]["mean"], color=picked_color, linestyle="-", linewidth=2,
-               label=f"mean when picked ({100 * summary['picked']['mean']:.1f}%)")
+    ax.axvline(
+        summary["honest_accuracy"],
+        color=honest_color,
+        linestyle="--",
+        label=f"honest accuracy on all {summary['n_test_clips']} test clips ({100 * summary['honest_accuracy']:.1f}%)",
+    )
+    ax.axvline(
+        summary["picked"]["mean"],
+        color=picked_color,
+        linestyle="-",
+        linewidth=2,
+        label=f"mean when picked ({100 * summary['picked']['mean']:.1f}%)",
+    )
     ax.set_xlim(edges[0], edges[-1])
     ax.xaxis.set_major_formatter(_percent_formatter())
     ax.set_xlabel(f"accuracy on {n} test clips (at P(Real) = 0.5)")
@@ -1119,8 +1416,10 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
     hi = per_attack.get("eer_high", per_attack["eer"]).to_numpy(float)
     ax.bar(x, 100 * v, color=[colors[a] for a in per_attack["attack"]], alpha=0.9)
     ax.errorbar(x, 100 * v, yerr=100 * _error(v, lo, hi), fmt="none", ecolor="black", capsize=4)
-    labels = [f"{a}\n(n={int(n)})" if "n_spoof" in per_attack else str(a)
-              for a, n in zip(per_attack["attack"], per_attack.get("n_spoof", per_attack["eer"]))]
+    labels = [
+        f"{a}\n(n={int(n)})" if "n_spoof" in per_attack else str(a)
+        for a, n in zip(per_attack["attack"], per_attack.get("n_spoof", per_attack["eer"]))
+    ]
     ax.set_xticks(x, labels)
     ax.set_xlabel("attack (spoofs of it vs all bona fide clips)")
     ax.set_ylabel("EER (%)")
@@ -1142,19 +1441,47 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
             if prefix == "seen_":
                 ax.bar(pos, 100 * v, width, color="#BDBDBD", edgecolor="#4D4D4D")
             else:
-                ax.bar(pos, 100 * v, width, color=[held_colors[str(a)] for a in loao["attack"]], edgecolor="#4D4D4D",
-                       hatch="//")
+                ax.bar(
+                    pos,
+                    100 * v,
+                    width,
+                    color=[held_colors[str(a)] for a in loao["attack"]],
+                    edgecolor="#4D4D4D",
+                    hatch="//",
+                )
             ax.errorbar(pos, 100 * v, yerr=100 * _error(v, lo, hi), fmt="none", ecolor="black", capsize=3)
         ax.set_xticks(xs, [str(a) for a in loao["attack"]])
         ax.set_xlabel("attack scored (each pair: same training-set size and epochs)")
         ax.set_ylabel("EER (%)")
-        ax.set_ylim(0, max(55.0, float(np.nanmax(100 * loao[["seen_eer_high", "unseen_eer_high"]].to_numpy(float)))
-                           + 5 if {"seen_eer_high", "unseen_eer_high"} <= set(loao.columns) else 55.0))
+        ax.set_ylim(
+            0,
+            max(
+                55.0,
+                float(np.nanmax(100 * loao[["seen_eer_high", "unseen_eer_high"]].to_numpy(float))) + 5
+                if {"seen_eer_high", "unseen_eer_high"} <= set(loao.columns)
+                else 55.0,
+            ),
+        )
         ax.axhline(50, color="#999999", linestyle=":", linewidth=1)
         epochs = sorted(set(int(e) for e in loao["epochs"])) if "epochs" in loao else []
-        ax.set_title("Leave one attack out" + (f" ({', '.join(map(str, epochs))}-epoch runs)" if epochs else ""))
-        ax.legend(handles=[Patch(facecolor="#BDBDBD", edgecolor="#4D4D4D", label="same-budget control (attack seen in training)"),
-                           Patch(facecolor="white", edgecolor="#4D4D4D", hatch="//", label="attack held out of training (unseen)")],
-                  loc="upper right")
+        ax.set_title(
+            "Leave one attack out" + (f" ({', '.join(map(str, epochs))}-epoch runs)" if epochs else "")
+        )
+        ax.legend(
+            handles=[
+                Patch(
+                    facecolor="#BDBDBD",
+                    edgecolor="#4D4D4D",
+                    label="same-budget control (attack seen in training)",
+                ),
+                Patch(
+                    facecolor="white",
+                    edgecolor="#4D4D4D",
+                    hatch="//",
+                    label="attack held out of training (unseen)",
+                ),
+            ],
+            loc="upper right",
+        )
     fig.suptitle("Per-attack detection")
     return fig

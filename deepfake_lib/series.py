@@ -61,7 +61,9 @@ def notebooks_dir() -> Path:
     """The ``notebooks/`` folder of the source checkout (the series is not installed as data)."""
     folder = Path(__file__).resolve().parent.parent / "notebooks"
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no notebooks folder; run the series from a clone of the repository")
+        raise FileNotFoundError(
+            f"{folder}: no notebooks folder; run the series from a clone of the repository"
+        )
     return folder
 
 
@@ -84,8 +86,10 @@ def read_parameters_cell(path: str | os.PathLike[str]) -> dict[str, Any]:
         try:
             values[node.target.id] = ast.literal_eval(node.value)
         except ValueError as exc:
-            raise ValueError(f"{path}: parameter {node.target.id!r} is not a literal (derived values belong "
-                             f"in the code, not the parameters cell)") from exc
+            raise ValueError(
+                f"{path}: parameter {node.target.id!r} is not a literal (derived values belong "
+                f"in the code, not the parameters cell)"
+            ) from exc
     return values
 
 
@@ -99,8 +103,15 @@ def parameters_cell_index(path: str | os.PathLike[str]) -> int:
 PAPERMILL_HEADER = "# Parameters"
 """First line of the cell papermill injects after the ``parameters`` cell (Python kernels)."""
 
-RUN_NEEDS: tuple[str, ...] = ("config.json", "metrics.json", "history.csv", "test_scores.csv",
-                              "validation_scores.csv", "epoch_scores.csv", "model")
+RUN_NEEDS: tuple[str, ...] = (
+    "config.json",
+    "metrics.json",
+    "history.csv",
+    "test_scores.csv",
+    "validation_scores.csv",
+    "epoch_scores.csv",
+    "model",
+)
 """What notebook 04 reads from the run folder that notebook 03 wrote."""
 
 
@@ -122,8 +133,10 @@ def check_parameter_names(names: Sequence[str] | set[str]) -> None:
     fields = set(ExperimentConfig.field_names())
     unknown = sorted(k for k in names if k not in fields)
     if unknown:
-        raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}; no notebook can apply them "
-                          f"(known: {', '.join(sorted(fields))})")
+        raise ConfigError(
+            f"unknown parameter(s): {', '.join(unknown)}; no notebook can apply them "
+            f"(known: {', '.join(sorted(fields))})"
+        )
 
 
 def injected_parameter_names(history: Sequence[str]) -> list[str]:
@@ -174,8 +187,11 @@ class _CellProgress:
             return  # nbclient skips these: no on_cell_executed follows
         self.cell_started = time.perf_counter()
         first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
-        print(f"  {Path(self.notebook).stem} cell {self.done + 1:>2}/{self.n_code}  {first[:60]:<60}", end="",
-              flush=True)
+        print(
+            f"  {Path(self.notebook).stem} cell {self.done + 1:>2}/{self.n_code}  {first[:60]:<60}",
+            end="",
+            flush=True,
+        )
 
     def on_cell_executed(self, cell: Any, cell_index: int, **_: Any) -> None:
         self.done += 1
@@ -233,7 +249,9 @@ def run_series(
     if params_file is not None:
         given = _yaml_keys(params_file)
         check_parameter_names(given)  # names first, so the error names the key, not a type
-        overrides.update({k: v for k, v in ExperimentConfig.from_yaml(params_file).to_dict().items() if k in given})
+        overrides.update(
+            {k: v for k, v in ExperimentConfig.from_yaml(params_file).to_dict().items() if k in given}
+        )
     overrides.update(parameters or {})
     check_parameter_names(set(overrides))
     run = resolve_path(run_dir)
@@ -251,14 +269,24 @@ def run_series(
             src = src_dir / name
             hooks: dict[str, Any] = {}
             if progress:
-                n_code = sum(c["cell_type"] == "code" and "".join(c["source"]).strip() != ""
-                             for c in json.loads(src.read_text())["cells"])
+                n_code = sum(
+                    c["cell_type"] == "code" and "".join(c["source"]).strip() != ""
+                    for c in json.loads(src.read_text())["cells"]
+                )
                 tracker = _CellProgress(name, n_code + 1)  # + the cell papermill injects
                 hooks = {"on_cell_start": tracker.on_cell_start, "on_cell_executed": tracker.on_cell_executed}
                 print(f"[{k}/{len(notebooks)}] {name}", flush=True)
             start = time.perf_counter()
-            pm.execute_notebook(str(src), str(out_dir / name), parameters=overrides, cwd=str(src_dir),
-                                kernel_name=kernel_name, progress_bar=False, log_output=log_output, **hooks)
+            pm.execute_notebook(
+                str(src),
+                str(out_dir / name),
+                parameters=overrides,
+                cwd=str(src_dir),
+                kernel_name=kernel_name,
+                progress_bar=False,
+                log_output=log_output,
+                **hooks,
+            )
             seconds = round(time.perf_counter() - start, 1)
             summary["notebooks"].append({"name": name, "output": str(out_dir / name), "seconds": seconds})
             print(f"{name}: {seconds:.0f} s -> {out_dir / name}", flush=True)
@@ -298,7 +326,8 @@ def require_run(run_dir: str | os.PathLike[str], needs: Sequence[str] = RUN_NEED
             f"run folder {run_dir!s} {where}. Notebook 04 analyses the run that notebook 03 wrote: run 03 "
             f"with the same run_dir first. On Colab a new runtime starts empty, so mount Google Drive "
             f"(from google.colab import drive; drive.mount('/content/drive')) and give both notebooks the "
-            f"same run_dir on it, e.g. /content/drive/MyDrive/deepfake_lib/runs/colab_t4.")
+            f"same run_dir on it, e.g. /content/drive/MyDrive/deepfake_lib/runs/colab_t4."
+        )
     return run
 
 
@@ -311,10 +340,15 @@ def render_parameters_table(params_file: str | os.PathLike[str]) -> str:
     values = yaml.safe_load(Path(params_file).read_text()) or {}
     declared = declared_parameters()
     defaults = ExperimentConfig().to_dict()
-    rows = ["| parameter | declared in notebooks | embedded default | "
-            f"`{Path(params_file).parent.name}/{Path(params_file).name}` |", "|---|---|---|---|"]
+    rows = [
+        "| parameter | declared in notebooks | embedded default | "
+        f"`{Path(params_file).parent.name}/{Path(params_file).name}` |",
+        "|---|---|---|---|",
+    ]
     for key, value in values.items():
-        where = ", ".join(sorted(n[:2] for n in declared.get(key, ()))) or "none (add it to 03's parameters cell)"
+        where = (
+            ", ".join(sorted(n[:2] for n in declared.get(key, ()))) or "none (add it to 03's parameters cell)"
+        )
         rows.append(f"| `{key}` | {where} | `{defaults.get(key)!r}` | `{value!r}` |")
     return "\n".join(rows)
 
@@ -340,8 +374,19 @@ def code_source_hash(nb: Mapping[str, Any]) -> str:
 
 def strip_volatile_metadata(path: str | os.PathLike[str]) -> None:
     """Strip volatile metadata with nbstripout (outputs and execution counts kept)."""
-    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count",
-                    "--extra-keys", " ".join(VOLATILE_KEYS), str(path)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbstripout",
+            "--keep-output",
+            "--keep-count",
+            "--extra-keys",
+            " ".join(VOLATILE_KEYS),
+            str(path),
+        ],
+        check=True,
+    )
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -376,7 +421,9 @@ def refresh_notebooks(notebooks: Sequence[str] = NOTEBOOKS, *, kernel_name: str 
     done = []
     for name in notebooks:
         path = notebooks_dir() / name
-        pm.execute_notebook(str(path), str(path), cwd=str(path.parent), kernel_name=kernel_name, progress_bar=False)
+        pm.execute_notebook(
+            str(path), str(path), cwd=str(path.parent), kernel_name=kernel_name, progress_bar=False
+        )
         nb = json.loads(path.read_text())
         drop_widget_outputs(nb)
         nb["metadata"][SOURCE_HASH_KEY] = {"code_sha256": code_source_hash(nb)}
@@ -400,7 +447,9 @@ def check_notebook_hygiene(path: str | os.PathLike[str]) -> list[str]:
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     counts = [c.get("execution_count") for c in code]
     if counts != list(range(1, len(code) + 1)):
-        problems.append(f"{p.name}: execution counts {counts} are not 1..{len(code)} (not one top-to-bottom run)")
+        problems.append(
+            f"{p.name}: execution counts {counts} are not 1..{len(code)} (not one top-to-bottom run)"
+        )
     if any(o.get("output_type") == "error" for c in code for o in c.get("outputs", [])):
         problems.append(f"{p.name}: a cell has an error output")
     if any(WIDGET_VIEW in o.get("data", {}) for c in code for o in c.get("outputs", [])):
@@ -408,8 +457,23 @@ def check_notebook_hygiene(path: str | os.PathLike[str]) -> list[str]:
     recorded = nb["metadata"].get(SOURCE_HASH_KEY, {}).get("code_sha256")
     if recorded != code_source_hash(nb):
         problems.append(f"{p.name}: code changed since the outputs were made (run `make notebooks`)")
-    verify = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", "--keep-output", "--keep-count",
-                             "--extra-keys", " ".join(VOLATILE_KEYS), str(p)], capture_output=True, text=True)
+    verify = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbstripout",
+            "--verify",
+            "--keep-output",
+            "--keep-count",
+            "--extra-keys",
+            " ".join(VOLATILE_KEYS),
+            str(p),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if verify.returncode != 0:
-        problems.append(f"{p.name}: volatile metadata present (nbstripout --verify failed: {verify.stdout.strip()})")
+        problems.append(
+            f"{p.name}: volatile metadata present (nbstripout --verify failed: {verify.stdout.strip()})"
+        )
     return problems

