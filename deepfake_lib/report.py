@@ -165,17 +165,16 @@ def describe_systems(table: pd.DataFrame, *, model: str | None = None) -> str:
     for _, other in rows[rows["system"] != model_name].iterrows():
         diff = float(me["eer"]) - float(other["eer"])
         side = compare_intervals(_interval(me, "eer"), _interval(other, "eer"))
-        if diff == 0:
-            verb = "tied with"
-        elif diff < 0:
-            verb = "beat"
-        else:
-            verb = "lost to"
-        support = (
-            "the intervals do not overlap"
-            if side != 0
-            else "the intervals overlap, so this test split cannot rank the two"
-        )
+        if side != 0:  # a real difference: the intervals do not overlap
+            verb = "beat" if diff < 0 else "lost to"
+            support = "the intervals do not overlap"
+        else:  # point estimates only: say which is lower, claim no ranking
+            verb = (
+                "tied with"
+                if diff == 0
+                else ("had a lower EER than" if diff < 0 else "had a higher EER than")
+            )
+            support = "the intervals overlap, so this test split cannot rank the two"
         parts.append(
             f"The model ({_pct(me['eer'])}) {verb} {other['system']} at {_with_interval(other, 'eer')}: "
             f"{support}."
