@@ -268,7 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results", default=None, help="JSON path (default benchmarks/results/real_speech[_small].json)"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: the small slice, 2 splits; writes no results file unless --results is given",
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.small, args.splits = True, min(args.splits, 2)
     out = resolve_path(args.out or ("data/real_speech_small" if args.small else "data/real_speech"))
     report: dict[str, Any] = {
         "machine": {
@@ -309,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     report["baselines_wall_s"] = round(time.perf_counter() - t0, 1)
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.quick and not args.results:
+        print("\n--quick: no results file written (pass --results PATH to keep one)")
+        return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = (
         Path(args.results)

@@ -762,6 +762,8 @@ def child_default_run(args: dict[str, Any]) -> dict[str, Any]:
         "test_eer_ci95": list(test_ci) if test_ci else None,
         "test_auc": m["test"]["auc"],
         "test_accuracy": m["test"]["accuracy"],
+        # ASVspoof 5 costs and calibration (deepfake_lib.metrics; absent from runs before they existed)
+        **{f"test_{k}": m["test"][k] for k in ("min_dcf", "act_dcf", "cllr", "min_cllr") if k in m["test"]},
         "validation_eer": m["validation"]["eer"],
         "shortcut_eer": sc.get("eer"),
         "shortcut_eer_ci95": list((sc.get("ci") or {}).get("eer") or []) or None,

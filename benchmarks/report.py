@@ -97,7 +97,12 @@ def training_rows(d: dict[str, Any] | None) -> list[str]:
         rows.append(
             f"| Default run (tiny model, embedded corpus, seed {seed}, {machine.get('cpu_capability', '?')} CPU): "
             f"test EER | {pct(ft['test_eer'])} (95% CI {pct(ci[0])} to {pct(ci[1])}), AUC {ft['test_auc']:.3f}; "
-            f"shortcut control EER {pct(ft['shortcut_eer'])} | <= 10%; shortcut >= 35% | `bench_training.py` |"
+            + (
+                f"minDCF {ft['test_min_dcf']:.3f}, actDCF {ft['test_act_dcf']:.3f}, Cllr {ft['test_cllr']:.3f} bits; "
+                if all(f"test_{k}" in ft for k in ("min_dcf", "act_dcf", "cllr"))
+                else ""
+            )
+            + f"shortcut control EER {pct(ft['shortcut_eer'])} | <= 10%; shortcut >= 35% | `bench_training.py` |"
         )
         summary = run.get("seed_summary") or {}
         if len(summary.get("seeds", [])) > 1:
