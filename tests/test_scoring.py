@@ -77,7 +77,9 @@ def test_run_scores_equal_the_detectors(toy_corpus: Path, tmp_path: Path, eval_w
     saved = pd.read_csv(result.run_dir / RUN_FILES["test_scores"], dtype={"clip_id": str})
     clips = EvalClips.from_split(prepare_data(cfg)[0]["test"])
     assert clips.clip_ids == saved["clip_id"].tolist()
-    detector = Detector.from_source(result.run_dir, device="cpu", batch_size=3)
+    detector = Detector.from_source(
+        result.run_dir, device="cpu", batch_size=3, backend="torch"
+    )  # fp32: exact
     expected_window = eval_window_s or 4.0
     assert detector.window_s == expected_window
     preds = list(detector.predict_many([(clips.load(i), TARGET_SAMPLE_RATE) for i in range(len(clips))]))
