@@ -70,6 +70,18 @@ TRIM_MARGIN_S = 0.03
 """Signal kept on either side of the first and last active frame (s)."""
 
 PARQUET_NAME = "real_speech.parquet"
+CLIP_METADATA = (
+    "clip_id",
+    "utterance_id",
+    "speaker_id",
+    "attack",
+    "label",
+    "language",
+    "prompt_id",
+    "method_kind",
+    "voice",
+)
+"""Per-clip metadata carried from the build plan into the parquet rows and ``metadata.csv``."""
 MARKER_NAME = "COMPLETE.json"
 SOUNDS_ROOT = "/usr/share/asterisk/sounds"
 """Where Debian installs the Asterisk prompts."""
@@ -548,20 +560,7 @@ def _run_task(task: dict[str, Any]) -> dict[str, Any]:
     sf.write(buf, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
     data = buf.getvalue()
     Path(task["out_path"]).write_bytes(data)
-    row = {
-        k: task[k]
-        for k in (
-            "clip_id",
-            "utterance_id",
-            "speaker_id",
-            "attack",
-            "label",
-            "language",
-            "prompt_id",
-            "method_kind",
-            "voice",
-        )
-    }
+    row = {k: task[k] for k in CLIP_METADATA}
     row.update(
         sample_rate=SAMPLE_RATE,
         duration=len(wave) / SAMPLE_RATE,
@@ -845,20 +844,7 @@ def build_corpus(
         for r in rows:
             r["out_path"] = str(wav_dir / f"{r['clip_id']}.wav")
         _write_parquet(rows, staging / PARQUET_NAME)
-        meta_cols = [
-            "clip_id",
-            "utterance_id",
-            "speaker_id",
-            "attack",
-            "label",
-            "language",
-            "prompt_id",
-            "method_kind",
-            "voice",
-            "sample_rate",
-            "duration",
-            "sha256",
-        ]
+        meta_cols = [*CLIP_METADATA, "sample_rate", "duration", "sha256"]
         with open(staging / "metadata.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=meta_cols, extrasaction="ignore")
             writer.writeheader()
