@@ -502,24 +502,18 @@ def fine_tune(
         "model_source": cfg.model_source,
         "caveat": EMBEDDED_CAVEAT if cfg.is_embedded else "",
         "threshold": {"value": threshold, "chosen_on": "validation EER"},
-        "test": summarize_scores(
-            test_table["label"],
-            test_table["score"],
-            groups=test_table[group_column(splits["test"])].astype(str),
-            threshold=threshold,
-            cllr_prior_real=prior_real,
-            n_bootstrap=cfg.n_bootstrap,
-            seed=cfg.seed,
-        ),
-        "validation": summarize_scores(
-            val_table["label"],
-            val_table["score"],
-            groups=val_table[group_column(splits["validation"])].astype(str),
-            threshold=threshold,
-            cllr_prior_real=prior_real,
-            n_bootstrap=cfg.n_bootstrap,
-            seed=cfg.seed,
-        ),
+        **{
+            split: summarize_scores(
+                table["label"],
+                table["score"],
+                groups=table[group_column(splits[split])].astype(str),
+                threshold=threshold,
+                cllr_prior_real=prior_real,
+                n_bootstrap=cfg.n_bootstrap,
+                seed=cfg.seed,
+            )
+            for split, table in (("test", test_table), ("validation", val_table))
+        },
         "metric_meanings": METRIC_MEANINGS,
         "best_epoch": best_epoch,
         "epochs_run": int(history["epoch"].max()) if len(history) else 0,
