@@ -787,6 +787,11 @@ def _replicate_statistics(
 BOOTSTRAP_STATISTICS: tuple[str, ...] = ("eer", "auc", "accuracy", "min_dcf", "act_dcf", "cllr", "min_cllr")
 """Statistics that :func:`bootstrap_ci` gives percentile intervals for."""
 
+MIN_GROUPS_PER_CLASS = 5
+"""A grouped bootstrap needs at least this many distinct groups holding each class: with fewer
+(one bona fide speaker in a test split, say) every replicate redraws the same few groups and the
+percentile interval is far narrower than the real uncertainty, so none is reported."""
+
 _BOOTSTRAP_CHUNK_ELEMENTS = 4_000_000
 """Replicates are processed in chunks of about this many clip weights (memory bound); the draws
 are the same as in one block, so results do not depend on it."""
@@ -804,6 +809,7 @@ def bootstrap_ci(
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int | np.random.Generator = 0,
+    min_groups_per_class: int = MIN_GROUPS_PER_CLASS,
 ) -> dict[str, Any]:
     """Percentile bootstrap confidence intervals for the statistics in
     :data:`BOOTSTRAP_STATISTICS` (EER, AUC, accuracy, minDCF, actDCF, Cllr, minCllr).
@@ -823,6 +829,11 @@ def bootstrap_ci(
     "degenerate"}`` with plain Python numbers; ``degenerate`` lists the statistics whose
     replicates were all equal (an interval of zero width, e.g. an EER of 0 on separable scores:
     report such a rate with :func:`format_rate` instead).
+
+    With ``groups``, when fewer than ``min_groups_per_class`` distinct groups hold the bona fide
+    (or the spoofed) clips, no interval can be trusted: the result then has no statistic keys,
+    only the counts above and ``"too_few_groups"`` = ``{"bonafide": k, "spoof": m, "needed": n}``
+    (callers read a missing key as "no interval").
     """
     label_array, score_array = _validate_pair(labels, scores)
     if int(n_bootstrap) != n_bootstrap or n_bootstrap < 1:
@@ -850,6 +861,20 @@ def bootstrap_ci(
         except TypeError as error:
             raise MetricsError(f"groups cannot be sorted (mixed types?): {error}") from None
         n_units = int(group_index.max()) + 1
+        per_class = {
+            "bonafide": int(np.unique(group_index[label_array == 1]).size),
+            "spoof": int(np.unique(group_index[label_array == 0]).size),
+        }
+        if min(per_class.values()) < min_groups_per_class:
+            logger.info("bootstrap_ci: no interval, too few groups per class %s", per_class)
+            return {
+                "n_skipped": 0,
+                "n_bootstrap": int(n_bootstrap),
+                "confidence": float(confidence),
+                "threshold": float(operating),
+                "degenerate": [],
+                "too_few_groups": {**per_class, "needed": int(min_groups_per_class)},
+            }
     chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // max(n_units, label_array.size))
     parts = []
     for start in range(0, int(n_bootstrap), chunk):

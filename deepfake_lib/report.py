@@ -179,6 +179,12 @@ def describe_systems(table: pd.DataFrame, *, model: str | None = None) -> str:
             f"The model ({_pct(me['eer'])}) {verb} {other['system']} at {_with_interval(other, 'eer')}: "
             f"{support}."
         )
+    reason = me.get("no_interval")
+    if isinstance(reason, str) and reason:
+        parts.append(
+            f"No confidence intervals: the test split has {reason}, so no difference here is "
+            "established and none is ranked."
+        )
     return " ".join(parts)
 
 

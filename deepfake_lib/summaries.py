@@ -121,7 +121,9 @@ def eer_row(
     listed in the ``degenerate`` column, from ``ci["degenerate"]``): a statistic with no error
     (EER, minDCF or actDCF 0, AUC 1) gets the exact bounds of :func:`exact_zero_error_bounds`
     instead of a zero-width interval, an accuracy of 1 (or 0) its one-sided Clopper-Pearson bound;
-    ``exact_bounds`` names the statistics so treated. NaN where undefined (one class present, or
+    ``exact_bounds`` names the statistics so treated. ``no_interval`` says why the bounds are NaN
+    when the groups are too few to resample (see :func:`~deepfake_lib.metrics.bootstrap_ci`);
+    empty otherwise. NaN where undefined (one class present, or
     ``n_bootstrap == 0`` for the bounds).
     """
 
@@ -134,6 +136,7 @@ def eer_row(
     far = frr = nan
     degenerate: list[str] = []
     exact: list[str] = []
+    no_interval = ""
     n_real = int(labels.sum())
     n_fake = int(labels.size - n_real)
     if 0 < n_real < labels.size:
@@ -152,7 +155,13 @@ def eer_row(
                 confidence=confidence,
                 seed=seed,
             )
-            bounds.update({k: tuple(ci[k]) for k in keys})
+            bounds.update({k: tuple(ci[k]) for k in keys if k in ci})
+            if "too_few_groups" in ci:
+                few = ci["too_few_groups"]
+                no_interval = (
+                    f"too few groups for a grouped bootstrap: {few['bonafide']} bona fide, "
+                    f"{few['spoof']} spoof ({few['needed']} of each needed)"
+                )
             degenerate = [k for k in keys if k in ci["degenerate"]]
             zero = exact_zero_error_bounds(n_real, n_fake, confidence=confidence, costs=costs)
             for k in degenerate:
@@ -188,5 +197,11 @@ def eer_row(
                 else "",
             }
         )
-    row.update({prefix + "degenerate": ",".join(degenerate), prefix + "exact_bounds": ",".join(exact)})
+    row.update(
+        {
+            prefix + "degenerate": ",".join(degenerate),
+            prefix + "exact_bounds": ",".join(exact),
+            prefix + "no_interval": no_interval,
+        }
+    )
     return row

@@ -23,9 +23,11 @@ from sklearn.metrics import roc_auc_score, roc_curve
 import deepfake_lib.metrics as metrics_module
 from deepfake_lib.metrics import (
     ASVSPOOF5_COSTS,
+    BOOTSTRAP_STATISTICS,
     DCF,
     EER,
     EER_METRIC_PATH,
+    MIN_GROUPS_PER_CLASS,
     DetectionCosts,
     MetricsError,
     _replicate_statistics,
@@ -50,6 +52,7 @@ from deepfake_lib.metrics import (
     softmax_probability,
     summarize_scores,
 )
+from deepfake_lib.summaries import eer_row
 
 
 def _far_frr(labels, scores, threshold):
@@ -300,10 +303,35 @@ def test_bootstrap_raises_when_every_resample_is_single_class():
     messages = []
     for seed in range(10):
         try:
-            bootstrap_ci([1, 0], [0.9, 0.1], groups=["a", "b"], n_bootstrap=1, seed=seed)
+            bootstrap_ci(
+                [1, 0], [0.9, 0.1], groups=["a", "b"], n_bootstrap=1, seed=seed, min_groups_per_class=1
+            )
         except MetricsError as error:
             messages.append(str(error))
     assert messages and all("single class" in message for message in messages)
+
+
+def test_bootstrap_gives_no_interval_with_one_bona_fide_speaker():
+    # One bona fide speaker (and its re-synthesised spoofs) plus four text-to-speech voices: every
+    # replicate that holds both classes redraws the same speaker, so the percentile interval would
+    # be far narrower than the real uncertainty. No interval is reported, and the counts say why.
+    labels, scores = _synthetic_scores(100, seed=4)
+    groups = np.where(labels == 1, "speaker", np.array([f"voice{i % 4}" for i in range(labels.size)]))
+    ci = bootstrap_ci(labels, scores, groups=groups, n_bootstrap=200)
+    assert ci["too_few_groups"] == {"bonafide": 1, "spoof": 4, "needed": MIN_GROUPS_PER_CLASS}
+    assert not any(key in ci for key in BOOTSTRAP_STATISTICS)
+    # The same clips in enough groups do get intervals.
+    many = bootstrap_ci(labels, scores, groups=np.arange(labels.size) // 2, n_bootstrap=200)
+    assert "too_few_groups" not in many and many["eer"][0] < many["eer"][1]
+
+
+def test_eer_row_says_why_it_has_no_interval():
+    labels, scores = _synthetic_scores(60, seed=2)
+    groups = np.where(labels == 1, "speaker", "voice")
+    row = eer_row(labels, scores, groups, n_bootstrap=100, seed=0)
+    assert math.isnan(row["eer_low"]) and math.isnan(row["eer_high"]) and math.isfinite(row["eer"])
+    assert "1 bona fide, 1 spoof" in row["no_interval"]
+    assert eer_row(labels, scores, None, n_bootstrap=100, seed=0)["no_interval"] == ""
 
 
 def test_bootstrap_chunks_give_the_same_intervals(monkeypatch):
