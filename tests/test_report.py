@@ -72,6 +72,20 @@ def test_systems_text_names_the_winner_and_flips_with_the_figures():
     assert "beat trivial features" in text
 
 
+def test_systems_text_ranks_nothing_without_intervals():
+    # One bona fide test speaker: the grouped bootstrap refuses, the bounds are NaN and the
+    # rows say why; far-apart point estimates must still not be called a win.
+    table = systems(model=0.02, lr=0.30, gmm=0.25).assign(
+        eer_low=float("nan"),
+        eer_high=float("nan"),
+        no_interval="too few groups for a grouped bootstrap: 1 bona fide",
+    )
+    text = report.describe_systems(table)
+    assert "beat" not in text and "lost to" not in text
+    assert "had a lower EER than LFCC + logistic regression" in text
+    assert "No confidence intervals: the test split has too few groups" in text
+
+
 def test_headline_compares_with_the_shortcut_control_by_intervals():
     clear = report.describe_headline(metrics())
     assert "8.9%" in clear and "48.9%" in clear and "do not overlap" in clear
