@@ -264,6 +264,98 @@ def service_rows(d: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None) -> list[str]:
+    """The real-speech corpus: its build (``bench_real_speech.py``) and the series on it with
+    cross-corpus scores (``bench_real_speech_series.py``)."""
+    rows = []
+    b = (build or {}).get("build")
+    if b is None:
+        rows += _missing("bench_real_speech.py")
+    else:
+        clips = (build.get("corpus") or {}).get("clips", "?")
+        memory = f"process tree peak RSS sum {b['peak_rss_tree_mb']} MB" + (
+            f" (PSS sum {b['peak_pss_tree_mb']} MB, largest process {b['peak_rss_one_process_mb']} MB)"
+            if "peak_pss_tree_mb" in b
+            else ""
+        )
+        rows.append(
+            f"| Real-speech corpus build ({clips} clips, {b.get('workers', '?')} workers) "
+            f"| {b['wall_s'] / 60:.1f} min, {memory} | < 15 min, < 4 GB | `bench_real_speech.py` |"
+        )
+    if series is None:
+        return rows + _missing("bench_real_speech_series.py")
+    ran = series.get("series")
+    if ran:
+        per = ", ".join(f"{name[:2]} {sec:.0f} s" for name, sec in ran["notebook_seconds"].items())
+        rows.append(
+            f"| Series on the real-speech corpus (`{series['params_file']}`), 4 notebooks "
+            f"| {ran['wall_seconds'] / 60:.1f} min ({per}), peak RSS {ran['peak_rss_mb']:.0f} MB (largest process) "
+            f"| < 15 min, < 4 GB | `bench_real_speech_series.py` |"
+        )
+    run = series.get("run") or {}
+
+    def eer(entry: dict[str, Any] | None) -> str:
+        if not entry:
+            return "n/a"
+        ci = entry.get("eer_ci95")
+        return pct(entry["eer"]) + (f" ({pct(ci[0])} to {pct(ci[1])})" if ci else "")
+
+    if "model" in run:
+        systems = "; ".join(f"{name} {eer(e)}" for name, e in (run.get("systems") or {}).items())
+        few = run.get("too_few_groups")
+        note = (
+            f"; no intervals: {few['bonafide']} bona fide test speaker(s), {few['needed']} needed"
+            if few
+            else ""
+        )
+        rows.append(
+            f"| Real speech, speaker-disjoint test ({run['model']['n']} clips): tiny model EER vs systems "
+            f"| model {eer(run['model'])}, AUC {run['model']['auc']:.2f}; {systems}{note} | | "
+            f"`bench_real_speech_series.py` |"
+        )
+    if run.get("per_attack"):
+        per_attack = ", ".join(f"{a} {pct(e['eer'])}" for a, e in run["per_attack"].items())
+        rows.append(f"| Real speech: model EER per attack | {per_attack} | | `bench_real_speech_series.py` |")
+    cross = []
+    if series.get("embedded_to_real"):
+        e = series["embedded_to_real"]
+        cross.append(f"embedded -> real {eer(e)} on {e['n']} clips")
+    if run.get("real_to_embedded"):
+        e = run["real_to_embedded"]
+        cross.append(f"real -> embedded {eer(e)} on {e['n']} clips")
+    if cross:
+        rows.append(
+            f"| Cross-corpus EER (tiny models, trained on one corpus, scored on the other) | "
+            f"{'; '.join(cross)} | | `bench_real_speech_series.py` |"
+        )
+    return rows
+
+
+def rehearsal_rows(d: dict[str, Any] | None) -> list[str]:
+    """The dress rehearsal of the Colab run (``bench_rehearsal.py``): per notebook time and memory."""
+    if d is None or d.get("quick"):
+        return _missing("bench_rehearsal.py")
+    done = [n for n in d["notebooks"] if n.get("ok")]
+    per = ", ".join(f"{n['name'][:2]} {n['seconds']:.0f} s / {n['kernel_peak_rss_mb']:.0f} MB" for n in done)
+    failed = [n["name"][:2] for n in d["notebooks"] if not n.get("ok")]
+    rows = [
+        f"| Dress rehearsal of the Colab run (`{d['params_file']}`: wav2vec2-base stand-in, 100 Hemg-layout "
+        f"clips, epochs capped), per notebook: wall time / kernel peak RSS "
+        f"| {per}"
+        + (f"; **failed: {', '.join(failed)}**" if failed else f"; total {d['total_seconds'] / 60:.1f} min")
+        + " | | `bench_rehearsal.py` (`make rehearse`) |"
+    ]
+    t = d.get("training")
+    if t:
+        rows.append(
+            f"| Dress rehearsal, notebook 03 training ({t['device']}, {t['precision']}) "
+            f"| {t['n_train_clips']} clips x {t['epochs_run']} epoch(s) in {t['train_seconds']:.0f} s "
+            f"({t['clips_per_s_incl_eval']:.3f} clips/s incl. evaluation), peak RSS {t['peak_rss_mb_in_training']:.0f} MB "
+            f"| | `bench_rehearsal.py` |"
+        )
+    return rows
+
+
 def render(results: Path = RESULTS) -> str:
     """The markdown table (with a one-line header on the machine) from the saved results."""
     lines = ["| What | Measured | Target | Script |", "|---|---|---|---|"]
@@ -272,6 +364,8 @@ def render(results: Path = RESULTS) -> str:
     lines += training_rows(load("training", results))
     lines += latency_rows(load("latency", results))
     lines += service_rows(load("service", results))
+    lines += real_speech_rows(load("real_speech", results), load("real_speech_series", results))
+    lines += rehearsal_rows(load("rehearsal", results))
     cpus = {
         name: cpu
         for name in ("corpus", "audio", "training", "latency", "service")

@@ -201,19 +201,7 @@ def four_layer_dirs(tmp_path_factory):
     return plain, mixed
 
 
-@pytest.mark.parametrize(
-    "weighted",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                reason="layer-sum weights after truncation differ on reload; under investigation",
-                strict=False,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("weighted", [False, True])
 def test_first_layers_save_and_load_round_trip(four_layer_dirs, tmp_path, weighted):
     plain, _ = four_layer_dirs
     full = load_model(str(plain)).model.eval()

@@ -1,0 +1,173 @@
+"""Benchmark: the notebook series on the real-speech corpus, timed, and cross-corpus both ways.
+
+Figures, measured in one run:
+
+* the series (``python -m deepfake_lib.cli series --params params/real_speech.yaml``): wall
+  seconds per notebook (from the run's ``series.json``), the whole call's wall seconds, and the
+  peak resident memory of the largest process it started (the notebook kernels; MB);
+* from the finished run: the test EER of the fine-tuned model and the systems beside it
+  (LFCC-GMM, LFCC + LR, cheap spectral features, the shortcut control), EER per attack,
+  leave-one-generator-out with its same-budget seen-attack control, and the model trained on
+  real speech scored on a fresh embedded corpus (``analysis/cross_source_embedded.json``);
+* the reverse direction: the embedded default run (``--demo-run``, default ``runs/demo``, run
+  by ``make demo``) scored on every clip of the real-speech corpus.
+
+Needs the corpus (``make realdata``) and, for the reverse direction, a finished embedded run.
+The host may be shared: the JSON records the load average and a matmul probe before and after.
+
+Usage: ``python benchmarks/bench_real_speech_series.py [--skip-series] [--demo-run runs/demo]``.
+Writes ``benchmarks/results/real_speech_series.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from gauges import matmul_probe_gflops
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_series(run_dir: Path, params: Path) -> dict[str, Any]:
+    """Run the four notebooks in a child process; wall seconds and the largest process's peak RSS."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepfake_lib.cli",
+            "series",
+            "--run-dir",
+            str(run_dir),
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.stderr.write((done.stdout + done.stderr)[-4000:])
+        raise SystemExit(f"the series failed after {wall:.0f} s (exit {done.returncode})")
+    series = json.loads((run_dir / "series.json").read_text())
+    return {
+        "wall_seconds": round(wall, 1),
+        "notebook_seconds": {Path(nb["output"]).name: round(nb["seconds"], 1) for nb in series["notebooks"]},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 1),
+    }
+
+
+def _eer(row: Any) -> dict[str, Any]:
+    """EER with its interval (NaN bounds become None) from a summary row or a metrics report."""
+    get = row.get
+    ci = (get("ci") or {}).get("eer") if "ci" in row else (get("eer_low"), get("eer_high"))
+    bounds = [None if v is None or pd.isna(v) else round(float(v), 4) for v in (ci or (None, None))]
+    return {"eer": round(float(get("eer")), 4), "eer_ci95": None if None in bounds else bounds}
+
+
+def run_figures(run_dir: Path) -> dict[str, Any]:
+    """The headline figures of a finished real-speech run, read from its files."""
+    analysis = run_dir / "analysis"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    out: dict[str, Any] = {
+        "model": {
+            **_eer(metrics["test"]),
+            "auc": round(metrics["test"]["auc"], 4),
+            "n": metrics["test"]["n"],
+        },
+        "n_clips": metrics["n_clips"],
+    }
+    out["too_few_groups"] = (metrics["test"].get("ci") or {}).get("too_few_groups")
+    systems = analysis / "baselines.csv"
+    if systems.is_file():
+        out["systems"] = {r["system"]: _eer(r) for _, r in pd.read_csv(systems).iterrows()}
+    per_attack = analysis / "per_attack.csv"
+    if per_attack.is_file():
+        out["per_attack"] = {r["attack"]: _eer(r) for _, r in pd.read_csv(per_attack).iterrows()}
+    loao = analysis / "loao.csv"
+    if loao.is_file():
+        out["leave_one_out"] = pd.read_csv(loao).round(4).to_dict(orient="records")
+    cross = analysis / "cross_source_embedded.json"
+    if cross.is_file():
+        c = json.loads(cross.read_text())
+        out["real_to_embedded"] = {**_eer(c["metrics"]), "n": c["n_clips"]}
+    return out
+
+
+def embedded_to_real(demo_run: Path, corpus: str, n_bootstrap: int) -> dict[str, Any] | None:
+    """The embedded default run's model scored on every real-speech clip (None without the run)."""
+    from deepfake_lib.cross_source import evaluate_cross_source
+    from deepfake_lib.runs import require_complete
+
+    try:
+        require_complete(demo_run)
+    except Exception as error:  # noqa: BLE001 - any reason the run is unusable is reported
+        print(f"embedded -> real skipped: {error}", file=sys.stderr)
+        return None
+    config = json.loads((demo_run / "config.json").read_text())
+    result = evaluate_cross_source(
+        demo_run, corpus, n_bootstrap=n_bootstrap, window_s=float(config.get("eval_window_s", 0.0))
+    )
+    return {**_eer(result["metrics"]), "auc": round(result["metrics"]["auc"], 4), "n": result["n_clips"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default="params/real_speech.yaml")
+    parser.add_argument("--run-dir", default="runs/real_speech")
+    parser.add_argument("--demo-run", default="runs/demo", help="finished embedded run for embedded -> real")
+    parser.add_argument(
+        "--skip-series", action="store_true", help="read a finished run instead of running it"
+    )
+    parser.add_argument("--out", default=str(RESULTS / "real_speech_series.json"))
+    args = parser.parse_args()
+
+    import yaml
+
+    from deepfake_lib.config import resolve_path
+
+    params, run_dir = resolve_path(args.params), resolve_path(args.run_dir)
+    values = yaml.safe_load(params.read_text())
+    probe_before, load_before = matmul_probe_gflops(), os.getloadavg()[0]
+    series = None if args.skip_series else run_series(run_dir, params)
+    if series:
+        print(f"series: {series['wall_seconds']:.0f} s, peak RSS {series['peak_rss_mb']:.0f} MB", flush=True)
+    probe_after, load_after = matmul_probe_gflops(), os.getloadavg()[0]
+    result = {
+        "params_file": args.params,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_average_before_after": [round(load_before, 2), round(load_after, 2)],
+            "matmul_gflops_before_after": [round(probe_before, 1), round(probe_after, 1)],
+        },
+        "series": series,
+        "run": run_figures(run_dir),
+        "embedded_to_real": embedded_to_real(
+            resolve_path(args.demo_run),
+            str(resolve_path(values["data_source"])),
+            int(values.get("n_bootstrap", 1000)),
+        ),
+    }
+    try:
+        import torch
+
+        result["machine"]["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # noqa: BLE001 - optional detail
+        pass
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("series", "embedded_to_real")}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
