@@ -15,8 +15,9 @@ Figures, measured in one run:
 Needs the corpus (``make realdata``) and, for the reverse direction, a finished embedded run.
 The host may be shared: the JSON records the load average and a matmul probe before and after.
 
-Usage: ``python benchmarks/bench_real_speech_series.py [--skip-series] [--demo-run runs/demo]``.
-Writes ``benchmarks/results/real_speech_series.json``.
+Usage: ``python benchmarks/bench_real_speech_series.py [--quick] [--skip-series] [--demo-run runs/demo]``.
+Writes ``benchmarks/results/real_speech_series.json``; ``--quick`` (one epoch, no robustness
+sweep, into ``runs/real_speech_quick``) writes nothing unless ``--out`` is given.
 """
 
 from __future__ import annotations
@@ -37,23 +38,18 @@ from gauges import matmul_probe_gflops
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_series(run_dir: Path, params: Path) -> dict[str, Any]:
+QUICK_SETTINGS = ("epochs=1", "loao_epochs=1", "robustness=false", "n_bootstrap=100")
+"""``--quick``: a smoke run of the same series (one epoch, no robustness sweep, few resamples)."""
+
+
+def run_series(run_dir: Path, params: Path, settings: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run the four notebooks in a child process; wall seconds and the largest process's peak RSS."""
+    command = [sys.executable, "-m", "deepfake_lib.cli", "series", "--run-dir", str(run_dir)]
+    command += ["--params", str(params)]
+    for setting in settings:
+        command += ["--set", setting]
     started = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "deepfake_lib.cli",
-            "series",
-            "--run-dir",
-            str(run_dir),
-            "--params",
-            str(params),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.stderr.write((done.stdout + done.stderr)[-4000:])
@@ -123,27 +119,31 @@ def embedded_to_real(demo_run: Path, corpus: str, n_bootstrap: int) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default="params/real_speech.yaml")
-    parser.add_argument("--run-dir", default="runs/real_speech")
+    parser.add_argument("--run-dir", default=None, help="default runs/real_speech (runs/real_speech_quick)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: " + ", ".join(QUICK_SETTINGS))
     parser.add_argument("--demo-run", default="runs/demo", help="finished embedded run for embedded -> real")
     parser.add_argument(
         "--skip-series", action="store_true", help="read a finished run instead of running it"
     )
-    parser.add_argument("--out", default=str(RESULTS / "real_speech_series.json"))
+    parser.add_argument("--out", default=None, help="results JSON (default results/real_speech_series.json)")
     args = parser.parse_args()
 
     import yaml
 
     from deepfake_lib.config import resolve_path
 
-    params, run_dir = resolve_path(args.params), resolve_path(args.run_dir)
+    params = resolve_path(args.params)
+    run_dir = resolve_path(args.run_dir or ("runs/real_speech_quick" if args.quick else "runs/real_speech"))
+    out = args.out or (None if args.quick else str(RESULTS / "real_speech_series.json"))
     values = yaml.safe_load(params.read_text())
     probe_before, load_before = matmul_probe_gflops(), os.getloadavg()[0]
-    series = None if args.skip_series else run_series(run_dir, params)
+    series = None if args.skip_series else run_series(run_dir, params, QUICK_SETTINGS if args.quick else ())
     if series:
         print(f"series: {series['wall_seconds']:.0f} s, peak RSS {series['peak_rss_mb']:.0f} MB", flush=True)
     probe_after, load_after = matmul_probe_gflops(), os.getloadavg()[0]
     result = {
         "params_file": args.params,
+        "quick": args.quick,
         "machine": {
             "cpu_count": os.cpu_count(),
             "load_average_before_after": [round(load_before, 2), round(load_after, 2)],
@@ -163,10 +163,11 @@ def main() -> None:
         result["machine"]["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     except Exception:  # noqa: BLE001 - optional detail
         pass
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("series", "embedded_to_real")}, indent=2))
-    print(f"wrote {args.out}")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -282,7 +282,7 @@ def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None
             f"| Real-speech corpus build ({clips} clips, {b.get('workers', '?')} workers) "
             f"| {b['wall_s'] / 60:.1f} min, {memory} | < 15 min, < 4 GB | `bench_real_speech.py` |"
         )
-    if series is None:
+    if series is None or series.get("quick"):
         return rows + _missing("bench_real_speech_series.py")
     ran = series.get("series")
     if ran:

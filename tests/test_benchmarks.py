@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,13 +56,59 @@ def test_readme_benchmark_table_is_the_rendered_results() -> None:
 
 def test_report_marks_missing_results_and_reads_saved_figures(tmp_path: Path) -> None:
     report = _report_module()
-    assert report.render(tmp_path).count("not measured yet") == 5
+    assert report.render(tmp_path).count("not measured yet") == 8
     (tmp_path / "service.json").write_text(
         '{"clients": 20, "clip_s": 4.0, "requests_per_s": 12.34, "latency_ms": {"p50": 150.0, "p95": 420.0},'
         ' "errors": 0, "requests_ok": 200, "server_rss_growth_mb": 7.0}'
     )
     table = report.render(tmp_path)
-    assert "12.3 requests/s" in table and "p95 420 ms" in table and table.count("not measured yet") == 4
+    assert "12.3 requests/s" in table and "p95 420 ms" in table and table.count("not measured yet") == 7
+
+
+def test_report_renders_the_real_speech_series_and_the_rehearsal(tmp_path: Path) -> None:
+    report = _report_module()
+    series = {
+        "params_file": "params/real_speech.yaml",
+        "quick": False,
+        "series": {
+            "wall_seconds": 600.0,
+            "peak_rss_mb": 2100.0,
+            "notebook_seconds": {
+                "01_a.ipynb": 20.0,
+                "02_b.ipynb": 30.0,
+                "03_c.ipynb": 250.0,
+                "04_d.ipynb": 300.0,
+            },
+        },
+        "run": {
+            "model": {"eer": 0.4, "eer_ci95": None, "auc": 0.63, "n": 150},
+            "too_few_groups": {"bonafide": 1, "spoof": 3, "needed": 5},
+            "systems": {"LFCC + LR": {"eer": 0.282, "eer_ci95": None}},
+            "per_attack": {"flite": {"eer": 0.025, "eer_ci95": None}},
+            "real_to_embedded": {"eer": 0.45, "eer_ci95": [0.4, 0.5], "n": 600},
+        },
+        "embedded_to_real": {"eer": 0.48, "eer_ci95": None, "n": 1000},
+    }
+    (tmp_path / "real_speech_series.json").write_text(json.dumps(series))
+    rehearsal = {
+        "params_file": "params/rehearsal.yaml",
+        "quick": False,
+        "notebooks": [
+            {"name": "01_a.ipynb", "ok": True, "seconds": 14.0, "kernel_peak_rss_mb": 1600.0},
+            {"name": "04_d.ipynb", "ok": False, "wall_seconds": 9.0},
+        ],
+        "total_seconds": 14.0,
+        "training": None,
+    }
+    (tmp_path / "rehearsal.json").write_text(json.dumps(rehearsal))
+    table = report.render(tmp_path)
+    assert "10.0 min (01 20 s, 02 30 s, 03 250 s, 04 300 s), peak RSS 2100 MB" in table
+    assert "model 40.0%, AUC 0.63; LFCC + LR 28.2%; no intervals: 1 bona fide test speaker(s)" in table
+    assert "embedded -> real 48.0% on 1000 clips; real -> embedded 45.0% (40.0% to 50.0%) on 600" in table
+    assert "01 14 s / 1600 MB; **failed: 04**" in table
+    series["quick"] = True  # a smoke run is never shown as the measurement
+    (tmp_path / "real_speech_series.json").write_text(json.dumps(series))
+    assert "bench_real_speech_series.py` | | |" in report.render(tmp_path)
 
 
 def test_report_update_refuses_a_readme_without_markers(tmp_path: Path) -> None:
