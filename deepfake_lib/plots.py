@@ -700,6 +700,8 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
     eval_eer, eval_auc, eval_accuracy). The best epoch (``best_epoch``, default the lowest
     validation EER, ties broken by AUC) is marked.
     """
+    from matplotlib.ticker import MaxNLocator
+
     fig = _new_figure((12, 4))
     ax1, ax2 = fig.subplots(1, 2)
     h = history.sort_values("epoch") if len(history) else history
@@ -723,6 +725,8 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("rate (%)")
     ax2.set_ylim(0, 100)
+    for ax in (ax1, ax2):  # whole epochs only, also for a one-epoch run
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_title("Validation EER and accuracy")
     if best_epoch is None and "eval_eer" in h and h["eval_eer"].notna().any():
         from deepfake_lib.metrics import selection_score
