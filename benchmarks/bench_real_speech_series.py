@@ -91,7 +91,8 @@ def run_figures(run_dir: Path) -> dict[str, Any]:
         out["per_attack"] = {r["attack"]: _eer(r) for _, r in pd.read_csv(per_attack).iterrows()}
     loao = analysis / "loao.csv"
     if loao.is_file():
-        out["leave_one_out"] = pd.read_csv(loao).round(4).to_dict(orient="records")
+        keep = ["attack", "unseen_eer", "seen_eer", "others_eer", "n_unseen_spoof", "n_train", "epochs"]
+        out["leave_one_out"] = pd.read_csv(loao)[keep].round(4).to_dict(orient="records")
     cross = analysis / "cross_source_embedded.json"
     if cross.is_file():
         c = json.loads(cross.read_text())
@@ -105,7 +106,7 @@ def embedded_to_real(demo_run: Path, corpus: str, n_bootstrap: int) -> dict[str,
     from deepfake_lib.runs import require_complete
 
     try:
-        require_complete(demo_run)
+        require_complete(demo_run, "run")
     except Exception as error:  # noqa: BLE001 - any reason the run is unusable is reported
         print(f"embedded -> real skipped: {error}", file=sys.stderr)
         return None
@@ -137,7 +138,11 @@ def main() -> None:
     out = args.out or (None if args.quick else str(RESULTS / "real_speech_series.json"))
     values = yaml.safe_load(params.read_text())
     probe_before, load_before = matmul_probe_gflops(), os.getloadavg()[0]
-    series = None if args.skip_series else run_series(run_dir, params, QUICK_SETTINGS if args.quick else ())
+    if args.skip_series:  # keep the timing of the run that made the folder, when this file has it
+        previous = json.loads(Path(out).read_text()) if out and Path(out).is_file() else {}
+        series = previous.get("series")
+    else:
+        series = run_series(run_dir, params, QUICK_SETTINGS if args.quick else ())
     if series:
         print(f"series: {series['wall_seconds']:.0f} s, peak RSS {series['peak_rss_mb']:.0f} MB", flush=True)
     probe_after, load_after = matmul_probe_gflops(), os.getloadavg()[0]

@@ -316,6 +316,15 @@ def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None
     if run.get("per_attack"):
         per_attack = ", ".join(f"{a} {pct(e['eer'])}" for a, e in run["per_attack"].items())
         rows.append(f"| Real speech: model EER per attack | {per_attack} | | `bench_real_speech_series.py` |")
+    if run.get("leave_one_out"):
+        loao = ", ".join(
+            f"{r['attack']} {pct(r['unseen_eer'])} vs {pct(r['seen_eer'])}" for r in run["leave_one_out"]
+        )
+        epochs = run["leave_one_out"][0].get("epochs", "?")
+        rows.append(
+            f"| Real speech, leave one generator out ({epochs}-epoch tiny runs): its EER unseen vs seen by a "
+            f"same-budget control | {loao} | | `bench_real_speech_series.py` |"
+        )
     cross = []
     if series.get("embedded_to_real"):
         e = series["embedded_to_real"]
