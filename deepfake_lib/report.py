@@ -126,7 +126,12 @@ def describe_headline(metrics: Mapping[str, Any]) -> str:
         if side < 0:
             verdict = "below what trivial features give, and the two intervals do not overlap"
         elif test["eer"] < shortcut["eer"]:
-            verdict = "below what trivial features give, but the intervals overlap, so these clips cannot separate them"
+            why = (
+                "no interval could be estimated"
+                if any(math.isnan(float(v)) for v in (*model_ci, *shortcut_ci))
+                else "the intervals overlap"
+            )
+            verdict = f"below what trivial features give, but {why}, so these clips cannot separate them"
         else:
             verdict = "not below what trivial features give: the model may have learned a shortcut"
         text += (
@@ -174,7 +179,11 @@ def describe_systems(table: pd.DataFrame, *, model: str | None = None) -> str:
                 if diff == 0
                 else ("had a lower EER than" if diff < 0 else "had a higher EER than")
             )
-            support = "the intervals overlap, so this test split cannot rank the two"
+            support = (
+                "there are no intervals, so this test split cannot rank the two"
+                if any(math.isnan(v) for v in (*_interval(me, "eer"), *_interval(other, "eer")))
+                else "the intervals overlap, so this test split cannot rank the two"
+            )
         parts.append(
             f"The model ({_pct(me['eer'])}) {verb} {other['system']} at {_with_interval(other, 'eer')}: "
             f"{support}."

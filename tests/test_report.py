@@ -72,6 +72,14 @@ def test_systems_text_names_the_winner_and_flips_with_the_figures():
     assert "beat trivial features" in text
 
 
+def test_headline_without_intervals_does_not_claim_they_overlap():
+    m = metrics(eer=0.40, shortcut=0.407)
+    m["test"]["ci"] = {"too_few_groups": {"bonafide": 1, "spoof": 2, "needed": 5}}
+    m["shortcut_control"]["ci"] = {"too_few_groups": {"bonafide": 1, "spoof": 2, "needed": 5}}
+    text = report.describe_headline(m)
+    assert "no interval could be estimated" in text and "overlap" not in text
+
+
 def test_systems_text_ranks_nothing_without_intervals():
     # One bona fide test speaker: the grouped bootstrap refuses, the bounds are NaN and the
     # rows say why; far-apart point estimates must still not be called a win.
@@ -84,6 +92,7 @@ def test_systems_text_ranks_nothing_without_intervals():
     assert "beat" not in text and "lost to" not in text
     assert "had a lower EER than LFCC + logistic regression" in text
     assert "No confidence intervals: the test split has too few groups" in text
+    assert "intervals overlap" not in text and "there are no intervals" in text
 
 
 def test_headline_compares_with_the_shortcut_control_by_intervals():
