@@ -234,6 +234,24 @@ def _pct(values: Any) -> np.ndarray:
     return 100.0 * np.asarray(values, dtype=float)
 
 
+def _errorbars(ax: Any, x: Any, center: Any, low: Any, high: Any, *, capsize: float) -> bool:
+    """Interval bars (in %) where both bounds are known; returns whether any was drawn."""
+    c, lo, hi = (np.asarray(v, dtype=float) for v in (center, low, high))
+    known = np.isfinite(lo) & np.isfinite(hi)
+    if known.any():
+        x = np.asarray(x, dtype=float)[known]
+        yerr = 100 * _error(c[known], lo[known], hi[known])
+        ax.errorbar(x, 100 * c[known], yerr=yerr, fmt="none", ecolor="black", capsize=capsize)
+    return bool(known.any())
+
+
+def _eer_axis_top(*values: Any) -> float:
+    """Upper y limit (%) for EER bars: at least 55, above every value and bound shown."""
+    finite = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values])
+    finite = finite[np.isfinite(finite)]
+    return min(105.0, max(55.0, float(100 * finite.max()) + 5 if finite.size else 55.0))
+
+
 def _error(center: Any, low: Any, high: Any) -> np.ndarray:
     """Asymmetric error bars [2, n] from interval bounds (NaN bounds -> no bar)."""
     c, lo, hi = (np.asarray(v, dtype=float) for v in (center, low, high))
@@ -1111,8 +1129,14 @@ def plot_robustness(robustness: pd.DataFrame) -> Any:
         )
     ax.set_xlabel("condition, grouped by family", labelpad=34)
     ax.set_ylabel("EER (%)")
-    ax.set_ylim(0, max(55.0, float(np.nanmax(_pct(high))) + 5))
-    ax.set_title("Robustness: test EER under degradations (95% intervals)")
+    ax.set_ylim(0, _eer_axis_top(df["eer"], high))
+    known = bool(
+        (np.isfinite(np.asarray(low, dtype=float)) & np.isfinite(np.asarray(high, dtype=float))).any()
+    )
+    ax.set_title(
+        "Robustness: test EER under degradations "
+        + ("(95% intervals)" if known else "(no intervals: too few groups)")
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
@@ -1419,7 +1443,7 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
     lo = per_attack.get("eer_low", per_attack["eer"]).to_numpy(float)
     hi = per_attack.get("eer_high", per_attack["eer"]).to_numpy(float)
     ax.bar(x, 100 * v, color=[colors[a] for a in per_attack["attack"]], alpha=0.9)
-    ax.errorbar(x, 100 * v, yerr=100 * _error(v, lo, hi), fmt="none", ecolor="black", capsize=4)
+    has_intervals = _errorbars(ax, x, v, lo, hi, capsize=4)
     labels = [
         f"{a}\n(n={int(n)})" if "n_spoof" in per_attack else str(a)
         for a, n in zip(per_attack["attack"], per_attack.get("n_spoof", per_attack["eer"]))
@@ -1427,9 +1451,11 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
     ax.set_xticks(x, labels)
     ax.set_xlabel("attack (spoofs of it vs all bona fide clips)")
     ax.set_ylabel("EER (%)")
-    ax.set_ylim(0, max(55.0, float(np.nanmax(100 * hi)) + 5))
+    ax.set_ylim(0, _eer_axis_top(v, hi))
     ax.axhline(50, color="#999999", linestyle=":", linewidth=1)
-    ax.set_title("EER per attack (95% intervals)")
+    ax.set_title(
+        "EER per attack " + ("(95% intervals)" if has_intervals else "(no intervals: too few groups)")
+    )
     if loao is not None:
         ax = axes[1]
         from matplotlib.patches import Patch
@@ -1437,6 +1463,7 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
         xs = np.arange(len(loao))
         width = 0.38
         held_colors = attack_colors(loao["attack"])
+        tops: list[np.ndarray] = []
         for k, prefix in enumerate(("seen_", "unseen_")):
             v = loao[prefix + "eer"].to_numpy(float)
             lo = loao.get(prefix + "eer_low", loao[prefix + "eer"]).to_numpy(float)
@@ -1453,19 +1480,12 @@ def plot_per_attack(per_attack: pd.DataFrame, loao: pd.DataFrame | None = None) 
                     edgecolor="#4D4D4D",
                     hatch="//",
                 )
-            ax.errorbar(pos, 100 * v, yerr=100 * _error(v, lo, hi), fmt="none", ecolor="black", capsize=3)
+            _errorbars(ax, pos, v, lo, hi, capsize=3)
+            tops += [v, hi]
         ax.set_xticks(xs, [str(a) for a in loao["attack"]])
         ax.set_xlabel("attack scored (each pair: same training-set size and epochs)")
         ax.set_ylabel("EER (%)")
-        ax.set_ylim(
-            0,
-            max(
-                55.0,
-                float(np.nanmax(100 * loao[["seen_eer_high", "unseen_eer_high"]].to_numpy(float))) + 5
-                if {"seen_eer_high", "unseen_eer_high"} <= set(loao.columns)
-                else 55.0,
-            ),
-        )
+        ax.set_ylim(0, 1.25 * _eer_axis_top(*tops))  # headroom: the legend sits above the bars
         ax.axhline(50, color="#999999", linestyle=":", linewidth=1)
         epochs = sorted(set(int(e) for e in loao["epochs"])) if "epochs" in loao else []
         ax.set_title(

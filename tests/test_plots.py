@@ -355,3 +355,31 @@ def test_compact_png_scales_down_only_what_exceeds_the_budget():
     width, height = Image.open(io.BytesIO(small)).size
     assert width < 600 and abs(width / height - 2.0) < 0.05, "scaled down, aspect ratio kept"
     assert plots.compact_png(noisy, max_bytes=len(unlimited)) == unlimited, "what fits keeps its pixels"
+
+
+def test_per_attack_without_intervals_says_so_and_shows_every_bar():
+    # One bona fide test speaker: NaN bounds. No zero-length bars, a title that does not claim
+    # intervals, and an axis that holds an EER above 55% (it was cut at 55%).
+    nan = float("nan")
+    pa = pd.DataFrame(
+        {
+            "attack": ["flite", "world"],
+            "n_spoof": [40, 80],
+            "eer": [0.025, 0.75],
+            "eer_low": nan,
+            "eer_high": nan,
+        }
+    )
+    loao = pd.DataFrame(
+        {
+            "attack": ["flite", "world"],
+            "epochs": [4, 4],
+            **{f"{p}eer": [0.1, 0.825] for p in ("seen_", "unseen_")},
+            **{f"{p}eer_{b}": nan for p in ("seen_", "unseen_") for b in ("low", "high")},
+        }
+    )
+    fig = plots.plot_per_attack(pa, loao)
+    left, right = fig.axes[:2]
+    assert "no intervals" in left.get_title()
+    assert left.get_ylim()[1] > 75 and right.get_ylim()[1] > 82.5
+    assert not left.collections  # no error bars drawn
