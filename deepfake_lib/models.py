@@ -201,6 +201,7 @@ def _load_pretrained(
     id2label, label2id = canonical_label_maps()
     original = {str(k): int(v) for k, v in (config.label2id or {}).items()}
     mapping = align_label_ids(LABEL_NAMES, original)
+    had_layer_mix = bool(getattr(config, "use_weighted_layer_sum", False))
     if use_weighted_layer_sum:
         config.use_weighted_layer_sum = True
     resized: dict[str, Any] = {}
@@ -236,6 +237,13 @@ def _load_pretrained(
         else:
             notes.append("checkpoint labels match by name; head kept")
         model.config.id2label, model.config.label2id = id2label, label2id
+    if getattr(model.config, "use_weighted_layer_sum", False) and (not had_layer_mix or resized):
+        # A layer mix the checkpoint lacks (or had for more layers) is not in the file, and
+        # from_pretrained may leave such a parameter uninitialised (it came out NaN at times):
+        # start from the equal mix the model class itself uses.
+        with torch.no_grad():
+            model.layer_weights.fill_(1.0 / model.layer_weights.numel())
+        notes.append(f"layer mix of {model.layer_weights.numel()} hidden states starts equal")
     if getattr(fe, "sampling_rate", TARGET_SAMPLE_RATE) != TARGET_SAMPLE_RATE:
         raise ValueError(
             f"{source}: feature extractor expects {fe.sampling_rate} Hz, "

@@ -216,6 +216,8 @@ def test_first_layers_save_and_load_round_trip(four_layer_dirs, tmp_path, weight
         )
     if weighted:
         assert model.layer_weights.shape == (3,)  # one weight per kept layer plus the embeddings
+        # not in the checkpoint: an equal mix, never uninitialised memory (it was NaN at times)
+        torch.testing.assert_close(model.layer_weights.detach(), torch.full((3,), 1 / 3))
     saved = save_model(loaded, tmp_path / "trunc")
     again = load_model(str(saved)).model.eval()
     assert again.config.num_hidden_layers == 2 and again.config.use_weighted_layer_sum == weighted
