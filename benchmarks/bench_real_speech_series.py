@@ -5,8 +5,9 @@ Figures, measured in one run:
 * the series (``python -m deepfake_lib.cli series --params params/real_speech.yaml``): wall
   seconds per notebook (from the run's ``series.json``), the whole call's wall seconds, and the
   peak resident memory of the largest process it started (the notebook kernels; MB);
-* from the finished run: the test EER of the fine-tuned model and the systems beside it
-  (LFCC-GMM, LFCC + LR, cheap spectral features, the shortcut control), EER per attack,
+* from the finished run: the test EER of the fine-tuned model and the systems notebook 04 sets
+  beside it (LFCC-GMM, LFCC + LR, the shortcut control; cheap spectral features are in
+  ``bench_real_speech.py``), EER per attack,
   leave-one-generator-out with its same-budget seen-attack control, and the model trained on
   real speech scored on a fresh embedded corpus (``analysis/cross_source_embedded.json``);
 * the reverse direction: the embedded default run (``--demo-run``, default ``runs/demo``, run
@@ -103,17 +104,15 @@ def run_figures(run_dir: Path) -> dict[str, Any]:
 def embedded_to_real(demo_run: Path, corpus: str, n_bootstrap: int) -> dict[str, Any] | None:
     """The embedded default run's model scored on every real-speech clip (None without the run)."""
     from deepfake_lib.cross_source import evaluate_cross_source
-    from deepfake_lib.runs import require_complete
+    from deepfake_lib.runs import load_run_config, require_complete
 
     try:
         require_complete(demo_run, "run")
-    except Exception as error:  # noqa: BLE001 - any reason the run is unusable is reported
+    except FileNotFoundError as error:  # IncompleteFolderError too: missing or unfinished run
         print(f"embedded -> real skipped: {error}", file=sys.stderr)
         return None
-    config = json.loads((demo_run / "config.json").read_text())
-    result = evaluate_cross_source(
-        demo_run, corpus, n_bootstrap=n_bootstrap, window_s=float(config.get("eval_window_s", 0.0))
-    )
+    window_s = load_run_config(demo_run).eval_window_s  # score as the run scored its own clips
+    result = evaluate_cross_source(demo_run, corpus, n_bootstrap=n_bootstrap, window_s=window_s)
     return {**_eer(result["metrics"]), "auc": round(result["metrics"]["auc"], 4), "n": result["n_clips"]}
 
 
@@ -124,7 +123,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: " + ", ".join(QUICK_SETTINGS))
     parser.add_argument("--demo-run", default="runs/demo", help="finished embedded run for embedded -> real")
     parser.add_argument(
-        "--skip-series", action="store_true", help="read a finished run instead of running it"
+        "--skip-series",
+        action="store_true",
+        help="read a finished run instead of running it (keeps the series timing already saved)",
     )
     parser.add_argument("--out", default=None, help="results JSON (default results/real_speech_series.json)")
     args = parser.parse_args()

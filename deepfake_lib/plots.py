@@ -234,10 +234,15 @@ def _pct(values: Any) -> np.ndarray:
     return 100.0 * np.asarray(values, dtype=float)
 
 
+def _known_bounds(low: Any, high: Any) -> np.ndarray:
+    """[n] bool: where both interval bounds are known (NaN when the bootstrap gave none)."""
+    return np.isfinite(np.asarray(low, dtype=float)) & np.isfinite(np.asarray(high, dtype=float))
+
+
 def _errorbars(ax: Any, x: Any, center: Any, low: Any, high: Any, *, capsize: float) -> bool:
     """Interval bars (in %) where both bounds are known; returns whether any was drawn."""
     c, lo, hi = (np.asarray(v, dtype=float) for v in (center, low, high))
-    known = np.isfinite(lo) & np.isfinite(hi)
+    known = _known_bounds(lo, hi)
     if known.any():
         x = np.asarray(x, dtype=float)[known]
         yerr = 100 * _error(c[known], lo[known], hi[known])
@@ -1130,9 +1135,7 @@ def plot_robustness(robustness: pd.DataFrame) -> Any:
     ax.set_xlabel("condition, grouped by family", labelpad=34)
     ax.set_ylabel("EER (%)")
     ax.set_ylim(0, _eer_axis_top(df["eer"], high))
-    known = bool(
-        (np.isfinite(np.asarray(low, dtype=float)) & np.isfinite(np.asarray(high, dtype=float))).any()
-    )
+    known = "eer_low" in df and bool(_known_bounds(low, high).any())  # no columns: no intervals
     ax.set_title(
         "Robustness: test EER under degradations "
         + ("(95% intervals)" if known else "(no intervals: too few groups)")
