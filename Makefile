@@ -46,15 +46,15 @@ bench: setup  ## run every benchmark (15 to 30 min on 2 cores); figures land in 
 	$(PY) benchmarks/report.py --update README.md
 
 rehearse: setup  ## dress rehearsal of the Colab run, offline: stand-ins + the four notebooks on params/rehearsal.yaml (30+ min)
-	HF_HUB_OFFLINE=1 $(PY) -m deepfake_lib.rehearsal build --out runs/rehearsal_standins
+	HF_HUB_OFFLINE=1 $(PY) -m deepfake_lib.notebook.rehearsal build --out runs/rehearsal_standins
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_rehearsal.py --skip-build
 
 serve: setup  ## serve the demo run's model on http://127.0.0.1:8000 (MODEL=path to override)
-	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8000
+	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.deploy.service:app --host 127.0.0.1 --port 8000
 
 fuzz-api: setup  ## schemathesis on a live service at 127.0.0.1:8765 (bounded: 100 cases per operation, 10 min; MODEL=path)
 	test -x $(VENV)/fuzz/bin/schemathesis || { $(PYTHON) -m venv $(VENV)/fuzz && $(VENV)/fuzz/bin/pip install --quiet "schemathesis>=4,<5"; }
-	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.serve:app --host 127.0.0.1 --port 8765 & \
+	DEEPFAKE_MODEL=$(or $(MODEL),$(RUN_DIR)) $(VENV)/bin/uvicorn deepfake_lib.deploy.service:app --host 127.0.0.1 --port 8765 & \
 	server=$$!; trap 'kill $$server' EXIT; \
 	for i in $$(seq 180); do \
 	  $(PY) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8765/health', timeout=2)" 2>/dev/null && break; \
@@ -69,7 +69,7 @@ clean:  ## remove runs/, data caches and build leftovers (keeps .venv)
 
 realdata-deps: setup  ## install the Debian packages of the real-speech corpus (Asterisk prompts, flite; apt-get)
 	$(if $(filter 0,$(shell id -u)),,sudo )apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -E )apt-get install -y -q $$($(PY) -m deepfake_lib.real_speech --apt-packages)
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -E )apt-get install -y -q $$($(PY) -m deepfake_lib.corpora.real_speech --apt-packages)
 
 realdata: setup  ## build the real-speech corpus into data/real_speech (10-15 min on 2 cores; SMALL=1: the test slice)
-	$(PY) -m deepfake_lib.real_speech $(if $(SMALL),--small)
+	$(PY) -m deepfake_lib.corpora.real_speech $(if $(SMALL),--small)

@@ -5,13 +5,13 @@ Measured side by side in one run (interleaved, median of several repeats):
 * clips/s decoding Hemg-sized WAV clips (10 s, 44.1 kHz, 16-bit, made in code) and
   resampling them to 16 kHz
 
-  - ``cached``: ``deepfake_lib.audio.load_audio`` (one cached Resample kernel per rate pair);
+  - ``cached``: ``deepfake_lib.audio.io.load_audio`` (one cached Resample kernel per rate pair);
   - ``new_per_clip``: decode the same way, but build a new ``torchaudio.transforms.Resample``
     for every clip with the same kernel (isolates the cost of rebuilding);
   - ``study``: a new ``Resample`` per clip with torchaudio's default kernel, as the original
     Colab study did;
 
-* ms per call of the default :class:`deepfake_lib.augment.Augmenter` on 3 s and 4 s clips at
+* ms per call of the default :class:`deepfake_lib.audio.augmentation.Augmenter` on 3 s and 4 s clips at
   16 kHz, and of each primitive on a 3 s clip.
 
 A short matmul probe brackets the timed sections (the hosts are shared and can slow down).
@@ -37,7 +37,8 @@ import torch
 import torchaudio
 from gauges import matmul_probe_gflops, results_path
 
-from deepfake_lib import audio, augment
+from deepfake_lib.audio import augmentation as augment
+from deepfake_lib.audio import io as audio
 
 CLIP_SECONDS = 10.0
 CLIP_RATE = 44_100

@@ -2,7 +2,7 @@
 
 Figures, measured in one run:
 
-* total seconds and clips/s of :func:`deepfake_lib.synthetic.write_corpus` for the default
+* total seconds and clips/s of :func:`deepfake_lib.corpora.embedded.write_corpus` for the default
   corpus (300 utterances x (1 bona fide + 1 spoof) = 600 clips), and the parquet size;
 * peak memory: the growth of the process's peak RSS during the write, and the peak of
   Python-level allocations (``tracemalloc``) during a second, untimed generation of a tenth
@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from gauges import matmul_probe_gflops, peak_rss_mb, results_path
 
-from deepfake_lib import synthetic
-from deepfake_lib.audio import encode_audio
+from deepfake_lib.audio.io import encode_audio
+from deepfake_lib.corpora import embedded as synthetic
 
 
 def time_write(config: synthetic.CorpusConfig) -> dict[str, float]:

@@ -10,11 +10,11 @@ random weights, which cost the same as trained ones) and first-layers versions o
 Variants:
 
 * ``fp32``: PyTorch eager;
-* ``int8 torch.ao``: :func:`deepfake_lib.backends.quantize_int8` (dynamic int8 Linear layers; the
+* ``int8 torch.ao``: :func:`deepfake_lib.classifier.quantize_int8` (dynamic int8 Linear layers; the
   deprecated quantised-tensor kernels, see the README's "Fast CPU inference");
 * ``int8 torchao`` (and ``+compile``, full runs only): when torchao is installed;
 * ``bf16 autocast``: fp32 weights, CPU autocast to bfloat16 for the whole model;
-* ``mixed``: :class:`deepfake_lib.cpu_runtime.MixedCpuClassifier` (bf16 convolutions where the
+* ``mixed``: :class:`deepfake_lib.deploy.cpu_runtime.MixedCpuClassifier` (bf16 convolutions where the
   CPU has native bf16, int8 transformer Linear layers, fp32 head);
 * ``onnx fp32`` and ``onnx int8``: ONNX Runtime, 2 intra-op threads, int8 on MatMul/Gemm only
   (``tiny`` and ``base`` only: the export takes minutes on a shared host).
@@ -24,7 +24,7 @@ times every variant once), so a host whose speed drifts slows them alike and the
 stay comparable. For each: median latency at batch 1 and batch 8 (ms per clip), real-time factor
 (processing time / audio time), the ratio to fp32 of the same run, parity against fp32 (max
 |logit difference|, label agreement at the threshold; the test split of ``--run-dir`` when given,
-else synthetic clips) and the parity gate of :func:`deepfake_lib.cpu_runtime.check_gate`, and
+else synthetic clips) and the parity gate of :func:`deepfake_lib.deploy.cpu_runtime.check_gate`, and
 memory (the largest RSS after a timed call of the variant, and its rise over the RSS before
 it was built). A 0.3 s
 fp32 matmul probe brackets every round; ``probe_normalised_ms`` rescales batch-1 latency to a
@@ -61,9 +61,9 @@ import torch
 from gauges import matmul_probe_gflops, results_path
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.backends import OnnxClassifier, TorchClassifier, quantize_int8
-from deepfake_lib.cpu_runtime import MixedCpuClassifier, check_gate, detect_bf16_support
-from deepfake_lib.export import (
+from deepfake_lib.classifier import OnnxClassifier, TorchClassifier, quantize_int8
+from deepfake_lib.deploy.cpu_runtime import MixedCpuClassifier, check_gate, detect_bf16_support
+from deepfake_lib.deploy.export import (
     check_parity,
     export_onnx,
     load_run_test_waves,
@@ -103,8 +103,8 @@ def build_base(n_layers: int = 12) -> tuple[Any, Any]:
 
 
 def build_tiny(run_dir: str | None) -> tuple[Any, Any, float, str]:
-    from deepfake_lib.infer import locate_model
-    from deepfake_lib.models import build_tiny_model, load_model
+    from deepfake_lib.deploy.detector import locate_model
+    from deepfake_lib.modeling.models import build_tiny_model, load_model
 
     if run_dir:
         loc = locate_model(run_dir)
@@ -120,9 +120,9 @@ def torchao_int8(model: Any) -> Any:
 
 def command_defaults() -> dict[str, str]:
     """The backend each entry point uses when none is given, read from the code itself."""
-    from deepfake_lib.cli import build_parser
-    from deepfake_lib.infer import Detector
-    from deepfake_lib.serve import create_app
+    from deepfake_lib.cli.main import build_parser
+    from deepfake_lib.deploy.detector import Detector
+    from deepfake_lib.deploy.service import create_app
 
     parser = build_parser()
     return {
@@ -405,7 +405,7 @@ def main() -> None:
     else:
         waves, wave_source = (
             make_parity_waves(8 if not args.quick else 3),
-            "synthetic clips (deepfake_lib.synthetic)",
+            "synthetic clips (deepfake_lib.corpora.embedded)",
         )
     bf16 = detect_bf16_support()
     print(
@@ -456,7 +456,7 @@ def main() -> None:
         },
         "base_gflop_per_clip": BASE_GFLOP_PER_CLIP,
         "nominal_probe_gflops": NOMINAL_PROBE_GFLOPS,
-        "int8_default": "torch.ao (deepfake_lib.backends.INT8_METHOD)",
+        "int8_default": "torch.ao (deepfake_lib.classifier.INT8_METHOD)",
         "targets": summarise_targets(all_results, defaults),
         "models": all_results,
         "wall_s": time.perf_counter() - started,

@@ -4,13 +4,13 @@ Figures, measured in one run:
 
 * the build: wall seconds and the peak memory of the whole process tree (the builder, its worker
   processes and their TTS subprocesses, sampled every 0.2 s): the sum of RSS (counts shared
-  libraries once per process), the sum of PSS (shares them out) and the largest single RSS of ``python -m deepfake_lib.real_speech --force``, and the
+  libraries once per process), the sum of PSS (shares them out) and the largest single RSS of ``python -m deepfake_lib.corpora.real_speech --force``, and the
   per-method compute seconds the builder records (``build.json`` in the corpus folder);
 * the shortcut control: per cue (duration, level, leading/trailing silence, sample rate,
   energy above 4 kHz) its EER on the whole corpus and the label-permutation null's 1% quantile;
 * baselines, mean EER (and range) over several group splits under two protocols:
   ``prompt``-disjoint (every rendering and spoof of a prompt on one side; speakers are shared)
-  and ``speaker``-disjoint (``deepfake_lib.data.assign_splits`` over ``speaker_id``, as the
+  and ``speaker``-disjoint (``deepfake_lib.corpora.sources.assign_splits`` over ``speaker_id``, as the
   notebooks split): LFCC + logistic regression, LFCC-GMM, cheap spectral features (band
   energies, centroid, roll-off) + LR, the cues + LR and the library's shortcut features + LR;
   EER per attack (bona fide test clips against that attack's test clips), the re-synthesis
@@ -40,11 +40,12 @@ from typing import Any
 import numpy as np
 import psutil
 
-from deepfake_lib import baselines, real_speech
 from deepfake_lib.config import resolve_path
-from deepfake_lib.data import assign_splits, load_example_native
-from deepfake_lib.metrics import compute_eer
-from deepfake_lib.spoof_methods import RESYNTHESIS_METHODS
+from deepfake_lib.corpora import real_speech
+from deepfake_lib.corpora.sources import assign_splits, load_example_native
+from deepfake_lib.corpora.spoof_generators import RESYNTHESIS_METHODS
+from deepfake_lib.evaluation.metrics import compute_eer
+from deepfake_lib.modeling import baselines
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -54,7 +55,7 @@ def measure_build(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     cmd = [
         sys.executable,
         "-m",
-        "deepfake_lib.real_speech",
+        "deepfake_lib.corpora.real_speech",
         "--out",
         str(out),
         "--force",

@@ -45,7 +45,7 @@ QUICK_SETTINGS = ("epochs=1", "loao_epochs=1", "robustness=false", "n_bootstrap=
 
 def run_series(run_dir: Path, params: Path, settings: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run the four notebooks in a child process; wall seconds and the largest process's peak RSS."""
-    command = [sys.executable, "-m", "deepfake_lib.cli", "series", "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", "deepfake_lib.cli.main", "series", "--run-dir", str(run_dir)]
     command += ["--params", str(params)]
     for setting in settings:
         command += ["--set", setting]
@@ -103,8 +103,8 @@ def run_figures(run_dir: Path) -> dict[str, Any]:
 
 def embedded_to_real(demo_run: Path, corpus: str, n_bootstrap: int) -> dict[str, Any] | None:
     """The embedded default run's model scored on every real-speech clip (None without the run)."""
-    from deepfake_lib.cross_source import evaluate_cross_source
     from deepfake_lib.runs import load_run_config, require_complete
+    from deepfake_lib.studies.cross_source import evaluate_cross_source
 
     try:
         require_complete(demo_run, "run")

@@ -1,6 +1,6 @@
 """Benchmark: the dress rehearsal of the Colab run (``params/rehearsal.yaml``) on this machine.
 
-Builds the stand-ins (:mod:`deepfake_lib.rehearsal`) unless ``--skip-build``, then runs each
+Builds the stand-ins (:mod:`deepfake_lib.notebook.rehearsal`) unless ``--skip-build``, then runs each
 notebook of the series in its own process, one after the other, into one run folder, and
 records per notebook:
 
@@ -67,7 +67,7 @@ def run_notebook(name: str, run_dir: Path, params: Path) -> dict[str, Any]:
             [
                 sys.executable,
                 "-m",
-                "deepfake_lib.rehearsal",
+                "deepfake_lib.notebook.rehearsal",
                 "run",
                 "--run-dir",
                 str(run_dir),
@@ -115,8 +115,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from deepfake_lib.config import resolve_path
-    from deepfake_lib.rehearsal import build_standins, missing_artefacts
-    from deepfake_lib.series import NOTEBOOKS
+    from deepfake_lib.notebook.rehearsal import build_standins, missing_artefacts
+    from deepfake_lib.notebook.series import NOTEBOOKS
 
     run_dir = resolve_path(args.run_dir or ("runs/rehearsal_quick" if args.quick else "runs/rehearsal"))
     params = resolve_path(args.params)

@@ -1,6 +1,6 @@
 """Benchmark: the web service under concurrent load, on the loopback interface.
 
-Starts ``uvicorn deepfake_lib.serve:app`` on 127.0.0.1 (a free port) with a model (default:
+Starts ``uvicorn deepfake_lib.deploy.service:app`` on 127.0.0.1 (a free port) with a model (default:
 a random-weight tiny model saved to a temporary folder; ``--model`` for a run or export
 folder), waits for ``/health``, then runs 20 client threads (one ``httpx.Client`` each) that
 POST 4 s WAV clips to ``/predict`` until a bounded number of requests (200; 40 with
@@ -97,7 +97,7 @@ def main() -> None:
         if model is None:
             from transformers.utils import logging as hf_logging
 
-            from deepfake_lib.models import build_tiny_model, save_model
+            from deepfake_lib.modeling.models import build_tiny_model, save_model
 
             hf_logging.disable_progress_bar()
 
@@ -117,7 +117,7 @@ def main() -> None:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "deepfake_lib.serve:app",
+                "deepfake_lib.deploy.service:app",
                 "--host",
                 "127.0.0.1",
                 "--port",

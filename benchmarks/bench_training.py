@@ -1,13 +1,13 @@
 """Benchmark: training throughput, Trainer overhead, memory and the offline default run, on
 this CPU with 2 threads; every ratio is measured side by side in one run.
 
-Models: ``tiny`` (:func:`deepfake_lib.models.load_model` ``"tiny"``, the offline default,
+Models: ``tiny`` (:func:`deepfake_lib.modeling.models.load_model` ``"tiny"``, the offline default,
 feature encoder trained) and ``base`` (the wav2vec2-base architecture, ``Wav2Vec2Config()``
 defaults with a 2-class head, random weights, feature encoder frozen with
 ``freeze_feature_encoder()``; random weights cost the same as trained ones). Batch 8, fp32,
 forward + backward + optimizer step. Clips are Gaussian noise of uniform 1.5-10 s at 16 kHz
 (the first one exactly 10 s), written as WAV bytes in the project's schema so that
-:class:`deepfake_lib.train.ClipDataset` decodes them as it decodes real data.
+:class:`deepfake_lib.modeling.training.ClipDataset` decodes them as it decodes real data.
 
 Parts:
 
@@ -133,7 +133,7 @@ def build_model(name: str, *, seed: int = 0) -> tuple[Any, Any]:
     """``(model, feature_extractor)`` for ``"tiny"`` (the offline default as ``fine_tune`` loads
     it) or ``"base"`` (wav2vec2-base architecture, random weights, feature encoder frozen)."""
     if name == "tiny":
-        from deepfake_lib.models import load_model
+        from deepfake_lib.modeling.models import load_model
 
         loaded = load_model("tiny", seed=seed)
         return loaded.model, loaded.feature_extractor
@@ -205,7 +205,7 @@ def fixed_crops(
     waves: list[np.ndarray], labels: np.ndarray, n_items: int, n_samples: int, *, seed: int = 0
 ) -> FixedItems:
     """``n_items`` random crops (repeat-padded when short) of ``n_samples`` samples, cycling over the clips."""
-    from deepfake_lib.audio import crop_or_pad
+    from deepfake_lib.audio.io import crop_or_pad
 
     rng = np.random.default_rng(seed)
     items = [
@@ -344,7 +344,7 @@ def train_with_trainer(
     ``n_steps`` steps, with ``clock`` as a callback; set-up and call times."""
     from transformers.trainer_callback import PrinterCallback
 
-    from deepfake_lib.train import AudioCollator, DetectorTrainer
+    from deepfake_lib.modeling.training import AudioCollator, DetectorTrainer
 
     t0 = time.perf_counter()
     trainer = DetectorTrainer(
@@ -399,7 +399,7 @@ def part_padding(
     """A: dynamic padding of 4 s crops against padding every batch to the dataset's longest
     clip. One model and optimizer; the two strategies alternate step by step (the order
     flips every round) so that both see the same host load."""
-    from deepfake_lib.train import AudioCollator, ClipDataset
+    from deepfake_lib.modeling.training import AudioCollator, ClipDataset
 
     init = {k: v.detach().clone() for k, v in model.state_dict().items()}
     plans = [("dynamic_crop_4s", CROP_SAMPLES, False)] + (
@@ -465,8 +465,8 @@ def part_trainer(
     and the median of the per-pair ratios (the one checked against the target)."""
     import copy
 
+    from deepfake_lib.modeling.training import AudioCollator
     from deepfake_lib.scoring import EvalClips
-    from deepfake_lib.train import AudioCollator
 
     clips = EvalClips.from_split(ds)
     waves = [clips.load(i) for i in range(len(clips))]
@@ -576,7 +576,7 @@ def part_memory(name: str, steps: int, warmup: int) -> dict[str, Any]:
 
 def child_memory(args: dict[str, Any]) -> dict[str, Any]:
     """One model, batch 8 of 4 s noise: peak RSS (getrusage) after ``steps`` training steps."""
-    from deepfake_lib.train import AudioCollator
+    from deepfake_lib.modeling.training import AudioCollator
 
     rss_start = current_rss_mb()
     model, fe = build_model(args["model"])
@@ -723,7 +723,7 @@ def part_default_run(quick: bool, tmp: Path, seeds: Sequence[int] = (0,)) -> dic
 def child_prepare(args: dict[str, Any]) -> dict[str, Any]:
     """Generate (cold) and split the corpus of the config; seconds and clip counts."""
     from deepfake_lib.config import ExperimentConfig
-    from deepfake_lib.train import prepare_data
+    from deepfake_lib.modeling.training import prepare_data
 
     cfg = ExperimentConfig(**args)
     t0 = time.perf_counter()
@@ -740,7 +740,7 @@ def child_prepare(args: dict[str, Any]) -> dict[str, Any]:
 def child_default_run(args: dict[str, Any]) -> dict[str, Any]:
     """fine_tune on the (now cached) corpus of the config; the figures part D reports."""
     from deepfake_lib.config import ExperimentConfig
-    from deepfake_lib.train import fine_tune, prepare_data
+    from deepfake_lib.modeling.training import fine_tune, prepare_data
 
     cfg = ExperimentConfig(**args)
     t0 = time.perf_counter()
@@ -762,7 +762,7 @@ def child_default_run(args: dict[str, Any]) -> dict[str, Any]:
         "test_eer_ci95": list(test_ci) if test_ci else None,
         "test_auc": m["test"]["auc"],
         "test_accuracy": m["test"]["accuracy"],
-        # ASVspoof 5 costs and calibration (deepfake_lib.metrics; absent from runs before they existed)
+        # ASVspoof 5 costs and calibration (deepfake_lib.evaluation.metrics; absent from runs before they existed)
         **{f"test_{k}": m["test"][k] for k in ("min_dcf", "act_dcf", "cllr", "min_cllr") if k in m["test"]},
         "validation_eer": m["validation"]["eer"],
         "shortcut_eer": sc.get("eer"),

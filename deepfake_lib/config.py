@@ -265,7 +265,7 @@ def quiet_libraries() -> None:
     results rather than progress-bar debris (transformers' own bars, e.g. "Writing model shards"
     on every save); warnings and errors still show. Downloads from the Hugging Face Hub keep
     their progress bars (a 378 MB checkpoint should not look like a hang): huggingface_hub's bars
-    stay on, and :func:`deepfake_lib.data.load_source` turns datasets' bars on around a Hub download.
+    stay on, and :func:`deepfake_lib.corpora.sources.load_source` turns datasets' bars on around a Hub download.
     """
     # imported here, not at the top: config is the module the command line and every stage
     # read first, and it must not pull in the ML stack (seconds of import time)

@@ -1,7 +1,7 @@
 """Run folders and the process settings every stage shares.
 
-A training run (:func:`deepfake_lib.train.fine_tune`) writes one folder that every later stage
-reads (analysis, export, the :class:`~deepfake_lib.infer.Detector`):
+A training run (:func:`deepfake_lib.modeling.training.fine_tune`) writes one folder that every later stage
+reads (analysis, export, the :class:`~deepfake_lib.deploy.detector.Detector`):
 
 =========================  ===================================================================
 ``config.json``            the parameters of the run
@@ -16,7 +16,7 @@ reads (analysis, export, the :class:`~deepfake_lib.infer.Detector`):
                            choose anything
 ``metrics.json``           test and validation metrics with 95% bootstrap intervals, the
                            threshold (validation EER), the shortcut control, timings, memory
-``analysis/``              what :func:`deepfake_lib.analysis.analyze_run` writes
+``analysis/``              what :func:`deepfake_lib.studies.analysis.analyze_run` writes
 ``complete.json``          the completion marker, written last (:func:`mark_complete`)
 =========================  ===================================================================
 
@@ -287,7 +287,7 @@ def require_complete(folder: str | os.PathLike[str], kind: str) -> dict[str, Any
 # --------------------------------------------------------------------------------------
 CHECKPOINT_STATE = "run_state.json"
 """File in a checkpoint folder with the run's history so far (elapsed seconds); written by
-:func:`deepfake_lib.train.fine_tune` after each checkpoint."""
+:func:`deepfake_lib.modeling.training.fine_tune` after each checkpoint."""
 
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 

@@ -1,13 +1,13 @@
 """The one scoring path: 16 kHz audio -> window logits -> clip logits and score.
 
-Training evaluation (:mod:`deepfake_lib.train`), the analysis modules and the deployed
-:class:`~deepfake_lib.infer.Detector` all score audio through this module, so the scores
+Training evaluation (:mod:`deepfake_lib.modeling.training`), the analysis modules and the deployed
+:class:`~deepfake_lib.deploy.detector.Detector` all score audio through this module, so the scores
 behind a run's ``metrics.json`` are the scores the detector gives for the same clips.
 
 Rules:
 
 * **windows** (:func:`window_spans`): with a window of ``window`` samples, starts follow
-  :func:`deepfake_lib.audio.window_starts` every ``hop`` samples (default half a window,
+  :func:`deepfake_lib.audio.io.window_starts` every ``hop`` samples (default half a window,
   i.e. 50 % overlap), and the last window is moved back to end exactly at the end of the
   audio, so every window holds real audio only (no padding, no looping). Audio no longer than
   one window, or ``window_s = 0``, is scored whole, as one window of its own length;
@@ -16,7 +16,7 @@ Rules:
   mask, otherwise only windows of equal length share a batch, so padding never changes a score;
 * **aggregation** (:func:`mean_logits`): a clip's logits ``[Fake, Real]`` are the mean of its
   window logits; its score is the log-odds of bona fide ``logit_real - logit_fake`` of that
-  mean (:func:`deepfake_lib.metrics.score_from_logits`).
+  mean (:func:`deepfake_lib.evaluation.metrics.score_from_logits`).
 
 :class:`EvalClips` is the one evaluation dataset type: the clips of a ``datasets`` split
 (decoded lazily, cached) or waveforms held in memory, with their labels and metadata.
@@ -33,10 +33,10 @@ import pandas as pd
 import torch
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.audio import window_starts
-from deepfake_lib.backends import Classifier, TorchClassifier
-from deepfake_lib.data import load_example_audio
-from deepfake_lib.metrics import score_from_logits, softmax_probability
+from deepfake_lib.audio.io import window_starts
+from deepfake_lib.classifier import Classifier, TorchClassifier
+from deepfake_lib.corpora.sources import load_example_audio
+from deepfake_lib.evaluation.metrics import score_from_logits, softmax_probability
 
 MIN_DURATION_S = 0.1
 """Shortest audio (seconds) the detector scores; wav2vec2's encoder needs a few frames."""
@@ -57,7 +57,7 @@ class EvalClips(torch.utils.data.Dataset):
     ``[n]`` (1 = Real, 0 = Fake; all 0 when unknown); ``clip_ids``, ``utterance_ids``,
     ``groups`` and ``attacks`` are lists of ``n`` strings, ``speaker_ids`` one too or ``None``.
     ``groups`` is what grouped bootstraps resample: the split's grouping column
-    (:func:`deepfake_lib.data.group_column`: speakers when named, else utterances). When only
+    (:func:`deepfake_lib.corpora.sources.group_column`: speakers when named, else utterances). When only
     ``groups`` is given it is taken as the utterance ids (the older call).
     """
 
@@ -105,7 +105,7 @@ class EvalClips(torch.utils.data.Dataset):
     @classmethod
     def from_split(cls, ds: Any, *, cache: bool = True) -> EvalClips:
         """The clips of one ``datasets`` split (decoded to 16 kHz on first use); ``groups`` follow
-        the split's grouping (:func:`deepfake_lib.data.group_column`: speakers when named)."""
+        the split's grouping (:func:`deepfake_lib.corpora.sources.group_column`: speakers when named)."""
         cols = set(ds.column_names)
         n = len(ds)
         utterances = ds["utterance_id"] if "utterance_id" in cols else None
@@ -180,7 +180,7 @@ def window_samples(window_s: float, hop_s: float | None = None) -> tuple[int, in
 def window_spans(n_samples: int, window: int, hop: int) -> list[tuple[int, int]]:
     """``(start, end)`` sample indices of the windows over ``n_samples`` samples.
 
-    Starts every ``hop`` samples (:func:`~deepfake_lib.audio.window_starts`); the last window
+    Starts every ``hop`` samples (:func:`~deepfake_lib.audio.io.window_starts`); the last window
     is moved back to end at ``n_samples``; audio no longer than ``window`` (or ``window <= 0``)
     is one span.
     """
@@ -243,8 +243,8 @@ def mean_logits(window_logits: np.ndarray) -> np.ndarray:
 
 
 def as_classifier(model: Any, *, device: str | None = None, precision: str = "fp32") -> Classifier:
-    """``model`` as a :class:`~deepfake_lib.backends.Classifier`: a torch module is wrapped in a
-    :class:`~deepfake_lib.backends.TorchClassifier` on its own device (or ``device``)."""
+    """``model`` as a :class:`~deepfake_lib.classifier.Classifier`: a torch module is wrapped in a
+    :class:`~deepfake_lib.classifier.TorchClassifier` on its own device (or ``device``)."""
     if isinstance(model, torch.nn.Module):
         dev = device or next(model.parameters()).device.type
         return TorchClassifier(model, device=dev, precision=precision)
@@ -264,7 +264,7 @@ def predict_logits(
 ) -> np.ndarray:
     """Clip logits ``[n_clips, 2]`` (Fake, Real) for every clip of an evaluation dataset.
 
-    ``model``: a torch audio classifier or any :class:`~deepfake_lib.backends.Classifier`.
+    ``model``: a torch audio classifier or any :class:`~deepfake_lib.classifier.Classifier`.
     ``window_s = 0`` scores each whole clip; otherwise clips are cut by :func:`window_spans`
     (``hop_s`` default half a window) and a clip's logits are the mean of its windows'
     (module docstring). Windows are sorted by length and scored ``batch_size`` at a time. A
@@ -331,7 +331,7 @@ def score_waves(
 def scores_table(ds: Any, logits: np.ndarray) -> pd.DataFrame:
     """Per-clip scores: clip id, utterance id, label, attack, logits, score (log-odds of Real),
     P(Real), and ``speaker_id`` when the data names speakers (the bootstrap groups then, see
-    :func:`deepfake_lib.summaries.score_groups`).
+    :func:`deepfake_lib.evaluation.summaries.score_groups`).
 
     ``ds``: an :class:`EvalClips` or a ``datasets`` split with the :data:`METADATA_COLUMNS`.
     """

@@ -11,22 +11,27 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from deepfake_lib.attacks import per_attack_eer
-from deepfake_lib.augment import available_codecs
-from deepfake_lib.baselines import (
+from deepfake_lib.audio.augmentation import available_codecs
+from deepfake_lib.evaluation.calibration import calibrate_scores
+from deepfake_lib.evaluation.metrics import compute_eer
+from deepfake_lib.modeling.baselines import (
     SYSTEM_LFCC_GMM,
     SYSTEM_LFCC_LR,
     SYSTEM_TRIVIAL_LR,
     evaluate_classical_baselines,
     evaluate_shortcut_control,
 )
-from deepfake_lib.calibration import calibrate_scores
-from deepfake_lib.cross_source import evaluate_cross_source
-from deepfake_lib.explain import occlusion_map, score_windows
-from deepfake_lib.metrics import compute_eer
-from deepfake_lib.robustness import Condition, degrade_waves, evaluate_robustness, robustness_conditions
 from deepfake_lib.scoring import EvalClips
-from deepfake_lib.study_protocol import (
+from deepfake_lib.studies.attacks import per_attack_eer
+from deepfake_lib.studies.cross_source import evaluate_cross_source
+from deepfake_lib.studies.explain import occlusion_map, score_windows
+from deepfake_lib.studies.robustness import (
+    Condition,
+    degrade_waves,
+    evaluate_robustness,
+    robustness_conditions,
+)
+from deepfake_lib.studies.study_protocol import (
     build_study_protocol_data,
     compare_protocols,
     summarize_epoch_picking,
@@ -38,7 +43,7 @@ SR = 16_000
 
 def speech_like(seed: int, seconds: float = 1.0) -> np.ndarray:
     """A voiced, formant-coloured test clip [samples] at 16 kHz (energy across the band)."""
-    from deepfake_lib.synthetic import synthesize_bonafide
+    from deepfake_lib.corpora.embedded import synthesize_bonafide
 
     return synthesize_bonafide(np.random.default_rng(seed), SR, seconds).astype(np.float32)
 
@@ -53,7 +58,7 @@ def power(x: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def tiny():
-    from deepfake_lib.models import build_tiny_model
+    from deepfake_lib.modeling.models import build_tiny_model
 
     return build_tiny_model(seed=0)
 
@@ -61,8 +66,8 @@ def tiny():
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory):
     """A small embedded corpus (12 utterances, 2 spoofs each, 1-2 s clips) split by utterance."""
-    from deepfake_lib.data import load_source, make_splits
-    from deepfake_lib.synthetic import CorpusConfig
+    from deepfake_lib.corpora.embedded import CorpusConfig
+    from deepfake_lib.corpora.sources import load_source, make_splits
 
     cfg = CorpusConfig(
         n_utterances=12, spoofs_per_utterance=2, min_duration_s=1.0, max_duration_s=2.0, seed=0
@@ -278,7 +283,7 @@ def test_per_attack_eer_rows(tmp_path):
 
 
 def test_per_attack_zero_errors_get_exact_bounds_not_zero_width():
-    from deepfake_lib.metrics import format_rate
+    from deepfake_lib.evaluation.metrics import format_rate
 
     table = per_attack_eer(attack_scores(), threshold=0.0, n_bootstrap=200, seed=0).set_index("attack")
     a01 = table.loc["A01"]  # separated from bona fide: no error at all
@@ -298,7 +303,7 @@ def test_per_attack_zero_errors_get_exact_bounds_not_zero_width():
 
 
 def test_per_attack_groups_by_speaker_when_named():
-    from deepfake_lib.summaries import score_groups
+    from deepfake_lib.evaluation.summaries import score_groups
 
     scores = attack_scores()
     assert list(score_groups(scores)) == list(scores["utterance_id"])
@@ -336,7 +341,7 @@ def logit_table(n: int, seed: int, overconfidence: float = 5.0) -> pd.DataFrame:
 
 
 def test_temperature_is_fitted_on_validation_only(tmp_path):
-    from deepfake_lib.metrics import fit_temperature
+    from deepfake_lib.evaluation.metrics import fit_temperature
 
     val, test = logit_table(400, 0), logit_table(300, 1)
     result = calibrate_scores(val, test, out_dir=tmp_path)
@@ -404,8 +409,8 @@ def null_eer_bound(n_real: int, n_fake: int, *, quantile: float = 0.99, n_draws:
 def test_shortcut_control_is_near_chance_on_the_embedded_corpus(tmp_path):
     """Duration, level, peak, sample rate and zero-crossing rate must not give the classes away
     (a pipeline check of the embedded corpus, not a statement about real deepfakes)."""
-    from deepfake_lib.data import load_source, make_splits
-    from deepfake_lib.synthetic import CorpusConfig
+    from deepfake_lib.corpora.embedded import CorpusConfig
+    from deepfake_lib.corpora.sources import load_source, make_splits
 
     cfg = CorpusConfig(
         n_utterances=60, spoofs_per_utterance=2, min_duration_s=1.0, max_duration_s=2.0, seed=0
@@ -457,7 +462,7 @@ def test_occlusion_map_shape_and_edges(tiny, tmp_path):
 # cross source
 # --------------------------------------------------------------------------------------
 def test_cross_source_through_a_local_parquet(tiny, splits, tmp_path):
-    from deepfake_lib.models import save_model
+    from deepfake_lib.modeling.models import save_model
 
     run = tmp_path / "run"
     save_model(tiny, run / "model")
@@ -491,7 +496,7 @@ def test_cross_source_through_a_local_parquet(tiny, splits, tmp_path):
 # the study's protocol
 # --------------------------------------------------------------------------------------
 def test_waves_to_dataset_keeps_the_common_schema():
-    from deepfake_lib.data import _features, load_example_audio
+    from deepfake_lib.corpora.sources import _features, load_example_audio
 
     waves = [white(0, 0.3), white(1, 0.2, level=1.5)]  # the second exceeds full scale: float WAV keeps it
     rows = pd.DataFrame({"label": [1, 0], "clip_id": ["a", "b"], "attack": ["bonafide", "A01"]})
@@ -502,7 +507,7 @@ def test_waves_to_dataset_keeps_the_common_schema():
 
 
 def test_study_protocol_data_is_augmented_before_a_group_blind_split(splits):
-    from deepfake_lib.data import _features, load_example_audio
+    from deepfake_lib.corpora.sources import _features, load_example_audio
 
     data, info = build_study_protocol_data(splits, n_clips=20, n_val=10, seed=0)
     assert len(data["train"]) == 10 and len(data["validation"]) == 10
@@ -660,7 +665,7 @@ def test_leave_one_attack_out_cheap_run(splits, tmp_path):
 
 
 def test_loao_control_has_the_held_out_run_budget(splits):
-    from deepfake_lib.attacks import loao_training_sets
+    from deepfake_lib.studies.attacks import loao_training_sets
 
     attacks = sorted({a for a, y in zip(splits["train"]["attack"], splits["train"]["label"]) if y == 0})
     assert len(attacks) >= 2
@@ -678,14 +683,14 @@ def test_loao_control_has_the_held_out_run_budget(splits):
 
 
 def leave_one_attack_out_(cfg, splits, attack, out_dir):
-    from deepfake_lib.attacks import leave_one_attack_out
+    from deepfake_lib.studies.attacks import leave_one_attack_out
 
     return leave_one_attack_out(cfg, splits, epochs=1, out_dir=out_dir, attacks=[attack])
 
 
 @pytest.mark.slow
 def test_run_original_protocol_reports_both_figures(splits, tmp_path):
-    from deepfake_lib.study_protocol import run_original_protocol
+    from deepfake_lib.studies.study_protocol import run_original_protocol
 
     cfg = quick_config(tmp_path)
     report = run_original_protocol(cfg, splits, n_clips=20, n_val=10, epochs=1, out_dir=tmp_path / "analysis")

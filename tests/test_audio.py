@@ -1,4 +1,4 @@
-"""Tests for deepfake_lib.audio: decoding, validation, resampling, crops, windows, levels."""
+"""Tests for deepfake_lib.audio.io: decoding, validation, resampling, crops, windows, levels."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepfake_lib import audio
-from deepfake_lib.audio import (
+from deepfake_lib.audio import io as audio
+from deepfake_lib.audio.io import (
     MAX_DURATION_S,
     AudioError,
     AudioTooLongError,

@@ -1,4 +1,4 @@
-"""Tests for deepfake_lib.augment: primitives, codecs and the training Augmenter."""
+"""Tests for deepfake_lib.audio.augmentation: primitives, codecs and the training Augmenter."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from deepfake_lib import audio, augment
-from deepfake_lib.audio import AudioError
-from deepfake_lib.augment import AugmentConfig, Augmenter
+from deepfake_lib.audio import augmentation as augment
+from deepfake_lib.audio import io as audio
+from deepfake_lib.audio.augmentation import AugmentConfig, Augmenter
+from deepfake_lib.audio.io import AudioError
 
 SR = 16_000
 

@@ -15,8 +15,9 @@ import soundfile as sf
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-from deepfake_lib.audio import resample
-from deepfake_lib.baselines import (
+from deepfake_lib.audio.io import resample
+from deepfake_lib.corpora.embedded import ATTACKS, BONAFIDE, CorpusConfig, generate_corpus
+from deepfake_lib.modeling.baselines import (
     TRIVIAL_FEATURES,
     LfccGmm,
     extract_lfcc_frames,
@@ -26,7 +27,6 @@ from deepfake_lib.baselines import (
     fit_logistic_baseline,
     score_baseline,
 )
-from deepfake_lib.synthetic import ATTACKS, BONAFIDE, CorpusConfig, generate_corpus
 
 SR = 16_000
 

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepfake_lib import cli, real_speech, series
-from deepfake_lib.audio import SERVICE_MAX_DURATION_S
+from deepfake_lib.audio.io import SERVICE_MAX_DURATION_S
+from deepfake_lib.cli import main as cli
+from deepfake_lib.corpora import real_speech
+from deepfake_lib.deploy.service import DEFAULT_MAX_CONCURRENT
+from deepfake_lib.notebook import series
 from deepfake_lib.runs import mark_complete
-from deepfake_lib.serve import DEFAULT_MAX_CONCURRENT
 
 SR = 16_000
 
@@ -27,7 +29,7 @@ def tone(seconds: float, freq: float = 220.0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from deepfake_lib.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.models import build_tiny_model, save_model
 
     run = tmp_path_factory.mktemp("cli_run") / "demo"
     save_model(build_tiny_model(seed=11), run / "model")
@@ -265,7 +267,7 @@ def test_too_long_files_get_an_error_row(run_dir, tmp_path):
 
 # ---------------------------------------------------------------------- subcommands
 def test_train_dispatch_types_and_unknown_keys(tmp_path, monkeypatch, capsys):
-    from deepfake_lib import train
+    from deepfake_lib.modeling import training as train
 
     seen = {}
 
@@ -301,7 +303,7 @@ def test_train_dispatch_types_and_unknown_keys(tmp_path, monkeypatch, capsys):
 
 
 def test_corpus_series_and_notebook_dispatch(tmp_path, monkeypatch):
-    from deepfake_lib import synthetic
+    from deepfake_lib.corpora import embedded as synthetic
 
     calls = {}
     monkeypatch.setattr(

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepfake_lib import cpu_runtime
-from deepfake_lib.backends import TorchClassifier
+from deepfake_lib.classifier import TorchClassifier
 from deepfake_lib.config import ConfigError, ExperimentConfig
-from deepfake_lib.cpu_runtime import (
+from deepfake_lib.deploy import cpu_runtime
+from deepfake_lib.deploy.cpu_runtime import (
     GATE_MAX_LOGIT_DIFF,
     Bf16Island,
     MixedCpuClassifier,
@@ -20,8 +20,8 @@ from deepfake_lib.cpu_runtime import (
     make_gate_waves,
     measure_parity,
 )
-from deepfake_lib.infer import Detector, choose_backend, locate_model
-from deepfake_lib.models import build_tiny_model, load_model, load_model_for, save_model
+from deepfake_lib.deploy.detector import Detector, choose_backend, locate_model
+from deepfake_lib.modeling.models import build_tiny_model, load_model, load_model_for, save_model
 
 SR = 16_000
 
@@ -144,7 +144,7 @@ def fake_parity(agreement_by_kind: dict[type, float]):
 
 
 def test_auto_takes_the_next_best_path_when_a_gate_fails(monkeypatch, model_dir, tiny):
-    import deepfake_lib.infer as infer
+    import deepfake_lib.deploy.detector as infer
 
     loc = locate_model(model_dir)
     monkeypatch.setattr(infer, "make_gate_waves", lambda: make_gate_waves(2))
@@ -163,7 +163,7 @@ def test_auto_takes_the_next_best_path_when_a_gate_fails(monkeypatch, model_dir,
 
 
 def test_auto_uses_fp32_off_the_cpu(monkeypatch, model_dir, tiny):
-    import deepfake_lib.infer as infer
+    import deepfake_lib.deploy.detector as infer
 
     made = []
     monkeypatch.setattr(

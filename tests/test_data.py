@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from deepfake_lib.audio import AudioError
-from deepfake_lib.data import (
+from deepfake_lib.audio.io import AudioError
+from deepfake_lib.corpora.sources import (
     DataSourceError,
-    align_label_ids,
     assign_split_by_hash,
     assign_splits,
     count_split_labels,
@@ -23,9 +22,9 @@ from deepfake_lib.data import (
     load_example_audio,
     load_source,
     make_splits,
-    normalize_label_name,
     summarize_splits,
 )
+from deepfake_lib.labels import align_label_ids, normalize_label_name
 
 SR = 22_050
 

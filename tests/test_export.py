@@ -12,9 +12,9 @@ import shutil
 import numpy as np
 import pytest
 
-from deepfake_lib.backends import INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
-from deepfake_lib.export import EXPORT_FILES, check_parity, export_model, export_onnx
-from deepfake_lib.infer import Detector
+from deepfake_lib.classifier import INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
+from deepfake_lib.deploy.detector import Detector
+from deepfake_lib.deploy.export import EXPORT_FILES, check_parity, export_model, export_onnx
 from deepfake_lib.runs import mark_complete
 
 SR = 16_000
@@ -32,14 +32,14 @@ def waves_for(seed: int, lengths_s=(1.3, 2.5, 4.0)) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def tiny():
-    from deepfake_lib.models import build_tiny_model
+    from deepfake_lib.modeling.models import build_tiny_model
 
     return build_tiny_model(seed=5)
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny):
-    from deepfake_lib.models import save_model
+    from deepfake_lib.modeling.models import save_model
 
     run = tmp_path_factory.mktemp("run") / "demo"
     save_model(tiny, run / "model")
@@ -120,7 +120,7 @@ def test_onnx_parity_with_dynamic_batch_and_length(export_dir, tiny):
 
 @pytest.mark.slow
 def test_onnx_export_without_attention_mask(tmp_path):
-    from deepfake_lib.models import build_tiny_model
+    from deepfake_lib.modeling.models import build_tiny_model
 
     group_norm = build_tiny_model(seed=6, feat_extract_norm="group", do_stable_layer_norm=False).model
     path = export_onnx(group_norm, tmp_path / "m.onnx", with_attention_mask=False)

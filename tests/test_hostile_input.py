@@ -20,8 +20,8 @@ import psutil
 import pytest
 import soundfile as sf
 
-from deepfake_lib.audio import AudioError
-from deepfake_lib.data import load_source
+from deepfake_lib.audio.io import AudioError
+from deepfake_lib.corpora.sources import load_source
 from tests.hostile_corpus import SR, HostileItem, build_corpus, encode, tone, write_corpus
 
 MB = 1 << 20
@@ -74,7 +74,7 @@ def corpus() -> list[HostileItem]:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from deepfake_lib.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.models import build_tiny_model, save_model
 
     return save_model(build_tiny_model(seed=5), tmp_path_factory.mktemp("hostile") / "model")
 
@@ -141,7 +141,7 @@ def test_audiofolder_reports_broken_and_looping_links(corpus, tmp_path):
 # ------------------------------------------------------------------------------ CLI
 def _run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, float]:
     """Run ``deepfake-lib detect`` in this process: (exit code, stderr, peak RSS growth in MiB)."""
-    from deepfake_lib import cli
+    from deepfake_lib.cli import main as cli
 
     capsys.readouterr()
     with PeakRSS() as mem:
@@ -176,7 +176,7 @@ def killed_and_resumed(model_dir, tmp_path, capsys):
         "cpu",
     ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deepfake_lib.cli", "detect", *args, "--no-progress"],
+        [sys.executable, "-m", "deepfake_lib.cli.main", "detect", *args, "--no-progress"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -255,7 +255,7 @@ def test_cli_scores_or_rejects_every_hostile_file_and_resumes_exactly(corpus, mo
 def test_service_answers_every_item_with_200_or_a_clear_4xx(corpus, model_dir):
     from fastapi.testclient import TestClient
 
-    from deepfake_lib import serve
+    from deepfake_lib.deploy import service as serve
 
     app = serve.create_app(str(model_dir), device="cpu", max_upload_mb=20)
     with TestClient(app) as client, PeakRSS() as mem:
@@ -274,7 +274,7 @@ def test_service_answers_every_item_with_200_or_a_clear_4xx(corpus, model_dir):
 def test_service_bounds_concurrent_decode_and_score(model_dir):
     from fastapi.testclient import TestClient
 
-    from deepfake_lib import serve
+    from deepfake_lib.deploy import service as serve
 
     app = serve.create_app(str(model_dir), device="cpu", max_concurrent=2)
     state = {"now": 0, "most": 0}
@@ -313,7 +313,7 @@ def test_service_bounds_concurrent_decode_and_score(model_dir):
 def test_duration_limit_of_the_service_is_configurable(model_dir):
     from fastapi.testclient import TestClient
 
-    from deepfake_lib import serve
+    from deepfake_lib.deploy import service as serve
 
     app = serve.create_app(str(model_dir), device="cpu", max_duration_s=1.0)
     data = encode(np.concatenate([tone(1.0), tone(1.0)]), SR)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepfake_lib.audio import AudioError
-from deepfake_lib.backends import TorchClassifier
-from deepfake_lib.infer import (
+from deepfake_lib.audio.io import AudioError
+from deepfake_lib.classifier import TorchClassifier
+from deepfake_lib.deploy.detector import (
     DEFAULT_THRESHOLD_NOTE,
     Detector,
     Prediction,
@@ -27,7 +27,7 @@ from deepfake_lib.infer import (
     aggregate_windows,
     locate_model,
 )
-from deepfake_lib.metrics import score_from_logits, softmax_probability
+from deepfake_lib.evaluation.metrics import score_from_logits, softmax_probability
 from deepfake_lib.runs import IncompleteFolderError, mark_complete
 
 SR = 16_000
@@ -46,7 +46,7 @@ def make_wave(seconds: float, *, seed: int = 0, sr: int = SR) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from deepfake_lib.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.models import build_tiny_model, save_model
 
     return save_model(build_tiny_model(seed=3), tmp_path_factory.mktemp("model") / "tiny")
 
@@ -144,7 +144,7 @@ def test_unknown_hub_id_and_bad_arguments_raise(model_dir):
 
 
 def test_model_without_fake_real_head_is_refused(tmp_path):
-    from deepfake_lib.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.models import build_tiny_model, save_model
 
     loaded = build_tiny_model()
     loaded.model.config.id2label = {0: "LABEL_0", 1: "LABEL_1"}

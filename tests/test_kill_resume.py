@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.export import export_model
-from deepfake_lib.infer import Detector
-from deepfake_lib.models import build_tiny_model, save_model
+from deepfake_lib.deploy.detector import Detector
+from deepfake_lib.deploy.export import export_model
+from deepfake_lib.modeling.models import build_tiny_model, save_model
+from deepfake_lib.modeling.training import fine_tune
 from deepfake_lib.runs import (
     CHECKPOINT_STATE,
     COMPLETE_MARKER,
@@ -31,7 +32,6 @@ from deepfake_lib.runs import (
     mark_complete,
     require_complete,
 )
-from deepfake_lib.train import fine_tune
 
 WAIT_S = 240.0  # longest wait for a child to reach its stopping point (a loaded machine is slow)
 
@@ -39,7 +39,7 @@ TRAIN_CHILD = """
 import json, sys, time
 from pathlib import Path
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.train import fine_tune
+from deepfake_lib.modeling.training import fine_tune
 
 cfg = ExperimentConfig.from_params(json.loads(sys.argv[1]))
 flag = Path(sys.argv[2])
@@ -56,7 +56,7 @@ EXPORT_CHILD = """
 import sys, time
 from pathlib import Path
 import numpy as np
-import deepfake_lib.export as ex
+import deepfake_lib.deploy.export as ex
 
 flag = Path(sys.argv[3])
 

@@ -1,4 +1,5 @@
-"""The package's layout: no import cycles between its modules, and no config field left unread."""
+"""The package's layout: subpackages by stage that import only downward, no import cycles between
+modules, no oversized module, and no config field left unread."""
 
 from __future__ import annotations
 
@@ -12,31 +13,95 @@ from deepfake_lib.config import ExperimentConfig
 
 PACKAGE = Path(__file__).resolve().parents[1] / "deepfake_lib"
 
+LAYERS: dict[str, int] = {
+    "__init__": 0,
+    "config": 0,
+    "labels": 0,
+    "runs": 0,
+    "classifier": 0,
+    "audio": 1,
+    "evaluation": 2,
+    "corpora": 3,
+    "scoring": 4,
+    "modeling": 5,
+    "deploy": 6,
+    "studies": 7,
+    "notebook": 8,
+    "cli": 9,
+}
+"""Rank of each top-level unit (a core module or a subpackage). A unit imports only units of a lower
+rank (core modules of rank 0 may import each other); deploy and studies may import modeling and
+evaluation, never the reverse."""
+
+MAX_MODULE_LINES = 800
+
+
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    """``deepfake_lib/audio/io.py`` -> ``audio.io``; ``deepfake_lib/config.py`` -> ``config``."""
+    rel = path.relative_to(package).with_suffix("")
+    return ".".join(rel.parts)
+
+
+def package_modules(package: Path = PACKAGE) -> list[Path]:
+    """Every module of the package, subpackages included (the ``evaluate`` metric script aside)."""
+    return sorted(p for p in package.rglob("*.py") if "evaluate_metrics" not in p.parts)
+
 
 def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
-    """Module name -> the package modules it imports (at any depth of the file)."""
+    """Module name (``audio.io``) -> the package modules it imports, at any depth of the file."""
+    names = {module_name(p, package) for p in package_modules(package)}
+
+    def resolve(dotted: str) -> str | None:
+        parts = dotted.split(".")
+        if parts[0] != package.name:
+            return None
+        rest = ".".join(parts[1:]) or "__init__"
+        if rest in names:
+            return rest
+        if f"{rest}.__init__" in names:
+            return f"{rest}.__init__"
+        return None
+
     graph: dict[str, set[str]] = {}
-    for path in sorted(package.glob("*.py")):
-        name = path.stem
+    for path in package_modules(package):
+        name = module_name(path, package)
         edges: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if isinstance(node, ast.ImportFrom) and node.module:
-                parts = node.module.split(".")
-                if parts[0] != package.name:
-                    continue
-                if len(parts) > 1:
-                    edges.add(parts[1])
-                else:  # from deepfake_lib import x: x may be a module
-                    edges.update(a.name for a in node.names if (package / f"{a.name}.py").is_file())
+                base = resolve(node.module)
+                for alias in node.names:  # from deepfake_lib.audio import io: io may be a module
+                    sub = resolve(f"{node.module}.{alias.name}")
+                    if sub is not None:
+                        edges.add(sub)
+                    elif base is not None:
+                        edges.add(base)
             elif isinstance(node, ast.Import):
                 for alias in node.names:
-                    parts = alias.name.split(".")
-                    if parts[0] == package.name and len(parts) > 1:
-                        edges.add(parts[1])
+                    target = resolve(alias.name)
+                    if target is not None:
+                        edges.add(target)
         edges.discard(name)
-        edges.discard("__init__")
         graph[name] = edges
     return graph
+
+
+def unit_of(module: str) -> str:
+    """The top-level unit a module belongs to: ``audio.io`` -> ``audio``."""
+    return module.split(".")[0]
+
+
+def upward_imports(graph: dict[str, set[str]], layers: dict[str, int] = LAYERS) -> list[str]:
+    """Imports that point to a unit of a higher rank, or sideways between two subpackages."""
+    bad = []
+    for module, targets in graph.items():
+        here = unit_of(module)
+        for target in targets:
+            there = unit_of(target)
+            if here == there:
+                continue
+            if layers[there] > layers[here] or (layers[there] == layers[here] and layers[here] > 0):
+                bad.append(f"{module} -> {target}")
+    return sorted(bad)
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -71,24 +136,45 @@ def test_cycle_finder_finds_a_planted_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
 
 
-def test_the_package_has_no_import_cycles() -> None:
+def test_direction_check_flags_a_planted_upward_import() -> None:
+    graph = {"evaluation.metrics": {"modeling.training"}, "modeling.training": {"evaluation.metrics"}}
+    assert upward_imports(graph) == ["evaluation.metrics -> modeling.training"]
+    assert upward_imports({"deploy.x": {"studies.y"}}) == ["deploy.x -> studies.y"]
+    assert upward_imports({"runs": {"config"}, "studies.y": {"deploy.x", "runs"}}) == []
+
+
+def test_the_graph_recurses_into_subpackages() -> None:
     graph = import_graph()
-    assert {"train", "scoring", "runs", "infer", "export", "backends"} <= set(graph)
-    cycle = find_cycle(graph)
+    assert {"modeling.training", "scoring", "runs", "deploy.detector", "deploy.export", "audio.io"} <= set(graph)
+    assert "evaluation.metrics" in graph["modeling.training"]
+
+
+def test_every_module_belongs_to_a_ranked_unit() -> None:
+    units = {unit_of(m) for m in import_graph()}
+    assert units <= set(LAYERS), f"units without a rank in LAYERS: {sorted(units - set(LAYERS))}"
+
+
+def test_the_package_has_no_import_cycles() -> None:
+    cycle = find_cycle(import_graph())
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
 
 
-@pytest.mark.parametrize("module", ["runs", "scoring", "backends"])
-def test_the_lower_layer_does_not_import_the_stages_above_it(module: str) -> None:
-    above = {"train", "analysis", "infer", "export", "serve", "cli"}
-    assert not (import_graph()[module] & above), f"{module} imports {import_graph()[module] & above}"
+def test_subpackages_import_only_downward() -> None:
+    bad = upward_imports(import_graph())
+    assert not bad, "imports that point up or sideways:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", package_modules(), ids=lambda p: module_name(p))
+def test_no_module_is_oversized(path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{module_name(path)} has {lines} lines (limit {MAX_MODULE_LINES})"
 
 
 def test_every_config_field_is_read_by_library_code() -> None:
     """A field only a notebook reads would hide its defaults there; config.py itself does not count."""
     read: set[str] = set()
-    for path in PACKAGE.glob("*.py"):
-        if path.name == "config.py":
+    for path in package_modules():
+        if path.name == "config.py" and path.parent == PACKAGE:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute):

@@ -1,4 +1,4 @@
-"""Tests for deepfake_lib.metrics and the offline `evaluate` EER module.
+"""Tests for deepfake_lib.evaluation.metrics and the offline `evaluate` EER module.
 
 Convention throughout: label 1 = bona fide (Real), 0 = spoof (Fake); higher score = more bona
 fide; accept as bona fide when score >= threshold. FAR(t) = share of spoofs with score >= t,
@@ -20,8 +20,8 @@ import pytest
 from scipy.stats import beta
 from sklearn.metrics import roc_auc_score, roc_curve
 
-import deepfake_lib.metrics as metrics_module
-from deepfake_lib.metrics import (
+import deepfake_lib.evaluation.metrics as metrics_module
+from deepfake_lib.evaluation.metrics import (
     ASVSPOOF5_COSTS,
     BOOTSTRAP_STATISTICS,
     DCF,
@@ -52,7 +52,7 @@ from deepfake_lib.metrics import (
     softmax_probability,
     summarize_scores,
 )
-from deepfake_lib.summaries import eer_row
+from deepfake_lib.evaluation.summaries import eer_row
 
 
 def _far_frr(labels, scores, threshold):
@@ -488,7 +488,7 @@ def test_eer_metric_path_points_at_the_module_script():
 
 def test_importing_metrics_does_not_import_evaluate():
     # evaluate is absent on Colab; only the metric script itself needs it.
-    code = "import sys, deepfake_lib.metrics; print('evaluate' in sys.modules)"
+    code = "import sys, deepfake_lib.evaluation.metrics; print('evaluate' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "False"
 
@@ -498,7 +498,7 @@ def test_evaluate_loads_eer_module_offline(tmp_path):
     labels, scores = _synthetic_scores(60, seed=13)
     code = (
         "import json, sys, evaluate\n"
-        "from deepfake_lib.metrics import EER_METRIC_PATH\n"
+        "from deepfake_lib.evaluation.metrics import EER_METRIC_PATH\n"
         "labels, scores = json.loads(sys.stdin.read())\n"
         "metric = evaluate.load(str(EER_METRIC_PATH))\n"
         "print(json.dumps(metric.compute(references=labels, predictions=scores)))\n"
@@ -754,7 +754,12 @@ def test_summarize_scores_gives_exact_rate_intervals_and_flags_degenerate_bootst
 
 
 def test_cllr_with_the_training_prior_removed():
-    from deepfake_lib.metrics import compute_cllr, compute_min_cllr, llr_from_log_odds, summarize_scores
+    from deepfake_lib.evaluation.metrics import (
+        compute_cllr,
+        compute_min_cllr,
+        llr_from_log_odds,
+        summarize_scores,
+    )
 
     rng = np.random.default_rng(3)
     labels = np.r_[np.ones(60, int), np.zeros(140, int)]

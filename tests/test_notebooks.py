@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.series import (
+from deepfake_lib.notebook.series import (
     NOTEBOOKS,
     check_notebook_hygiene,
     notebooks_dir,
@@ -104,7 +104,7 @@ def test_hygiene_check_catches_stale_outputs(tmp_path: Path) -> None:
 
 
 def test_widget_outputs_are_debris_that_refresh_drops(tmp_path: Path) -> None:
-    from deepfake_lib.series import WIDGET_VIEW, drop_widget_outputs
+    from deepfake_lib.notebook.series import WIDGET_VIEW, drop_widget_outputs
 
     nb = json.loads(PATHS[0].read_text())
     cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and c.get("outputs"))
@@ -123,7 +123,7 @@ def test_widget_outputs_are_debris_that_refresh_drops(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_series_runs_end_to_end_with_papermill(tmp_path: Path) -> None:
-    from deepfake_lib.series import run_series
+    from deepfake_lib.notebook.series import run_series
 
     summary = run_series(
         tmp_path / "run",
@@ -159,7 +159,7 @@ def test_series_runs_end_to_end_with_papermill(tmp_path: Path) -> None:
 
 def test_series_rejects_unknown_parameters_before_running(tmp_path: Path) -> None:
     from deepfake_lib.config import ConfigError
-    from deepfake_lib.series import run_series
+    from deepfake_lib.notebook.series import run_series
 
     with pytest.raises(ConfigError, match="epohcs"):
         run_series(tmp_path / "run", parameters={"epohcs": 1})
@@ -180,14 +180,14 @@ def _yaml(path: Path) -> dict:
 
 
 def _undeclared(path: Path) -> set[str]:
-    from deepfake_lib.series import declared_parameters
+    from deepfake_lib.notebook.series import declared_parameters
 
     return set(_yaml(path)) - set(declared_parameters())
 
 
 @pytest.mark.parametrize("params_file", PARAMS_FILES, ids=[p.stem for p in PARAMS_FILES])
 def test_params_file_holds_only_parameters(params_file: Path) -> None:
-    from deepfake_lib.series import check_parameter_names
+    from deepfake_lib.notebook.series import check_parameter_names
 
     check_parameter_names(set(_yaml(params_file)))
     ExperimentConfig.from_yaml(params_file)
@@ -208,7 +208,7 @@ def test_make_demo_passes_every_key_to_every_notebook_like_papermill(
 ) -> None:
     import papermill
 
-    from deepfake_lib.series import run_series
+    from deepfake_lib.notebook.series import run_series
 
     passed: dict[str, dict] = {}
     monkeypatch.setattr(
@@ -243,7 +243,7 @@ def _injected_cell(notebook: Path, params_file: Path) -> str:
 @pytest.mark.parametrize("bad_key", ["epohcs", "notes"])
 def test_both_routes_stop_on_the_same_unknown_key(bad_key: str, tmp_path: Path) -> None:
     from deepfake_lib.config import ConfigError
-    from deepfake_lib.series import check_injected_parameters, run_series
+    from deepfake_lib.notebook.series import check_injected_parameters, run_series
 
     params_file = tmp_path / "bad.yaml"
     params_file.write_text(f"epochs: 2\n{bad_key}: 1\n")
@@ -419,7 +419,7 @@ def test_install_cell_keeps_colabs_torch(path: Path) -> None:
 
 
 def test_colab_guide_parameters_table_is_current() -> None:
-    from deepfake_lib.series import render_parameters_table
+    from deepfake_lib.notebook.series import render_parameters_table
 
     guide = (ROOT / "Colab_setup.md").read_text()
     table = guide.split("<!-- parameters table: begin -->\n")[1].split("\n<!-- parameters table: end -->")[0]
@@ -430,7 +430,7 @@ def test_colab_guide_parameters_table_is_current() -> None:
 
 
 def test_require_run_names_what_notebook_04_lacks(tmp_path: Path) -> None:
-    from deepfake_lib.series import RUN_NEEDS, require_run
+    from deepfake_lib.notebook.series import RUN_NEEDS, require_run
 
     with pytest.raises(FileNotFoundError, match="does not exist.*notebook 03.*Google Drive"):
         require_run(tmp_path / "absent")
@@ -447,7 +447,7 @@ def test_require_run_names_what_notebook_04_lacks(tmp_path: Path) -> None:
 def test_progress_prints_one_line_per_executed_cell(capsys: pytest.CaptureFixture[str]) -> None:
     import nbformat
 
-    from deepfake_lib.series import _CellProgress, format_headline
+    from deepfake_lib.notebook.series import _CellProgress, format_headline
 
     tracker = _CellProgress("03_fine_tuning.ipynb", 2)
     cells = [

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from deepfake_lib import plots  # noqa: E402
+from deepfake_lib.notebook import plots  # noqa: E402
 
 SR = 16_000
 RNG = np.random.default_rng(0)
@@ -75,7 +75,7 @@ def test_colours_are_fixed():
 
 
 def test_class_balance_from_each_table_kind():
-    # the format of deepfake_lib.data.summarize_splits
+    # the format of deepfake_lib.corpora.sources.summarize_splits
     summary = pd.DataFrame(
         {
             "split": ["train", "train", "train", "test", "test"],
@@ -205,7 +205,7 @@ def test_analysis_figures():
         }
     )
     check_labelled(plots.plot_robustness(rob))
-    from deepfake_lib.analysis import calibrate_scores
+    from deepfake_lib.studies.analysis import calibrate_scores
 
     df = per_clip_table(60)
     cal = calibrate_scores(df.iloc[:30], df.iloc[30:])
@@ -226,7 +226,7 @@ def test_analysis_figures():
 
 
 def test_protocol_and_attack_figures():
-    from deepfake_lib.analysis import compare_protocols, per_attack_eer
+    from deepfake_lib.studies.analysis import compare_protocols, per_attack_eer
 
     report = {
         "eer": 0.2,
@@ -320,7 +320,7 @@ def test_compact_png_is_lossless_for_few_colours_and_smaller_for_many():
 
 
 def test_far_frr_curves_cross_at_the_eer():
-    from deepfake_lib.metrics import compute_eer
+    from deepfake_lib.evaluation.metrics import compute_eer
 
     df = per_clip_table(40)
     fig = plots.plot_far_frr(df["label"], df["score"], threshold=0.1)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_lib import real_speech as rs
-from deepfake_lib.data import load_example_native
+from deepfake_lib.corpora import real_speech as rs
+from deepfake_lib.corpora.sources import load_example_native
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 import torch
 import yaml
 
-from deepfake_lib import LABEL_NAMES, rehearsal
+from deepfake_lib import LABEL_NAMES
+from deepfake_lib.notebook import rehearsal
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(
@@ -66,7 +67,7 @@ def test_reference_config_is_wav2vec2_base_with_a_two_class_head() -> None:
 def test_hemg_standin_loads_through_the_hub_code_path(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from deepfake_lib.data import detect_source_kind, load_source
+    from deepfake_lib.corpora.sources import detect_source_kind, load_source
 
     folder = rehearsal.build_hemg_dataset(tmp_path / "hemg", n_rows=4, clip_s=1.5, seed=3)
     assert pq.read_schema(folder / "data" / "train-00000-of-00001.parquet").names == ["audio", "label"]
@@ -98,7 +99,7 @@ def test_checkpoint_labels_are_aligned_by_name_not_position(tmp_path: Path) -> N
     """A head saved as {0: real, 1: fake} is permuted, never re-initialised, so its logits survive."""
     from transformers import AutoModelForAudioClassification
 
-    from deepfake_lib.models import load_model
+    from deepfake_lib.modeling.models import load_model
 
     folder = rehearsal.build_checkpoint(tmp_path / "reversed", id2label={0: "real", 1: "fake"}, **SMALL)
     original = AutoModelForAudioClassification.from_pretrained(folder).eval()
@@ -113,7 +114,7 @@ def test_checkpoint_labels_are_aligned_by_name_not_position(tmp_path: Path) -> N
 
 
 def test_reference_labels_match_the_dataset_names_and_keep_the_head(tmp_path: Path) -> None:
-    from deepfake_lib.models import load_model
+    from deepfake_lib.modeling.models import load_model
 
     folder = rehearsal.build_checkpoint(tmp_path / "ref", **SMALL)
     loaded = load_model(str(folder))
@@ -126,7 +127,7 @@ def test_real_configuration_trains_one_step_and_evaluates_on_the_standins(tmp_pa
     """The full-size wav2vec2-base stand-in, colab_t4's parameters (batch 8 x 4 s crops, accumulation 2,
     frozen encoder, 4 s evaluation windows) through fine_tune: one optimiser update, one evaluation."""
     from deepfake_lib.config import ExperimentConfig
-    from deepfake_lib.train import fine_tune
+    from deepfake_lib.modeling.training import fine_tune
 
     data = rehearsal.build_hemg_dataset(tmp_path / "data", n_rows=12, clip_s=rehearsal.HEMG_CLIP_S)
     model = rehearsal.build_checkpoint(tmp_path / "model")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binom
 
-from deepfake_lib import report
+from deepfake_lib.notebook import report
 
 NAN = float("nan")
 

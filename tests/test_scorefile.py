@@ -1,4 +1,4 @@
-"""Tests for deepfake_lib.scorefile: protocols, score files, id matching and ``deepfake-lib score``."""
+"""Tests for deepfake_lib.evaluation.scorefile: protocols, score files, id matching and ``deepfake-lib score``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from deepfake_lib.cli import RESULT_COLUMNS, ResultsWriter, main, result_row
-from deepfake_lib.metrics import DetectionCosts, compute_metrics, format_rate
-from deepfake_lib.scorefile import (
+from deepfake_lib.cli.main import RESULT_COLUMNS, ResultsWriter, main, result_row
+from deepfake_lib.evaluation.metrics import DetectionCosts, compute_metrics, format_rate
+from deepfake_lib.evaluation.scorefile import (
     ScoreFileError,
     normalize_id,
     read_protocol,

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from deepfake_lib import TARGET_SAMPLE_RATE
-from deepfake_lib.backends import TorchClassifier
+from deepfake_lib.classifier import TorchClassifier
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.infer import Detector
-from deepfake_lib.models import LoadedModel, build_tiny_model, load_model
+from deepfake_lib.deploy.detector import Detector
+from deepfake_lib.modeling.models import LoadedModel, build_tiny_model, load_model
+from deepfake_lib.modeling.training import fine_tune, prepare_data
 from deepfake_lib.runs import RUN_FILES
 from deepfake_lib.scoring import (
     EvalClips,
@@ -23,7 +24,6 @@ from deepfake_lib.scoring import (
     window_samples,
     window_spans,
 )
-from deepfake_lib.train import fine_tune, prepare_data
 
 
 def test_window_spans_end_at_the_audio_and_never_pad() -> None:

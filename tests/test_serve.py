@@ -19,8 +19,8 @@ import soundfile as sf
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from deepfake_lib import serve  # noqa: E402
-from deepfake_lib.infer import Detector  # noqa: E402
+from deepfake_lib.deploy import service as serve  # noqa: E402
+from deepfake_lib.deploy.detector import Detector  # noqa: E402
 
 SR = 16_000
 
@@ -39,7 +39,7 @@ def wav_bytes(
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from deepfake_lib.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.models import build_tiny_model, save_model
 
     return save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("serve") / "model")
 
@@ -56,7 +56,7 @@ def test_importing_the_module_builds_no_app_and_loads_no_model(tmp_path):
     # Package imports sit at module top (torch comes with them); what must not happen on import
     # is a side effect: no app, no Detector, no model read, even when DEEPFAKE_MODEL is broken.
     # With a model path that does not exist, any model loading at import would raise here.
-    code = "import deepfake_lib.serve as s; assert s._app is None"
+    code = "import deepfake_lib.deploy.service as s; assert s._app is None"
     env = {**os.environ, "DEEPFAKE_MODEL": str(tmp_path / "no-such-model")}
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300, env=env)
 
@@ -75,8 +75,8 @@ def test_health_and_model(client_and_log, model_dir):
 
 
 def test_model_reports_run_metrics_with_meanings(tmp_path):
-    from deepfake_lib.metrics import METRIC_MEANINGS, summarize_scores
-    from deepfake_lib.models import build_tiny_model, save_model
+    from deepfake_lib.evaluation.metrics import METRIC_MEANINGS, summarize_scores
+    from deepfake_lib.modeling.models import build_tiny_model, save_model
     from deepfake_lib.runs import mark_complete, write_json
 
     run = tmp_path / "run"
@@ -241,7 +241,7 @@ def test_real_uvicorn_process(model_dir, tmp_path):
             sys.executable,
             "-m",
             "uvicorn",
-            "deepfake_lib.serve:app",
+            "deepfake_lib.deploy.service:app",
             "--host",
             "127.0.0.1",
             "--port",

@@ -13,8 +13,8 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from deepfake_lib import synthetic
-from deepfake_lib.synthetic import (
+from deepfake_lib.corpora import embedded as synthetic
+from deepfake_lib.corpora.embedded import (
     ATTACKS,
     BONAFIDE,
     GENERATOR_VERSION,

@@ -13,13 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from deepfake_lib.baselines import SYSTEM_TRIVIAL_LR
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.metrics import selection_score
-from deepfake_lib.models import build_tiny_model
-from deepfake_lib.runs import RUN_FILES, load_run, load_run_config, resolve_precision, state_dict_checksum
-from deepfake_lib.scoring import EvalClips, predict_logits
-from deepfake_lib.train import (
+from deepfake_lib.evaluation.metrics import selection_score
+from deepfake_lib.modeling.baselines import SYSTEM_TRIVIAL_LR
+from deepfake_lib.modeling.models import build_tiny_model
+from deepfake_lib.modeling.training import (
     AudioCollator,
     ClipDataset,
     class_weights_for,
@@ -28,6 +26,8 @@ from deepfake_lib.train import (
     history_table,
     prepare_data,
 )
+from deepfake_lib.runs import RUN_FILES, load_run, load_run_config, resolve_precision, state_dict_checksum
+from deepfake_lib.scoring import EvalClips, predict_logits
 
 
 def toy_config(corpus: Path, run_dir: Path, **changes: object) -> ExperimentConfig:
@@ -208,7 +208,7 @@ def test_ddp_two_cpu_ranks_finish_and_rank0_saves_its_model(toy_corpus: Path, tm
             "--nproc_per_node",
             "2",
             "-m",
-            "deepfake_lib.cli",
+            "deepfake_lib.cli.main",
             "train",
             "--params",
             str(params),
@@ -222,7 +222,7 @@ def test_ddp_two_cpu_ranks_finish_and_rank0_saves_its_model(toy_corpus: Path, tm
     assert "rank 0 of 2 finished" in out.stdout and "rank 1 of 2 finished" in out.stdout
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["world_size"] == 2
-    from deepfake_lib.models import load_model
+    from deepfake_lib.modeling.models import load_model
 
     saved = load_model(str(tmp_path / "ddp" / "model"))
     assert state_dict_checksum(saved.model) == metrics["model_checksum"]

@@ -1,0 +1,1 @@
+"""Audio in and out: decoding with bounded reads, resampling, framing, and waveform augmentation."""

@@ -1,0 +1,1 @@
+"""Command lines: ``deepfake-detect`` and ``deepfake-lib``."""

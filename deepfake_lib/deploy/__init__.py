@@ -1,0 +1,1 @@
+"""Deployment: the Detector, CPU runtimes, export formats and the HTTP service."""

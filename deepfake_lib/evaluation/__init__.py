@@ -1,0 +1,1 @@
+"""Evaluation: metrics and their intervals, calibration, score files, metric rows."""

@@ -1,0 +1,1 @@
+"""Modeling: detectors (front-end + back-end), training, classical baselines."""

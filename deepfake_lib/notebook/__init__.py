@@ -1,0 +1,1 @@
+"""Notebook support: figures, generated prose, and running the series with papermill."""

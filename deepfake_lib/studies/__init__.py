@@ -1,0 +1,1 @@
+"""Studies of a trained run (what notebook 04 runs): attacks, robustness, calibration, protocols."""
