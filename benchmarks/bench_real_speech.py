@@ -44,7 +44,7 @@ from deepfake_lib.config import resolve_path
 from deepfake_lib.corpora import real_speech
 from deepfake_lib.corpora.sources import assign_splits, load_example_native
 from deepfake_lib.corpora.spoof_generators import RESYNTHESIS_METHODS
-from deepfake_lib.evaluation.metrics import compute_eer
+from deepfake_lib.evaluation.error_rates import compute_eer
 from deepfake_lib.modeling import baselines
 
 RESULTS = Path(__file__).resolve().parent / "results"

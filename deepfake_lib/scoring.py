@@ -36,7 +36,7 @@ from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio.io import window_starts
 from deepfake_lib.classifier import Classifier, TorchClassifier
 from deepfake_lib.corpora.sources import load_example_audio
-from deepfake_lib.evaluation.metrics import score_from_logits, softmax_probability
+from deepfake_lib.evaluation.probability import score_from_logits, softmax_probability
 
 MIN_DURATION_S = 0.1
 """Shortest audio (seconds) the detector scores; wav2vec2's encoder needs a few frames."""

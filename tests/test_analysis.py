@@ -13,7 +13,7 @@ from scipy.stats import beta
 
 from deepfake_lib.audio.augmentation import available_codecs
 from deepfake_lib.evaluation.calibration import calibrate_scores
-from deepfake_lib.evaluation.metrics import compute_eer
+from deepfake_lib.evaluation.error_rates import compute_eer
 from deepfake_lib.modeling.baselines import (
     SYSTEM_LFCC_GMM,
     SYSTEM_LFCC_LR,
@@ -283,7 +283,7 @@ def test_per_attack_eer_rows(tmp_path):
 
 
 def test_per_attack_zero_errors_get_exact_bounds_not_zero_width():
-    from deepfake_lib.evaluation.metrics import format_rate
+    from deepfake_lib.evaluation.error_rates import format_rate
 
     table = per_attack_eer(attack_scores(), threshold=0.0, n_bootstrap=200, seed=0).set_index("attack")
     a01 = table.loc["A01"]  # separated from bona fide: no error at all
@@ -341,7 +341,7 @@ def logit_table(n: int, seed: int, overconfidence: float = 5.0) -> pd.DataFrame:
 
 
 def test_temperature_is_fitted_on_validation_only(tmp_path):
-    from deepfake_lib.evaluation.metrics import fit_temperature
+    from deepfake_lib.evaluation.probability import fit_temperature
 
     val, test = logit_table(400, 0), logit_table(300, 1)
     result = calibrate_scores(val, test, out_dir=tmp_path)

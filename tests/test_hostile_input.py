@@ -176,7 +176,7 @@ def killed_and_resumed(model_dir, tmp_path, capsys):
         "cpu",
     ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deepfake_lib.cli.main", "detect", *args, "--no-progress"],
+        [sys.executable, "-m", "deepfake_lib.cli", "detect", *args, "--no-progress"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -27,7 +27,7 @@ from deepfake_lib.deploy.detector import (
     aggregate_windows,
     locate_model,
 )
-from deepfake_lib.evaluation.metrics import score_from_logits, softmax_probability
+from deepfake_lib.evaluation.probability import score_from_logits, softmax_probability
 from deepfake_lib.runs import IncompleteFolderError, mark_complete
 
 SR = 16_000

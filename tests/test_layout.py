@@ -145,7 +145,9 @@ def test_direction_check_flags_a_planted_upward_import() -> None:
 
 def test_the_graph_recurses_into_subpackages() -> None:
     graph = import_graph()
-    assert {"modeling.training", "scoring", "runs", "deploy.detector", "deploy.export", "audio.io"} <= set(graph)
+    assert {"modeling.training", "scoring", "runs", "deploy.detector", "deploy.export", "audio.io"} <= set(
+        graph
+    )
     assert "evaluation.metrics" in graph["modeling.training"]
 
 

@@ -20,37 +20,40 @@ import pytest
 from scipy.stats import beta
 from sklearn.metrics import roc_auc_score, roc_curve
 
-import deepfake_lib.evaluation.metrics as metrics_module
-from deepfake_lib.evaluation.metrics import (
+import deepfake_lib.evaluation.intervals as intervals_module
+from deepfake_lib.evaluation.costs import (
     ASVSPOOF5_COSTS,
-    BOOTSTRAP_STATISTICS,
     DCF,
-    EER,
-    EER_METRIC_PATH,
-    MIN_GROUPS_PER_CLASS,
     DetectionCosts,
-    MetricsError,
-    _replicate_statistics,
-    accuracy_at_threshold,
-    bootstrap_ci,
     compute_act_dcf,
     compute_cllr,
-    compute_det_curve,
-    compute_eer,
-    compute_metrics,
     compute_min_cllr,
     compute_min_dcf,
+    llr_from_log_odds,
+    llr_from_probability,
+)
+from deepfake_lib.evaluation.error_rates import (
+    EER,
+    accuracy_at_threshold,
+    compute_det_curve,
+    compute_eer,
+    format_rate,
+    rate_interval,
+)
+from deepfake_lib.evaluation.inputs import MetricsError
+from deepfake_lib.evaluation.intervals import (
+    BOOTSTRAP_STATISTICS,
+    MIN_GROUPS_PER_CLASS,
+    _replicate_statistics,
+    bootstrap_ci,
+)
+from deepfake_lib.evaluation.metrics import EER_METRIC_PATH, compute_metrics, format_metrics, summarize_scores
+from deepfake_lib.evaluation.probability import (
     compute_reliability_curve,
     expected_calibration_error,
     fit_temperature,
-    format_metrics,
-    format_rate,
-    llr_from_log_odds,
-    llr_from_probability,
-    rate_interval,
     score_from_logits,
     softmax_probability,
-    summarize_scores,
 )
 from deepfake_lib.evaluation.summaries import eer_row
 
@@ -340,7 +343,7 @@ def test_bootstrap_chunks_give_the_same_intervals(monkeypatch):
     labels, scores = _synthetic_scores(100, seed=9)
     groups = np.arange(labels.size) // 2
     whole = bootstrap_ci(labels, scores, groups=groups, n_bootstrap=300, seed=5)
-    monkeypatch.setattr(metrics_module, "_BOOTSTRAP_CHUNK_ELEMENTS", 7 * labels.size)
+    monkeypatch.setattr(intervals_module, "_BOOTSTRAP_CHUNK_ELEMENTS", 7 * labels.size)
     chunked = bootstrap_ci(labels, scores, groups=groups, n_bootstrap=300, seed=5)
     assert chunked == whole
 
@@ -754,12 +757,8 @@ def test_summarize_scores_gives_exact_rate_intervals_and_flags_degenerate_bootst
 
 
 def test_cllr_with_the_training_prior_removed():
-    from deepfake_lib.evaluation.metrics import (
-        compute_cllr,
-        compute_min_cllr,
-        llr_from_log_odds,
-        summarize_scores,
-    )
+    from deepfake_lib.evaluation.costs import compute_cllr, compute_min_cllr, llr_from_log_odds
+    from deepfake_lib.evaluation.metrics import summarize_scores
 
     rng = np.random.default_rng(3)
     labels = np.r_[np.ones(60, int), np.zeros(140, int)]

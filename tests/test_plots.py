@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from deepfake_lib.notebook import plots  # noqa: E402
+from deepfake_lib.notebook import plots, plots_data, plots_scores, plots_studies  # noqa: E402
 
 SR = 16_000
 RNG = np.random.default_rng(0)
@@ -84,27 +84,27 @@ def test_class_balance_from_each_table_kind():
             "clips": [10, 12, 22, 3, 3],
         }
     )
-    check_labelled(plots.plot_class_balance(summary))
+    check_labelled(plots_data.plot_class_balance(summary))
     counts = pd.DataFrame({"Fake": [22, 3], "Real": [22, 3], "total": [44, 6]}, index=["train", "test"])
-    check_labelled(plots.plot_class_balance(counts))
-    check_labelled(plots.plot_class_balance(per_clip_table()))
+    check_labelled(plots_data.plot_class_balance(counts))
+    check_labelled(plots_data.plot_class_balance(per_clip_table()))
     with pytest.raises(ValueError, match="plot_class_balance"):
-        plots.plot_class_balance(pd.DataFrame({"x": [1]}))
+        plots_data.plot_class_balance(pd.DataFrame({"x": [1]}))
 
 
 def test_distributions_and_shortcut_features():
     df = per_clip_table()
-    check_labelled(plots.plot_distributions(df))
+    check_labelled(plots_data.plot_distributions(df))
     feats = pd.DataFrame(
         {"duration_s": df["duration"], "rms_dbfs": df["rms_dbfs"], "sample_rate": df["sample_rate"]}
     )
-    fig = plots.plot_shortcut_features(feats, df["label"])
+    fig = plots_data.plot_shortcut_features(feats, df["label"])
     check_labelled(fig)
     assert "AUC" in fig.axes[0].get_title()
 
 
 def test_waveform_and_spectrogram_share_scales():
-    fig = plots.plot_waveform_and_spectrogram(
+    fig = plots_data.plot_waveform_and_spectrogram(
         [("bona fide", tone(0.5, 22050), 22050), ("spoof", tone(0.4, SR, 330), SR)]
     )
     check_labelled(fig)
@@ -115,22 +115,22 @@ def test_waveform_and_spectrogram_share_scales():
 def test_split_groups_counts_leaks():
     table = per_clip_table(12)
     table["split"] = ["train"] * 6 + ["test"] * 6
-    fig = plots.plot_split_groups(table)
+    fig = plots_data.plot_split_groups(table)
     check_labelled(fig)
     assert "0 group(s)" in fig.axes[1].get_title()
     table.loc[6, "utterance_id"] = "u0"  # u0 now straddles train and test
-    assert "1 group(s)" in plots.plot_split_groups(table).axes[1].get_title()
+    assert "1 group(s)" in plots_data.plot_split_groups(table).axes[1].get_title()
 
 
 def test_preprocessing_figures():
-    check_labelled(plots.plot_resampling(tone(0.5, 44100), 44100, tone(0.5, SR), SR))
+    check_labelled(plots_data.plot_resampling(tone(0.5, 44100), 44100, tone(0.5, SR), SR))
     items = [
         ("clean", tone()),
         ("noise 10 dB", tone() + 0.1 * RNG.standard_normal(SR // 2).astype(np.float32)),
         ("gain -6 dB", tone() * 0.5),
         ("shift", np.roll(tone(), 800)),
     ]
-    fig = plots.plot_augmentation_grid(items)
+    fig = plots_data.plot_augmentation_grid(items)
     check_labelled(fig)
     assert fig.axes[0].get_title().startswith("before")
 
@@ -146,15 +146,15 @@ def test_training_history_and_live_plot():
             "eval_accuracy": [0.6, 0.7, 0.66],
         }
     )
-    fig = plots.plot_training_history(history)
+    fig = plots_scores.plot_training_history(history)
     check_labelled(fig)
     assert any("best epoch (2)" in t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
-    live = plots.LiveHistoryPlot()
+    live = plots_scores.LiveHistoryPlot()
     for k in range(1, 4):
         live(history.iloc[:k])  # outside Jupyter: no display, no pile-up
     assert live.calls == 3 and isinstance(live.figure, Figure)
     check_labelled(live.figure)
-    check_labelled(plots.plot_training_history(history.iloc[:0]))
+    check_labelled(plots_scores.plot_training_history(history.iloc[:0]))
 
 
 def test_live_plot_updates_one_display(monkeypatch):
@@ -170,9 +170,9 @@ def test_live_plot_updates_one_display(monkeypatch):
 
     import IPython.display
 
-    monkeypatch.setattr(plots, "_in_jupyter", lambda: True)
+    monkeypatch.setattr(plots_scores, "_in_jupyter", lambda: True)
     monkeypatch.setattr(IPython.display, "display", fake_display)
-    live = plots.LiveHistoryPlot()
+    live = plots_scores.LiveHistoryPlot()
     history = pd.DataFrame(
         {"epoch": [1, 2], "train_loss": [0.7, 0.6], "eval_loss": [0.7, 0.6], "eval_eer": [0.4, 0.3]}
     )
@@ -184,14 +184,16 @@ def test_live_plot_updates_one_display(monkeypatch):
 
 def test_detection_figures():
     df = per_clip_table()
-    fig = plots.plot_roc_det(df["label"], df["score"], name="tiny")
+    fig = plots_scores.plot_roc_det(df["label"], df["score"], name="tiny")
     check_labelled(fig)
     assert "%" in fig.axes[1].get_xlabel()
-    check_labelled(plots.plot_roc_det(df["label"], {"model": df["score"], "baseline": -df["score"] + 0.1}))
-    check_labelled(plots.plot_score_histograms(df, threshold=0.1))
-    check_labelled(plots.plot_confusion_matrix([[15, 5], [3, 17]]))
+    check_labelled(
+        plots_scores.plot_roc_det(df["label"], {"model": df["score"], "baseline": -df["score"] + 0.1})
+    )
+    check_labelled(plots_scores.plot_score_histograms(df, threshold=0.1))
+    check_labelled(plots_scores.plot_confusion_matrix([[15, 5], [3, 17]]))
     with pytest.raises(ValueError, match="cm"):
-        plots.plot_confusion_matrix([[1, 2, 3]])
+        plots_scores.plot_confusion_matrix([[1, 2, 3]])
 
 
 def test_analysis_figures():
@@ -204,24 +206,26 @@ def test_analysis_figures():
             "eer_high": [0.15, 0.3, 0.45, 0.2, 0.16],
         }
     )
-    check_labelled(plots.plot_robustness(rob))
+    check_labelled(plots_studies.plot_robustness(rob))
     from deepfake_lib.studies.analysis import calibrate_scores
 
     df = per_clip_table(60)
     cal = calibrate_scores(df.iloc[:30], df.iloc[30:])
-    check_labelled(plots.plot_reliability(cal))
+    check_labelled(plots_studies.plot_reliability(cal))
     matrix = RNG.normal(0, 0.1, (8, 4))
     bands = np.array([0, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000])
     segs = np.linspace(0, 1, 5)
-    check_labelled(plots.plot_occlusion(matrix, bands, segs))
-    check_labelled(plots.plot_occlusion(matrix, bands, segs, wave=tone(1.0)))
+    check_labelled(plots_studies.plot_occlusion(matrix, bands, segs))
+    check_labelled(plots_studies.plot_occlusion(matrix, bands, segs, wave=tone(1.0)))
     with pytest.raises(ValueError, match="bands"):
-        plots.plot_occlusion(matrix[:3], bands, segs)
+        plots_studies.plot_occlusion(matrix[:3], bands, segs)
     windows = pd.DataFrame({"start_s": np.arange(9) * 0.25, "end_s": np.arange(9) * 0.25 + 1})
     windows["center_s"] = windows["start_s"] + 0.5
     windows["score"] = np.linspace(2, -2, 9)
     check_labelled(
-        plots.plot_window_timeline(windows, 0.0, boundaries=[1.5], segment_labels=["bona fide", "spoof"])
+        plots_studies.plot_window_timeline(
+            windows, 0.0, boundaries=[1.5], segment_labels=["bona fide", "spoof"]
+        )
     )
 
 
@@ -251,10 +255,12 @@ def test_protocol_and_attack_figures():
         "picked": {"mean": 0.82, "p05": 0.7, "p95": 0.9, "draws": list(RNG.uniform(0.6, 1.0, 100))},
         "honest_subsets": {"mean": 0.7, "draws": list(RNG.uniform(0.4, 1.0, 100))},
     }
-    check_labelled(plots.plot_protocol_comparison(compare_protocols(study, {"test": report}, picking)))
-    check_labelled(plots.plot_epoch_picking(picking))
+    check_labelled(
+        plots_studies.plot_protocol_comparison(compare_protocols(study, {"test": report}, picking))
+    )
+    check_labelled(plots_studies.plot_epoch_picking(picking))
     pa = per_attack_eer(per_clip_table(), n_bootstrap=50)
-    check_labelled(plots.plot_per_attack(pa))
+    check_labelled(plots_scores.plot_per_attack(pa))
     loao = pd.DataFrame(
         {
             "attack": ["A01", "A02"],
@@ -267,7 +273,7 @@ def test_protocol_and_attack_figures():
             "epochs": [4, 4],
         }
     )
-    fig = plots.plot_per_attack(pa, loao)
+    fig = plots_scores.plot_per_attack(pa, loao)
     check_labelled(fig)
     assert "4-epoch" in fig.axes[1].get_title()
 
@@ -277,7 +283,7 @@ def test_save_figure_writes_a_png_and_returns_nothing(tmp_path, monkeypatch):
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
-    fig = plots.plot_confusion_matrix([[1, 2], [3, 4]])
+    fig = plots_scores.plot_confusion_matrix([[1, 2], [3, 4]])
     path = tmp_path / "sub" / "cm.png"
     assert plots.save_figure(fig, path) is None  # a cell ending with the call shows no path
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -320,10 +326,10 @@ def test_compact_png_is_lossless_for_few_colours_and_smaller_for_many():
 
 
 def test_far_frr_curves_cross_at_the_eer():
-    from deepfake_lib.evaluation.metrics import compute_eer
+    from deepfake_lib.evaluation.error_rates import compute_eer
 
     df = per_clip_table(40)
-    fig = plots.plot_far_frr(df["label"], df["score"], threshold=0.1)
+    fig = plots_scores.plot_far_frr(df["label"], df["score"], threshold=0.1)
     check_labelled(fig)
     ax = fig.axes[0]
     far_line, frr_line, dot = ax.lines[:3]
@@ -335,7 +341,7 @@ def test_far_frr_curves_cross_at_the_eer():
     y, s = df["label"].to_numpy(), df["score"].to_numpy()
     far = 100 * np.mean(s[y == 0] >= 0.1)
     assert any(f"FAR {far:.1f}%" in t for t in texts), texts
-    assert "FAR" in plots.plot_far_frr.__doc__ and "FRR" in plots.plot_far_frr.__doc__
+    assert "FAR" in plots_scores.plot_far_frr.__doc__ and "FRR" in plots_scores.plot_far_frr.__doc__
 
 
 def test_compact_png_scales_down_only_what_exceeds_the_budget():
@@ -378,7 +384,7 @@ def test_per_attack_without_intervals_says_so_and_shows_every_bar():
             **{f"{p}eer_{b}": nan for p in ("seen_", "unseen_") for b in ("low", "high")},
         }
     )
-    fig = plots.plot_per_attack(pa, loao)
+    fig = plots_scores.plot_per_attack(pa, loao)
     left, right = fig.axes[:2]
     assert "no intervals" in left.get_title()
     assert left.get_ylim()[1] > 75 and right.get_ylim()[1] > 82.5

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from deepfake_lib.cli.main import RESULT_COLUMNS, ResultsWriter, main, result_row
-from deepfake_lib.evaluation.metrics import DetectionCosts, compute_metrics, format_rate
+from deepfake_lib.evaluation.costs import DetectionCosts
+from deepfake_lib.evaluation.error_rates import format_rate
+from deepfake_lib.evaluation.metrics import compute_metrics
 from deepfake_lib.evaluation.scorefile import (
     ScoreFileError,
     normalize_id,

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.evaluation.metrics import selection_score
+from deepfake_lib.evaluation.error_rates import selection_score
 from deepfake_lib.modeling.baselines import SYSTEM_TRIVIAL_LR
 from deepfake_lib.modeling.models import build_tiny_model
 from deepfake_lib.modeling.training import (
@@ -208,7 +208,7 @@ def test_ddp_two_cpu_ranks_finish_and_rank0_saves_its_model(toy_corpus: Path, tm
             "--nproc_per_node",
             "2",
             "-m",
-            "deepfake_lib.cli.main",
+            "deepfake_lib.cli",
             "train",
             "--params",
             str(params),

@@ -443,7 +443,7 @@ def measure_clip_cues(wave: np.ndarray, sample_rate: int) -> dict[str, float]:
 
 def two_sided_eer(labels: np.ndarray, values: np.ndarray) -> float:
     """EER of a single feature used in whichever direction separates better (0.5 for a constant)."""
-    from deepfake_lib.evaluation.metrics import compute_eer
+    from deepfake_lib.evaluation.error_rates import compute_eer
 
     v = np.asarray(values, dtype=np.float64)
     if np.ptp(v) == 0:

@@ -38,7 +38,7 @@ from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio.io import resample
 from deepfake_lib.classifier import INT8_METHOD, TorchClassifier, quantize_int8
 from deepfake_lib.corpora.embedded import CorpusConfig, generate_utterance
-from deepfake_lib.evaluation.metrics import score_from_logits
+from deepfake_lib.evaluation.probability import score_from_logits
 from deepfake_lib.scoring import classify_waves
 
 __all__ = [

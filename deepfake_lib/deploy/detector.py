@@ -64,7 +64,7 @@ from deepfake_lib.audio.io import AudioError, load_audio
 from deepfake_lib.classifier import Classifier, OnnxClassifier, TorchClassifier, quantize_int8
 from deepfake_lib.config import resolve_path
 from deepfake_lib.deploy.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves, measure_parity
-from deepfake_lib.evaluation.metrics import score_from_logits, softmax_probability
+from deepfake_lib.evaluation.probability import score_from_logits, softmax_probability
 from deepfake_lib.modeling.models import load_model
 from deepfake_lib.runs import RUN_FILES, require_complete, resolve_device
 from deepfake_lib.scoring import (

@@ -55,7 +55,7 @@ from deepfake_lib.config import ExperimentConfig
 from deepfake_lib.corpora.sources import load_example_audio
 from deepfake_lib.deploy.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves
 from deepfake_lib.deploy.detector import check_head, locate_model
-from deepfake_lib.evaluation.metrics import score_from_logits
+from deepfake_lib.evaluation.probability import score_from_logits
 from deepfake_lib.modeling.models import load_model, save_model
 from deepfake_lib.modeling.training import prepare_data
 from deepfake_lib.runs import RUN_FILES, clear_complete, mark_complete, write_json

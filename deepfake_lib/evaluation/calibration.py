@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from deepfake_lib.evaluation.metrics import (
-    compute_eer,
-    compute_metrics,
+from deepfake_lib.evaluation.error_rates import compute_eer
+from deepfake_lib.evaluation.metrics import compute_metrics
+from deepfake_lib.evaluation.probability import (
     compute_reliability_curve,
     expected_calibration_error,
     fit_temperature,

@@ -52,14 +52,10 @@ from typing import Any
 import numpy as np
 
 from deepfake_lib.audio.io import AUDIO_EXTENSIONS
-from deepfake_lib.evaluation.metrics import (
-    ASVSPOOF5_COSTS,
-    METRIC_MEANINGS,
-    DetectionCosts,
-    MetricsError,
-    format_rate,
-    summarize_scores,
-)
+from deepfake_lib.evaluation.costs import ASVSPOOF5_COSTS, DetectionCosts
+from deepfake_lib.evaluation.error_rates import format_rate
+from deepfake_lib.evaluation.inputs import MetricsError
+from deepfake_lib.evaluation.metrics import METRIC_MEANINGS, summarize_scores
 from deepfake_lib.labels import BONAFIDE, UNKNOWN_ATTACK, normalize_label_name
 
 EXIT_OK, EXIT_USAGE = 0, 2

@@ -20,13 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfake_lib.evaluation.metrics import (
-    ASVSPOOF5_COSTS,
-    DetectionCosts,
-    bootstrap_ci,
-    compute_metrics,
-    format_rate,
-)
+from deepfake_lib.evaluation.costs import ASVSPOOF5_COSTS, DetectionCosts
+from deepfake_lib.evaluation.error_rates import format_rate
+from deepfake_lib.evaluation.intervals import bootstrap_ci
+from deepfake_lib.evaluation.metrics import compute_metrics
 
 
 def save_dir(out_dir: str | os.PathLike[str] | None) -> Path | None:

@@ -33,7 +33,8 @@ from sklearn.preprocessing import StandardScaler
 from deepfake_lib import TARGET_SAMPLE_RATE
 from deepfake_lib.audio.io import level_stats, resample
 from deepfake_lib.corpora.sources import group_column, load_example_audio
-from deepfake_lib.evaluation.metrics import compute_eer, summarize_scores
+from deepfake_lib.evaluation.error_rates import compute_eer
+from deepfake_lib.evaluation.metrics import summarize_scores
 from deepfake_lib.evaluation.summaries import eer_row, require_columns, save_dir, score_groups
 from deepfake_lib.runs import torch_threads
 

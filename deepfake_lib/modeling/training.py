@@ -47,13 +47,9 @@ from deepfake_lib.corpora.sources import (
     make_splits,
     split_table,
 )
-from deepfake_lib.evaluation.metrics import (
-    METRIC_MEANINGS,
-    compute_metrics,
-    score_from_logits,
-    selection_score,
-    summarize_scores,
-)
+from deepfake_lib.evaluation.error_rates import selection_score
+from deepfake_lib.evaluation.metrics import METRIC_MEANINGS, compute_metrics, summarize_scores
+from deepfake_lib.evaluation.probability import score_from_logits
 from deepfake_lib.modeling.baselines import evaluate_shortcut_control
 from deepfake_lib.modeling.models import count_parameters, load_model, save_model
 from deepfake_lib.runs import (

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.stats import beta
 
 from deepfake_lib.config import resolve_path
-from deepfake_lib.evaluation.metrics import format_rate
+from deepfake_lib.evaluation.error_rates import format_rate
 
 STUDY_LATENCY_TARGET_MS = 100.0
 """The original study's target for near-real-time use, milliseconds per clip."""

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.evaluation.metrics import compute_eer
+from deepfake_lib.evaluation.error_rates import compute_eer
 from deepfake_lib.evaluation.summaries import eer_row, require_columns, save_dir, score_groups, slug
 from deepfake_lib.modeling.training import fine_tune
 from deepfake_lib.runs import RUN_FILES

@@ -14,7 +14,8 @@ import datasets
 import numpy as np
 
 from deepfake_lib.corpora.sources import load_source
-from deepfake_lib.evaluation.metrics import accuracy_at_threshold, summarize_scores
+from deepfake_lib.evaluation.error_rates import accuracy_at_threshold
+from deepfake_lib.evaluation.metrics import summarize_scores
 from deepfake_lib.evaluation.summaries import save_dir, score_groups, slug
 from deepfake_lib.modeling.models import load_model
 from deepfake_lib.runs import RUN_FILES, write_json

@@ -25,12 +25,8 @@ from deepfake_lib.audio.augmentation import add_noise, shift_time
 from deepfake_lib.audio.io import encode_audio
 from deepfake_lib.config import ExperimentConfig
 from deepfake_lib.corpora.sources import _features, load_example_audio
-from deepfake_lib.evaluation.metrics import (
-    accuracy_at_threshold,
-    compute_metrics,
-    selection_score,
-    summarize_scores,
-)
+from deepfake_lib.evaluation.error_rates import accuracy_at_threshold, selection_score
+from deepfake_lib.evaluation.metrics import compute_metrics, summarize_scores
 from deepfake_lib.evaluation.summaries import require_columns, save_dir, score_groups
 from deepfake_lib.modeling.models import load_model
 from deepfake_lib.modeling.training import fine_tune

@@ -15,7 +15,7 @@ use absolute imports only. The computation lives in :func:`deepfake_lib.evaluati
 import datasets
 import evaluate
 
-from deepfake_lib.evaluation.metrics import compute_eer
+from deepfake_lib.evaluation.error_rates import compute_eer
 
 _DESCRIPTION = """\
 Equal error rate (EER) of a bona fide / spoof detector: the error rate at the score threshold
