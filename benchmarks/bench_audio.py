@@ -39,6 +39,7 @@ from gauges import matmul_probe_gflops, results_path
 
 from deepfake_lib.audio import augmentation as augment
 from deepfake_lib.audio import io as audio
+from deepfake_lib.audio import signal as audio_signal
 
 CLIP_SECONDS = 10.0
 CLIP_RATE = 44_100
@@ -77,7 +78,7 @@ def _run_new_per_clip(clips: list[bytes], **kernel) -> None:
 
 
 def run_new_same_kernel(clips: list[bytes]) -> None:
-    _run_new_per_clip(clips, **audio.RESAMPLE_PARAMS)
+    _run_new_per_clip(clips, **audio_signal.RESAMPLE_PARAMS)
 
 
 def run_study(clips: list[bytes]) -> None:
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
             "target_rate_hz": TARGET_RATE,
             "n_clips": n_clips,
             "repeats": repeats,
-            "resample_params": audio.RESAMPLE_PARAMS,
+            "resample_params": audio_signal.RESAMPLE_PARAMS,
         },
         "environment": {
             "python": platform.python_version(),

@@ -41,7 +41,7 @@ import numpy as np
 import psutil
 
 from deepfake_lib.config import resolve_path
-from deepfake_lib.corpora import real_speech
+from deepfake_lib.corpora import real_speech, real_speech_channel
 from deepfake_lib.corpora.sources import assign_splits, load_example_native
 from deepfake_lib.corpora.spoof_generators import RESYNTHESIS_METHODS
 from deepfake_lib.evaluation.error_rates import compute_eer
@@ -134,9 +134,9 @@ def extract_all(folder: Path) -> dict[str, Any]:
     for ex in ds:
         wave, sr = load_example_native(ex)
         waves.append(wave)
-        cues = real_speech.measure_clip_cues(wave, sr)
+        cues = real_speech_channel.measure_clip_cues(wave, sr)
         cue_dicts.append(cues)
-        feats["cues"].append([cues[k] for k in real_speech.CUE_NAMES])
+        feats["cues"].append([cues[k] for k in real_speech_channel.CUE_NAMES])
         feats["trivial"].append(baselines.extract_trivial_features(wave, sr))
         feats["lfcc"].append(baselines.extract_lfcc_stats(wave, sr))
         feats["spectral"].append(cheap_spectral_features(wave, sr))
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         "by_attack": meta["attack"].value_counts().to_dict(),
         "speakers": sorted(meta.loc[meta["label"] == 1, "speaker_id"].unique().tolist()),
     }
-    report["shortcut_cues"] = real_speech.shortcut_eers(meta["label"].to_numpy(), data["cue_dicts"])
+    report["shortcut_cues"] = real_speech_channel.shortcut_eers(meta["label"].to_numpy(), data["cue_dicts"])
     print("\nshortcut cues (EER, permutation-null 1% quantile):")
     for k, v in report["shortcut_cues"].items():
         print(f"  {k:<22} {100 * v['eer']:5.1f}%  (null q01 {100 * v['null_q01']:.1f}%)")

@@ -39,7 +39,7 @@ from gauges import matmul_probe_gflops
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-QUICK_SETTINGS = ("epochs=1", "loao_epochs=1", "robustness=false", "n_bootstrap=100")
+QUICK_SETTINGS = ("epochs=1", "loao_epochs=1", "run_robustness=false", "n_bootstrap=100")
 """``--quick``: a smoke run of the same series (one epoch, no robustness sweep, few resamples)."""
 
 

@@ -205,7 +205,7 @@ def fixed_crops(
     waves: list[np.ndarray], labels: np.ndarray, n_items: int, n_samples: int, *, seed: int = 0
 ) -> FixedItems:
     """``n_items`` random crops (repeat-padded when short) of ``n_samples`` samples, cycling over the clips."""
-    from deepfake_lib.audio.io import crop_or_pad
+    from deepfake_lib.audio.signal import crop_or_pad
 
     rng = np.random.default_rng(seed)
     items = [

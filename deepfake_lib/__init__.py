@@ -1,20 +1,24 @@
 """deepfake_lib: an open workbench for audio deepfake detection.
 
-Modules, one job each:
+Layout, by stage (each subpackage imports only the ones listed before it):
 
-- settings and runs: ``config``, ``runs``, ``series`` (the notebook series), ``cli``;
-- data: ``audio``, ``synthetic`` (the embedded corpus), ``spoof_methods`` and ``real_speech``
-  (the real-speech benchmark), ``data``, ``augment``;
-- models and training: ``models``, ``train``, ``baselines``, ``rehearsal`` (offline stand-ins
-  for the Colab run);
-- scoring and metrics: ``scoring``, ``backends``, ``cpu_runtime``, ``metrics``, ``scorefile``;
-- analysis (notebook 04): ``analysis`` (opens a run and calls the others), ``attacks``,
-  ``robustness``, ``calibration``, ``explain``, ``cross_source``, ``study_protocol``,
-  ``summaries``, ``report`` (prose from the measured figures), ``plots``;
-- deployment: ``infer``, ``export``, ``serve``.
+- core modules: ``config``, ``labels``, ``runs``, ``classifier``, ``scoring``;
+- ``audio``: decoding, resampling, framing, augmentation;
+- ``evaluation``: error rates, costs, intervals, calibration, score files;
+- ``corpora``: data sources and splits, the embedded and the real-speech corpora;
+- ``modeling``: models, training, classical baselines;
+- ``deploy``: the detector, CPU runtimes, export, the service;
+- ``studies``: what notebook 04 runs on a trained run;
+- ``notebook``: figures, generated prose, the papermill series;
+- ``cli``: the command lines.
 
 Importing the package has no side effects; import the module you need.
 """
+
+__all__ = [
+    "LABEL_NAMES",
+    "TARGET_SAMPLE_RATE",
+]
 
 __version__ = "0.1.0"
 

@@ -19,6 +19,16 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+__all__ = [
+    "autocast_for",
+    "Classifier",
+    "INT8_METHOD",
+    "INT8_METHODS",
+    "OnnxClassifier",
+    "quantize_int8",
+    "TorchClassifier",
+]
+
 log = logging.getLogger(__name__)
 
 INT8_METHODS: tuple[str, ...] = ("torch.ao", "torchao")

@@ -22,6 +22,16 @@ from typing import Any
 
 import yaml
 
+__all__ = [
+    "ConfigError",
+    "ExperimentConfig",
+    "HOME_ENV",
+    "project_root",
+    "quiet_libraries",
+    "resolve_path",
+    "resolve_source",
+]
+
 HOME_ENV = "DEEPFAKE_LIB_HOME"
 """Environment variable that, when set, is the folder relative paths resolve against."""
 
@@ -102,11 +112,11 @@ class ExperimentConfig:
     learning_rate: float = 5e-4  # peak learning rate (linear warm-up then decay)
     warmup_fraction: float = 0.1  # share of optimiser steps spent warming up
     weight_decay: float = 0.01  # AdamW weight decay
-    max_duration_s: float = (
+    train_crop_s: float = (
         1.5  # training crop length, seconds (random crop, repeat-pad; 4 s for pretrained models)
     )
     eval_window_s: float = 0.0  # evaluation: 0 scores whole clips, else the mean over windows of this length
-    augment: bool = True  # on-the-fly augmentation of training clips (never validation/test)
+    augment_training: bool = True  # on-the-fly augmentation of training clips (never validation/test)
     class_weighting: bool = True  # weight the loss by inverse class frequency when labels are imbalanced
     precision: str = "auto"  # "auto" (fp16 on CUDA, fp32 on CPU), "fp32", "fp16", "bf16"
     device: str = "auto"  # "auto", "cpu", "cuda"
@@ -116,15 +126,13 @@ class ExperimentConfig:
     run_dir: str = "runs/demo"  # relative to the project root; every stage reads and writes here
     # evaluation and analysis
     n_bootstrap: int = 1000  # bootstrap resamples for 95% confidence intervals
-    robustness: bool = True  # score the test split under noise, codecs, reverb, ...
-    leave_one_attack_out: bool = True  # retrain with each attack held out (cheap runs)
+    run_robustness: bool = True  # score the test split under noise, codecs, reverb, ...
+    run_leave_one_attack_out: bool = True  # retrain with each attack held out (cheap runs)
     # Epochs of each leave-one-attack-out run and of its same-budget control (same epochs, same
     # training-set size). Default 4: cheap runs, fewer than the reference run's ``epochs``, so the
     # held-out EER is compared with its control, never with the reference run.
     loao_epochs: int = 4  # epochs for each leave-one-attack-out run and its same-budget control
-    cross_source: str = (
-        ""  # a second source to test on; empty: a fresh embedded corpus, other seed, fainter artefacts
-    )
+    cross_source: str = "embedded"  # a second source to test on; "embedded": a fresh embedded corpus (other seed, fainter artefacts); "": none
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -151,7 +159,7 @@ class ExperimentConfig:
         _check(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1")
         _check(self.learning_rate > 0, "learning_rate must be positive")
         _check(0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must lie in [0, 1)")
-        _check(self.max_duration_s > 0, "max_duration_s must be positive")
+        _check(self.train_crop_s > 0, "train_crop_s must be positive")
         _check(self.eval_window_s >= 0, "eval_window_s must be >= 0 (0 = full clip)")
         _check(
             self.precision in {"auto", "fp32", "fp16", "bf16"}, "precision must be auto, fp32, fp16 or bf16"
@@ -177,6 +185,15 @@ class ExperimentConfig:
         the command line, where every key is meant as a parameter).
         """
         names = set(cls.field_names())
+        renamed = sorted(
+            k
+            for k in params
+            if k in RENAMED_PARAMETERS and (strict or isinstance(params[k], (bool, int, float)))
+        )
+        if renamed:
+            raise ConfigError(
+                "renamed parameter(s): " + ", ".join(f"{k} is now {RENAMED_PARAMETERS[k]}" for k in renamed)
+            )
         if strict:
             unknown = sorted(k for k in params if k not in names)
             if unknown:
@@ -233,6 +250,16 @@ class ExperimentConfig:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         return p
+
+
+RENAMED_PARAMETERS: dict[str, str] = {
+    "max_duration_s": "train_crop_s",
+    "augment": "augment_training",
+    "robustness": "run_robustness",
+    "leave_one_attack_out": "run_leave_one_attack_out",
+}
+"""Old parameter name -> new name. An old name is refused with a message naming the new one (in a
+notebook's namespace only when it holds a bool or a number, as the old parameter did)."""
 
 
 def _check(ok: bool, message: str) -> None:

@@ -58,6 +58,31 @@ from safetensors import safe_open
 
 from deepfake_lib.config import ExperimentConfig
 
+__all__ = [
+    "checkpoint_problem",
+    "CHECKPOINT_STATE",
+    "clear_complete",
+    "COMPLETE_MARKER",
+    "EMBEDDED_CAVEAT",
+    "find_complete_checkpoint",
+    "FOLDER_KINDS",
+    "IncompleteFolderError",
+    "load_run",
+    "load_run_config",
+    "mark_complete",
+    "MARKER_FORMAT",
+    "peak_rss_mb",
+    "require_complete",
+    "resolve_device",
+    "resolve_precision",
+    "RUN_FILES",
+    "RunResult",
+    "set_seed",
+    "state_dict_checksum",
+    "torch_threads",
+    "write_json",
+]
+
 log = logging.getLogger(__name__)
 
 RUN_FILES: dict[str, str] = {

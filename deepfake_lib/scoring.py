@@ -33,10 +33,25 @@ import pandas as pd
 import torch
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.audio.io import window_starts
+from deepfake_lib.audio.signal import window_starts
 from deepfake_lib.classifier import Classifier, TorchClassifier
 from deepfake_lib.corpora.sources import load_example_audio
 from deepfake_lib.evaluation.probability import score_from_logits, softmax_probability
+
+__all__ = [
+    "as_classifier",
+    "classify_waves",
+    "EvalClips",
+    "mean_logits",
+    "METADATA_COLUMNS",
+    "MIN_DURATION_S",
+    "predict_logits",
+    "score_waves",
+    "scores_table",
+    "uses_attention_mask",
+    "window_samples",
+    "window_spans",
+]
 
 MIN_DURATION_S = 0.1
 """Shortest audio (seconds) the detector scores; wav2vec2's encoder needs a few frames."""

@@ -43,7 +43,7 @@ SR = 16_000
 
 def speech_like(seed: int, seconds: float = 1.0) -> np.ndarray:
     """A voiced, formant-coloured test clip [samples] at 16 kHz (energy across the band)."""
-    from deepfake_lib.corpora.embedded import synthesize_bonafide
+    from deepfake_lib.corpora.embedded_speech import synthesize_bonafide
 
     return synthesize_bonafide(np.random.default_rng(seed), SR, seconds).astype(np.float32)
 
@@ -243,7 +243,7 @@ def test_robustness_crop_limits_the_scored_audio(tiny):
         ds,
         conditions=clean,
         n_bootstrap=0,
-        max_duration_s=0.5,
+        train_crop_s=0.5,
         batch_size=4,
     )
     assert table.loc[0, "n"] == 4 and np.isnan(table.loc[0, "eer_low"])
@@ -628,7 +628,7 @@ def quick_config(tmp_path: Path, **changes):
         run_dir=str(tmp_path / "run"),
         epochs=1,
         batch_size=8,
-        max_duration_s=1.0,
+        train_crop_s=1.0,
         n_bootstrap=50,
         device="cpu",
         patience=1,

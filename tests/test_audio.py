@@ -10,18 +10,17 @@ import pytest
 import soundfile as sf
 
 from deepfake_lib.audio import io as audio
+from deepfake_lib.audio import signal as audio_signal
+from deepfake_lib.audio.errors import AudioError, AudioTooLongError
 from deepfake_lib.audio.io import (
     MAX_DURATION_S,
-    AudioError,
-    AudioTooLongError,
-    BlockResampler,
     current_duration_limit,
     decode_audio,
     duration_limit,
     encode_audio,
     load_audio,
-    resample,
 )
+from deepfake_lib.audio.signal import BlockResampler, resample
 
 LOSSLESS = {"WAV", "FLAC"}
 
@@ -147,11 +146,11 @@ def test_decode_int16_array_is_scaled():
 
 
 def test_convert_to_float32_integer_types():
-    assert audio.convert_to_float32(np.array([-32768, 16384], np.int16)).tolist() == [-1.0, 0.5]
-    assert audio.convert_to_float32(np.array([0, 128, 192], np.uint8)).tolist() == [-1.0, 0.0, 0.5]
-    assert audio.convert_to_float32(np.array([-(2**31)], np.int32)).tolist() == [-1.0]
+    assert audio_signal.convert_to_float32(np.array([-32768, 16384], np.int16)).tolist() == [-1.0, 0.5]
+    assert audio_signal.convert_to_float32(np.array([0, 128, 192], np.uint8)).tolist() == [-1.0, 0.0, 0.5]
+    assert audio_signal.convert_to_float32(np.array([-(2**31)], np.int32)).tolist() == [-1.0]
     with pytest.raises(ValueError):
-        audio.convert_to_float32(np.array([True, False]))
+        audio_signal.convert_to_float32(np.array([True, False]))
 
 
 @pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
@@ -282,51 +281,51 @@ def test_audio_error_pickles():
 
 
 def test_resample_reuses_one_cached_kernel_per_pair():
-    audio.get_resampler.cache_clear()
+    audio_signal.get_resampler.cache_clear()
     wave = make_sine(440, 44_100, 0.2)
-    audio.resample(wave, 44_100, 16_000)
-    first = audio.get_resampler(44_100, 16_000)
-    audio.resample(wave, 44_100, 16_000)
-    audio.resample(wave, 22_050, 16_000)
-    assert audio.get_resampler(44_100, 16_000) is first
-    info = audio.get_resampler.cache_info()
+    audio_signal.resample(wave, 44_100, 16_000)
+    first = audio_signal.get_resampler(44_100, 16_000)
+    audio_signal.resample(wave, 44_100, 16_000)
+    audio_signal.resample(wave, 22_050, 16_000)
+    assert audio_signal.get_resampler(44_100, 16_000) is first
+    info = audio_signal.get_resampler.cache_info()
     assert info.misses == 2  # one build per distinct pair
     assert info.hits >= 2
 
 
 def test_resample_identity_is_a_float32_copy():
     wave = make_sine(440, 16_000)
-    out = audio.resample(wave, 16_000, 16_000)
+    out = audio_signal.resample(wave, 16_000, 16_000)
     assert out is not wave and out.dtype == np.float32
     np.testing.assert_array_equal(out, wave)
 
 
 def test_resample_keeps_1khz_and_removes_10khz():
     tone = make_sine(1000, 44_100, 1.0)
-    out = audio.resample(tone, 44_100, 16_000)
+    out = audio_signal.resample(tone, 44_100, 16_000)
     assert out.dtype == np.float32 and out.size == 16_000
     assert dominant_freq(out, 16_000) == pytest.approx(1000, abs=1.5)
     core = slice(500, -500)
     rms_in, rms_out = np.sqrt(np.mean(tone**2)), np.sqrt(np.mean(out[core] ** 2))
     assert 20 * np.log10(rms_out / rms_in) == pytest.approx(0.0, abs=0.1)
-    high = audio.resample(make_sine(10_000, 44_100, 1.0), 44_100, 16_000)
+    high = audio_signal.resample(make_sine(10_000, 44_100, 1.0), 44_100, 16_000)
     assert 20 * np.log10(np.sqrt(np.mean(high[core] ** 2)) / rms_in) < -60
 
 
 def test_resample_lengths_batches_and_dtypes():
-    out = audio.resample(np.random.default_rng(0).standard_normal(1001), 22_050, 16_000)
+    out = audio_signal.resample(np.random.default_rng(0).standard_normal(1001), 22_050, 16_000)
     assert out.dtype == np.float32 and out.size == int(np.ceil(1001 * 16_000 / 22_050))
-    batch = audio.resample(np.zeros((3, 4410), np.float32), 44_100, 16_000)
+    batch = audio_signal.resample(np.zeros((3, 4410), np.float32), 44_100, 16_000)
     assert batch.shape == (3, 1600)
-    up = audio.resample(make_sine(440, 8_000), 8_000, 16_000)
+    up = audio_signal.resample(make_sine(440, 8_000), 8_000, 16_000)
     assert up.size == 16_000 and dominant_freq(up, 16_000) == pytest.approx(440, abs=1.5)
     with pytest.raises(ValueError):
-        audio.resample(np.zeros(10, np.float32), 0, 16_000)
+        audio_signal.resample(np.zeros(10, np.float32), 0, 16_000)
 
 
 def test_resample_odd_rate_uses_bounded_fallback():
-    assert audio._kernel_elements(44_056, 16_000) > audio.MAX_KERNEL_ELEMENTS
-    out = audio.resample(make_sine(1000, 44_056), 44_056, 16_000)
+    assert audio_signal._kernel_elements(44_056, 16_000) > audio_signal.MAX_KERNEL_ELEMENTS
+    out = audio_signal.resample(make_sine(1000, 44_056), 44_056, 16_000)
     assert out.size == 16_000
     assert dominant_freq(out, 16_000) == pytest.approx(1000, abs=1.5)
 
@@ -344,32 +343,32 @@ def test_load_audio_decodes_and_resamples():
 
 def test_crop_deterministic_without_rng():
     wave = np.arange(100, dtype=np.float32)
-    np.testing.assert_array_equal(audio.crop_or_pad(wave, 30), wave[:30])
+    np.testing.assert_array_equal(audio_signal.crop_or_pad(wave, 30), wave[:30])
 
 
 def test_random_crop_is_contiguous_reproducible_and_varies():
     wave = np.arange(1000, dtype=np.float32)
     starts = []
     for _ in range(20):
-        out = audio.crop_or_pad(wave, 100, rng=np.random.default_rng(len(starts)))
+        out = audio_signal.crop_or_pad(wave, 100, rng=np.random.default_rng(len(starts)))
         assert np.all(np.diff(out) == 1)
         starts.append(int(out[0]))
     assert len(set(starts)) > 5
-    a = audio.crop_or_pad(wave, 100, rng=np.random.default_rng(7))
-    b = audio.crop_or_pad(wave, 100, rng=np.random.default_rng(7))
+    a = audio_signal.crop_or_pad(wave, 100, rng=np.random.default_rng(7))
+    b = audio_signal.crop_or_pad(wave, 100, rng=np.random.default_rng(7))
     np.testing.assert_array_equal(a, b)
 
 
 def test_pad_modes():
     wave = np.array([1, 2, 3], dtype=np.float32)
-    np.testing.assert_array_equal(audio.crop_or_pad(wave, 7), [1, 2, 3, 1, 2, 3, 1])
-    np.testing.assert_array_equal(audio.crop_or_pad(wave, 5, mode="zero"), [1, 2, 3, 0, 0])
-    out = audio.crop_or_pad(wave, 3)
+    np.testing.assert_array_equal(audio_signal.crop_or_pad(wave, 7), [1, 2, 3, 1, 2, 3, 1])
+    np.testing.assert_array_equal(audio_signal.crop_or_pad(wave, 5, mode="zero"), [1, 2, 3, 0, 0])
+    out = audio_signal.crop_or_pad(wave, 3)
     assert out is not wave and out.dtype == np.float32
     with pytest.raises(ValueError):
-        audio.crop_or_pad(wave, 5, mode="reflect")
+        audio_signal.crop_or_pad(wave, 5, mode="reflect")
     with pytest.raises(ValueError):
-        audio.crop_or_pad(wave, 0)
+        audio_signal.crop_or_pad(wave, 0)
 
 
 # --------------------------------------------------------------------------- windows
@@ -380,8 +379,8 @@ def test_pad_modes():
 )
 def test_windows_cover_every_sample(n, window, hop):
     wave = np.arange(n, dtype=np.float32) + 1
-    frames = audio.frame_windows(wave, window, hop)
-    starts = audio.window_starts(n, window, hop)
+    frames = audio_signal.frame_windows(wave, window, hop)
+    starts = audio_signal.window_starts(n, window, hop)
     assert frames.shape == (starts.size, window) and frames.dtype == np.float32
     covered = np.zeros(n, bool)
     for s, frame in zip(starts, frames):
@@ -394,21 +393,21 @@ def test_windows_cover_every_sample(n, window, hop):
 
 def test_windows_padding_modes():
     wave = np.arange(1, 101, dtype=np.float32)
-    last = audio.frame_windows(wave, 30, 20)[-1]  # starts at 80: 20 real samples + 10 padded
+    last = audio_signal.frame_windows(wave, 30, 20)[-1]  # starts at 80: 20 real samples + 10 padded
     np.testing.assert_array_equal(last, np.concatenate([wave[80:], wave[:10]]))
-    last_zero = audio.frame_windows(wave, 30, 20, mode="zero")[-1]
+    last_zero = audio_signal.frame_windows(wave, 30, 20, mode="zero")[-1]
     np.testing.assert_array_equal(last_zero[20:], 0)
-    short = audio.frame_windows(np.array([1, 2, 3], np.float32), 7, 2)
+    short = audio_signal.frame_windows(np.array([1, 2, 3], np.float32), 7, 2)
     np.testing.assert_array_equal(short, [[1, 2, 3, 1, 2, 3, 1]])
     with pytest.raises(ValueError):
-        audio.window_starts(100, 10, 20)
+        audio_signal.window_starts(100, 10, 20)
 
 
 # --------------------------------------------------------------------------- levels
 
 
 def test_level_stats_full_scale_sine():
-    stats = audio.level_stats(make_sine(1000, 16_000, 2.0, amp=1.0), 16_000)
+    stats = audio_signal.level_stats(make_sine(1000, 16_000, 2.0, amp=1.0), 16_000)
     assert stats["duration_s"] == pytest.approx(2.0)
     assert stats["peak_dbfs"] == pytest.approx(0.0, abs=1e-4)
     assert stats["rms_dbfs"] == pytest.approx(-3.0103, abs=0.005)
@@ -419,14 +418,14 @@ def test_level_stats_full_scale_sine():
 
 def test_level_stats_offset_clipping_and_silence():
     wave = np.clip(make_sine(100, 16_000, amp=2.0), -1, 1) * 0.5 + 0.25
-    stats = audio.level_stats(wave, 16_000)
+    stats = audio_signal.level_stats(wave, 16_000)
     assert stats["dc_offset"] == pytest.approx(0.25, abs=1e-3)
     loud = np.clip(make_sine(100, 16_000, amp=2.0), -1, 1)
-    clipped = audio.level_stats(loud, 16_000)["clipped_fraction"]
+    clipped = audio_signal.level_stats(loud, 16_000)["clipped_fraction"]
     assert 0.5 < clipped < 0.8  # sin > 0.5 two-thirds of the time
-    quiet = audio.level_stats(np.zeros(100, np.float32), 16_000)
-    assert quiet["rms_dbfs"] == audio.DBFS_FLOOR and quiet["crest_db"] == 0.0
-    half = audio.level_stats(make_sine(440, 16_000, amp=0.5), 16_000)
+    quiet = audio_signal.level_stats(np.zeros(100, np.float32), 16_000)
+    assert quiet["rms_dbfs"] == audio_signal.DBFS_FLOOR and quiet["crest_db"] == 0.0
+    half = audio_signal.level_stats(make_sine(440, 16_000, amp=0.5), 16_000)
     assert half["peak_dbfs"] == pytest.approx(-6.02, abs=0.01)
 
 

@@ -11,7 +11,7 @@ from scipy import signal
 from deepfake_lib.audio import augmentation as augment
 from deepfake_lib.audio import io as audio
 from deepfake_lib.audio.augmentation import AugmentConfig, Augmenter
-from deepfake_lib.audio.io import AudioError
+from deepfake_lib.audio.errors import AudioError
 
 SR = 16_000
 

@@ -15,8 +15,9 @@ import soundfile as sf
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-from deepfake_lib.audio.io import resample
-from deepfake_lib.corpora.embedded import ATTACKS, BONAFIDE, CorpusConfig, generate_corpus
+from deepfake_lib.audio.signal import resample
+from deepfake_lib.corpora.embedded import BONAFIDE, CorpusConfig, generate_corpus
+from deepfake_lib.corpora.embedded_attacks import ATTACKS
 from deepfake_lib.modeling.baselines import (
     TRIVIAL_FEATURES,
     LfccGmm,

@@ -288,14 +288,14 @@ def test_train_dispatch_types_and_unknown_keys(tmp_path, monkeypatch, capsys):
             "--set",
             "learning_rate=1e-3",
             "--set",
-            "augment=false",
+            "augment_training=false",
             "--set",
             "freeze_feature_encoder=null",
         ]
     )
     assert rc == 0
     cfg = seen["cfg"]
-    assert cfg.epochs == 3 and cfg.learning_rate == 0.001 and cfg.augment is False
+    assert cfg.epochs == 3 and cfg.learning_rate == 0.001 and cfg.augment_training is False
     assert cfg.freeze_feature_encoder is None and cfg.run_dir == "runs/x"
     assert cli.main(["train", "--set", "epoch=3"]) == 2  # typo: strict parameters
     assert "unknown parameter" in capsys.readouterr().err

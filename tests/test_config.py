@@ -25,7 +25,7 @@ def test_from_params_ignores_foreign_names_but_strict_rejects_them() -> None:
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"augment": "False"}, "augment"),  # no string booleans
+        ({"augment_training": "False"}, "augment_training"),  # no string booleans
         ({"epochs": 2.5}, "epochs"),
         ({"epochs": True}, "epochs"),
         ({"learning_rate": "3e-4"}, "learning_rate"),
@@ -42,7 +42,7 @@ def test_bad_values_fail_loudly(changes: dict, message: str) -> None:
 
 
 def test_int_is_accepted_for_float_and_none_for_optional_bool() -> None:
-    cfg = ExperimentConfig(learning_rate=1, freeze_feature_encoder=None, max_duration_s=4)
+    cfg = ExperimentConfig(learning_rate=1, freeze_feature_encoder=None, train_crop_s=4)
     assert cfg.learning_rate == 1 and cfg.freeze_feature_encoder is None
 
 
@@ -112,3 +112,31 @@ def test_resolve_source_finds_relative_folders_under_the_project_root(tmp_path, 
     assert resolve_source("owner/name") == "owner/name"  # not a local path: a Hub id
     assert resolve_source("embedded") == "embedded"
     assert resolve_source(str(tmp_path / "x")) == str(tmp_path / "x")
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("max_duration_s", "train_crop_s"),
+        ("augment", "augment_training"),
+        ("robustness", "run_robustness"),
+        ("leave_one_attack_out", "run_leave_one_attack_out"),
+    ],
+)
+def test_a_renamed_parameter_is_refused_with_its_new_name(old, new, tmp_path):
+    with pytest.raises(ConfigError, match=f"{old} is now {new}"):
+        ExperimentConfig.from_params({old: True}, strict=True)
+    with pytest.raises(ConfigError, match=f"{old} is now {new}"):
+        ExperimentConfig.from_params({old: 1.0})  # a notebook namespace holding the old parameter
+    path = tmp_path / "old.yaml"
+    path.write_text(f"{old}: true\n")
+    with pytest.raises(ConfigError, match="old.yaml: renamed parameter"):
+        ExperimentConfig.from_yaml(path)
+    assert new in ExperimentConfig.field_names() and old not in ExperimentConfig.field_names()
+
+
+def test_a_module_of_the_same_name_in_a_notebook_namespace_is_not_a_parameter():
+    import types
+
+    cfg = ExperimentConfig.from_params({"augment": types.ModuleType("augment"), "epochs": 2})
+    assert cfg.epochs == 2

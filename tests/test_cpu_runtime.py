@@ -20,7 +20,8 @@ from deepfake_lib.deploy.cpu_runtime import (
     make_gate_waves,
     measure_parity,
 )
-from deepfake_lib.deploy.detector import Detector, choose_backend, locate_model
+from deepfake_lib.deploy.detector import Detector, choose_backend
+from deepfake_lib.deploy.model_location import locate_model
 from deepfake_lib.modeling.models import build_tiny_model, load_model, load_model_for, save_model
 
 SR = 16_000

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from deepfake_lib.audio.io import AudioError
+from deepfake_lib.audio.errors import AudioError
 from deepfake_lib.corpora.sources import (
     DataSourceError,
     assign_split_by_hash,

@@ -20,7 +20,7 @@ import psutil
 import pytest
 import soundfile as sf
 
-from deepfake_lib.audio.io import AudioError
+from deepfake_lib.audio.errors import AudioError
 from deepfake_lib.corpora.sources import load_source
 from tests.hostile_corpus import SR, HostileItem, build_corpus, encode, tone, write_corpus
 

@@ -16,17 +16,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepfake_lib.audio.io import AudioError
+from deepfake_lib.audio.errors import AudioError
 from deepfake_lib.classifier import TorchClassifier
-from deepfake_lib.deploy.detector import (
-    DEFAULT_THRESHOLD_NOTE,
-    Detector,
-    Prediction,
-    PredictionError,
-    PredictionLogger,
-    aggregate_windows,
-    locate_model,
-)
+from deepfake_lib.deploy.detector import Detector, aggregate_windows
+from deepfake_lib.deploy.model_location import DEFAULT_THRESHOLD_NOTE, locate_model
+from deepfake_lib.deploy.prediction_log import Prediction, PredictionError, PredictionLogger
 from deepfake_lib.evaluation.probability import score_from_logits, softmax_probability
 from deepfake_lib.runs import IncompleteFolderError, mark_complete
 

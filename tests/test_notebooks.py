@@ -132,7 +132,7 @@ def test_series_runs_end_to_end_with_papermill(tmp_path: Path) -> None:
             "epochs": 1,
             "loao_epochs": 1,
             "n_bootstrap": 50,
-            "robustness": False,
+            "run_robustness": False,
         },
     )
     run = tmp_path / "run"

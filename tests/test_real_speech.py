@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 from deepfake_lib.corpora import real_speech as rs
+from deepfake_lib.corpora import real_speech_channel as rs_channel
+from deepfake_lib.corpora import real_speech_inputs as rs_inputs
 from deepfake_lib.corpora.sources import load_example_native
 
 
@@ -32,21 +34,23 @@ def test_condition_clip_band_limits_trims_and_levels_any_input_rate() -> None:
     sr = 44_100
     noise = 0.3 * rng.standard_normal(2 * sr)  # white: as much energy above 4 kHz as below
     wave = np.concatenate([np.zeros(sr // 2), noise, np.zeros(sr // 2)])
-    out = rs.condition_clip(wave, sr)
-    cues = rs.measure_clip_cues(out, rs.SAMPLE_RATE)
+    out = rs_channel.condition_clip(wave, sr)
+    cues = rs_channel.measure_clip_cues(out, rs_channel.SAMPLE_RATE)
     assert out.dtype == np.float32
     assert abs(cues["duration_s"] - 2.0) < 0.1  # the half seconds of digital silence are gone
     assert cues["energy_above_4khz_db"] < -40  # was about -7 dB before the channel
-    assert abs(cues["rms_dbfs"] - rs.TARGET_LEVEL_DBFS) < 1.0
+    assert abs(cues["rms_dbfs"] - rs_channel.TARGET_LEVEL_DBFS) < 1.0
     assert cues["leading_silence_s"] < 0.05 and cues["trailing_silence_s"] < 0.05
 
 
 def test_condition_clip_gives_the_same_length_from_8_and_22_khz() -> None:
     t8 = np.arange(int(1.5 * 8000)) / 8000
     t22 = np.arange(int(1.5 * 22050)) / 22050
-    a = rs.condition_clip(np.sin(2 * np.pi * 440 * t8) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t8)), 8000)
-    b = rs.condition_clip(np.sin(2 * np.pi * 440 * t22) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t22)), 22050)
-    assert abs(len(a) - len(b)) <= 0.02 * rs.SAMPLE_RATE
+    a = rs_channel.condition_clip(np.sin(2 * np.pi * 440 * t8) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t8)), 8000)
+    b = rs_channel.condition_clip(
+        np.sin(2 * np.pi * 440 * t22) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t22)), 22050
+    )
+    assert abs(len(a) - len(b)) <= 0.02 * rs_channel.SAMPLE_RATE
 
 
 def test_shortcut_eers_flag_a_separating_cue_and_pass_a_random_one() -> None:
@@ -63,7 +67,7 @@ def test_shortcut_eers_flag_a_separating_cue_and_pass_a_random_one() -> None:
         }
         for y in labels
     ]
-    result = rs.shortcut_eers(labels, cues, n_permutations=100)
+    result = rs_channel.shortcut_eers(labels, cues, n_permutations=100)
     assert result["rms_dbfs"]["eer"] == 0.0 < result["rms_dbfs"]["null_q01"]
     assert result["duration_s"]["eer"] >= result["duration_s"]["null_q01"]
     assert result["sample_rate"]["eer"] == 0.5
@@ -75,10 +79,10 @@ def test_read_transcripts_and_clean_text(tmp_path: Path) -> None:
         fh.write(
             "; Core Asterisk Sounds\n\nbeep: [this is a simple beep tone]\nvm-goodbye: Goodbye.  <pause> Bye!\n"
         )
-    text = rs.read_transcripts(path)
+    text = rs_inputs.read_transcripts(path)
     assert text == {"beep": "[this is a simple beep tone]", "vm-goodbye": "Goodbye.  <pause> Bye!"}
-    assert rs.clean_transcript(text["vm-goodbye"]) == "Goodbye. Bye!"
-    assert not rs._is_speech_prompt("beep", text["beep"]) and rs._is_speech_prompt(
+    assert rs_inputs.clean_transcript(text["vm-goodbye"]) == "Goodbye. Bye!"
+    assert not rs_inputs._is_speech_prompt("beep", text["beep"]) and rs_inputs._is_speech_prompt(
         "vm-goodbye", text["vm-goodbye"]
     )
 
@@ -87,7 +91,9 @@ def test_read_transcripts_and_clean_text(tmp_path: Path) -> None:
 # requirements and the completion marker
 # --------------------------------------------------------------------------------------------
 def test_missing_packages_are_named_with_the_install_command(tmp_path: Path) -> None:
-    problems = rs.check_requirements(rs.SMALL_CONFIG, sounds_root=str(tmp_path), docs_root=str(tmp_path))
+    problems = rs_inputs.check_requirements(
+        rs_inputs.SMALL_CONFIG, sounds_root=str(tmp_path), docs_root=str(tmp_path)
+    )
     text = "\n".join(problems)
     for pkg in ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-fr-wav", "asterisk-core-sounds-en"):
         assert pkg in text
@@ -96,9 +102,9 @@ def test_missing_packages_are_named_with_the_install_command(tmp_path: Path) -> 
 
 def test_build_stops_before_any_work_when_packages_are_missing(tmp_path: Path) -> None:
     out = tmp_path / "corpus"
-    with pytest.raises(rs.MissingRequirementError, match="asterisk-core-sounds-en-wav"):
+    with pytest.raises(rs_inputs.MissingRequirementError, match="asterisk-core-sounds-en-wav"):
         rs.build_corpus(
-            rs.SMALL_CONFIG, out, sounds_root=str(tmp_path / "none"), docs_root=str(tmp_path / "none")
+            rs_inputs.SMALL_CONFIG, out, sounds_root=str(tmp_path / "none"), docs_root=str(tmp_path / "none")
         )
     assert not out.exists() and not list(tmp_path.glob(".corpus.building-*"))
 
@@ -108,7 +114,7 @@ def test_build_refuses_to_replace_a_folder_that_is_not_a_corpus(tmp_path: Path) 
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not a real-speech corpus"):
-        rs.build_corpus(rs.SMALL_CONFIG, out)
+        rs.build_corpus(rs_inputs.SMALL_CONFIG, out)
     assert (out / "notes.txt").read_text() == "keep me"
 
 
@@ -128,8 +134,8 @@ def test_a_folder_without_a_valid_marker_is_not_trusted(tmp_path: Path) -> None:
 
 def test_config_rejects_tts_without_english() -> None:
     with pytest.raises(ValueError, match="English"):
-        rs.RealSpeechConfig(languages=("fr",))
-    assert rs.RealSpeechConfig(languages=("fr",), methods=("world",)).languages == ("fr",)
+        rs_inputs.RealSpeechConfig(languages=("fr",))
+    assert rs_inputs.RealSpeechConfig(languages=("fr",), methods=("world",)).languages == ("fr",)
 
 
 def test_main_lists_the_debian_packages(capsys: pytest.CaptureFixture[str]) -> None:
@@ -146,12 +152,12 @@ def test_main_lists_the_debian_packages(capsys: pytest.CaptureFixture[str]) -> N
 # --------------------------------------------------------------------------------------------
 # the small slice, built once
 # --------------------------------------------------------------------------------------------
-def _install_debian_packages(config: rs.RealSpeechConfig) -> None:
+def _install_debian_packages(config: rs_inputs.RealSpeechConfig) -> None:
     """apt-get install the Debian packages (only under CI, as root, where apt-get exists)."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True, timeout=600)
     subprocess.run(
-        ["apt-get", "install", "-y", "-q", *rs.apt_packages(config)],
+        ["apt-get", "install", "-y", "-q", *rs_inputs.apt_packages(config)],
         check=True,
         env=env,
         capture_output=True,
@@ -162,8 +168,8 @@ def _install_debian_packages(config: rs.RealSpeechConfig) -> None:
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``--small`` slice, built once per session (skips naming what to install if it cannot)."""
-    config = rs.SMALL_CONFIG
-    problems = rs.check_requirements(config)
+    config = rs_inputs.SMALL_CONFIG
+    problems = rs_inputs.check_requirements(config)
     can_install = (
         os.environ.get("CI") == "true"
         and hasattr(os, "geteuid")
@@ -176,9 +182,9 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         except (subprocess.SubprocessError, OSError) as exc:
             stderr = getattr(exc, "stderr", b"") or b""
             pytest.skip(
-                f"apt-get install {' '.join(rs.apt_packages(config))} failed: {exc} {stderr.decode()[-300:]}"
+                f"apt-get install {' '.join(rs_inputs.apt_packages(config))} failed: {exc} {stderr.decode()[-300:]}"
             )
-        problems = rs.check_requirements(config)
+        problems = rs_inputs.check_requirements(config)
     if problems:
         pytest.skip("real-speech corpus cannot be built here: " + "; ".join(problems))
     return rs.build_corpus(config, tmp_path_factory.mktemp("real_speech") / "small", workers=2)
@@ -189,10 +195,10 @@ def test_small_corpus_loads_with_speakers_utterances_and_attacks(small_corpus: P
     dd, report = rs.load_corpus(small_corpus)
     ds = dd["train"]
     df = ds.select_columns(["label", "attack", "speaker_id", "utterance_id", "sample_rate"]).to_pandas()
-    assert report.n_rows == len(df) == 16 + 16 * 3 + 8 * (1 + len(rs.FLITE_VOICES))
+    assert report.n_rows == len(df) == 16 + 16 * 3 + 8 * (1 + len(rs_inputs.FLITE_VOICES))
     assert set(df.loc[df["label"] == 1, "speaker_id"]) == {"allison_smith", "june_wallack"}
     assert set(df["attack"]) == {"bonafide", "hifigan", "world", "griffin_lim", "piper", "flite"}
-    assert set(df["sample_rate"]) == {rs.SAMPLE_RATE}
+    assert set(df["sample_rate"]) == {rs_channel.SAMPLE_RATE}
     bona_utts = set(df.loc[df["label"] == 1, "utterance_id"])
     resynth = df[df["attack"].isin(["hifigan", "world", "griffin_lim"])]
     assert set(resynth["utterance_id"]) == bona_utts  # re-synthesis spoofs pair with their bona fide clip
@@ -224,8 +230,8 @@ def test_small_corpus_cues_do_not_separate_the_classes(small_corpus: Path) -> No
     for ex in dd["train"]:
         wave, sr = load_example_native(ex)
         labels.append(ex["label"])
-        cues.append(rs.measure_clip_cues(wave, sr))
-    result = rs.shortcut_eers(labels, cues, n_permutations=200)
+        cues.append(rs_channel.measure_clip_cues(wave, sr))
+    result = rs_channel.shortcut_eers(labels, cues, n_permutations=200)
     for name, r in result.items():
         assert r["eer"] >= r["null_q01"], (
             f"{name} separates the classes: EER {r['eer']:.3f} < null 1% {r['null_q01']:.3f}"
@@ -235,9 +241,9 @@ def test_small_corpus_cues_do_not_separate_the_classes(small_corpus: Path) -> No
 @pytest.mark.slow
 def test_a_finished_corpus_is_reused_and_a_rebuild_is_identical(small_corpus: Path, tmp_path: Path) -> None:
     before = (small_corpus / rs.MARKER_NAME).stat().st_mtime_ns
-    assert rs.build_corpus(rs.SMALL_CONFIG, small_corpus) == small_corpus
+    assert rs.build_corpus(rs_inputs.SMALL_CONFIG, small_corpus) == small_corpus
     assert (small_corpus / rs.MARKER_NAME).stat().st_mtime_ns == before
-    tiny = dataclasses.replace(rs.SMALL_CONFIG, languages=("en",), prompts=1, flite_voices=("slt",))
+    tiny = dataclasses.replace(rs_inputs.SMALL_CONFIG, languages=("en",), prompts=1, flite_voices=("slt",))
     a = rs.build_corpus(tiny, tmp_path / "a", workers=1)  # in this process: the generators load once
     b = rs.build_corpus(tiny, tmp_path / "b", workers=1)
     clips_a = json.loads((a / "manifest.json").read_text())["clips"]

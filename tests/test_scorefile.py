@@ -1,4 +1,4 @@
-"""Tests for deepfake_lib.evaluation.scorefile: protocols, score files, id matching and ``deepfake-lib score``."""
+"""Tests for deepfake_lib.evaluation.score_report: protocols, score files, id matching and ``deepfake-lib score``."""
 
 from __future__ import annotations
 
@@ -10,16 +10,11 @@ import numpy as np
 import pytest
 
 from deepfake_lib.cli.main import RESULT_COLUMNS, ResultsWriter, main, result_row
+from deepfake_lib.cli.score import score_files
 from deepfake_lib.evaluation.costs import DetectionCosts
 from deepfake_lib.evaluation.error_rates import format_rate
 from deepfake_lib.evaluation.metrics import compute_metrics
-from deepfake_lib.evaluation.scorefile import (
-    ScoreFileError,
-    normalize_id,
-    read_protocol,
-    read_scores,
-    score_files,
-)
+from deepfake_lib.evaluation.score_files import ScoreFileError, normalize_id, read_protocol, read_scores
 
 N_BOOT = 40
 

@@ -15,19 +15,18 @@ import soundfile as sf
 
 from deepfake_lib.corpora import embedded as synthetic
 from deepfake_lib.corpora.embedded import (
-    ATTACKS,
     BONAFIDE,
     GENERATOR_VERSION,
     SAMPLE_RATES,
     CorpusConfig,
-    apply_channel,
     corpus_filename,
     generate_corpus,
     generate_utterance,
-    spoof_utterance,
-    synthesize_bonafide,
     write_corpus,
 )
+from deepfake_lib.corpora.embedded_attacks import ATTACKS, spoof_utterance
+from deepfake_lib.corpora.embedded_channel import apply_channel
+from deepfake_lib.corpora.embedded_speech import synthesize_bonafide
 
 SMALL = CorpusConfig(n_utterances=8, seed=3, min_duration_s=1.0, max_duration_s=2.0)
 

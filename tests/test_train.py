@@ -38,8 +38,8 @@ def toy_config(corpus: Path, run_dir: Path, **changes: object) -> ExperimentConf
         batch_size=8,
         n_bootstrap=50,
         learning_rate=1e-3,
-        max_duration_s=1.5,
-        augment=False,
+        train_crop_s=1.5,
+        augment_training=False,
         val_fraction=0.2,
         test_fraction=0.2,
     )
@@ -196,7 +196,7 @@ def test_ddp_two_cpu_ranks_finish_and_rank0_saves_its_model(toy_corpus: Path, tm
     params = tmp_path / "ddp.yaml"
     params.write_text(
         f"data_source: {toy_corpus}\nrun_dir: {tmp_path / 'ddp'}\nepochs: 1\nbatch_size: 4\n"
-        "n_bootstrap: 20\naugment: false\nmax_duration_s: 1.0\n"
+        "n_bootstrap: 20\naugment_training: false\ntrain_crop_s: 1.0\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(

@@ -27,14 +27,30 @@ import torchaudio.functional as AF
 from scipy import fft as sp_fft
 from scipy import signal
 
-from deepfake_lib.audio.io import (
-    FORMATS,
-    AudioError,
-    decode_audio,
-    encode_audio,
-    resample,
-    supported_formats,
-)
+from deepfake_lib.audio.errors import AudioError
+from deepfake_lib.audio.io import FORMATS, decode_audio, encode_audio, supported_formats
+from deepfake_lib.audio.signal import resample
+
+__all__ = [
+    "add_noise",
+    "add_reverb",
+    "apply_gain",
+    "apply_mu_law",
+    "AugmentConfig",
+    "Augmenter",
+    "available_codecs",
+    "BABBLE_TALKERS",
+    "band_limit",
+    "clip_waveform",
+    "CODECS",
+    "ENVELOPE_RATE",
+    "NOISE_KINDS",
+    "quantize_bits",
+    "roundtrip_codec",
+    "shift_time",
+    "simulate_telephone",
+    "TELEPHONE_RATE",
+]
 
 NOISE_KINDS: tuple[str, ...] = ("white", "pink", "speech_shaped", "babble")
 """Noise colours accepted by :func:`add_noise`."""

@@ -44,14 +44,40 @@ from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
 from deepfake_lib.audio.io import AUDIO_EXTENSIONS, CLI_MAX_DURATION_S, SERVICE_MAX_DURATION_S, duration_limit
+from deepfake_lib.cli.score import add_score_arguments, run_score
 from deepfake_lib.config import ConfigError, ExperimentConfig
 from deepfake_lib.corpora import embedded as synthetic
 from deepfake_lib.deploy.detector import BACKENDS, Detector
 from deepfake_lib.deploy.export import export_model, load_run_test_waves
 from deepfake_lib.deploy.service import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_UPLOAD_MB, create_app
-from deepfake_lib.evaluation.scorefile import add_score_arguments, run_score
 from deepfake_lib.modeling import training as train
 from deepfake_lib.notebook import series
+
+__all__ = [
+    "add_detect_arguments",
+    "build_parser",
+    "collect_audio_files",
+    "format_segments",
+    "JSONL_SUFFIXES",
+    "main",
+    "main_detect",
+    "parse_set_options",
+    "read_done_paths",
+    "RESULT_COLUMNS",
+    "result_row",
+    "results_format",
+    "ResultsWriter",
+    "run_build_corpus",
+    "run_corpus",
+    "run_detect",
+    "run_export",
+    "run_refresh_notebooks",
+    "run_series",
+    "run_serve",
+    "run_train",
+    "score_files",
+    "UsageError",
+]
 
 log = logging.getLogger(__name__)
 

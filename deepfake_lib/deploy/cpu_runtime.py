@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.audio.io import resample
+from deepfake_lib.audio.signal import resample
 from deepfake_lib.classifier import INT8_METHOD, TorchClassifier, quantize_int8
 from deepfake_lib.corpora.embedded import CorpusConfig, generate_utterance
 from deepfake_lib.evaluation.probability import score_from_logits

@@ -44,29 +44,33 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime as _dt
 import hashlib
-import json
 import logging
 import math
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from transformers import AutoFeatureExtractor
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.audio.io import AudioError, load_audio
+from deepfake_lib.audio.errors import AudioError
+from deepfake_lib.audio.io import load_audio
 from deepfake_lib.classifier import Classifier, OnnxClassifier, TorchClassifier, quantize_int8
-from deepfake_lib.config import resolve_path
 from deepfake_lib.deploy.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves, measure_parity
+from deepfake_lib.deploy.model_location import (
+    DEFAULT_THRESHOLD_NOTE,
+    ModelLocation,
+    locate_model,
+    run_window_s,
+)
+from deepfake_lib.deploy.prediction_log import Prediction, PredictionError, PredictionLogger
 from deepfake_lib.evaluation.probability import score_from_logits, softmax_probability
 from deepfake_lib.modeling.models import load_model
-from deepfake_lib.runs import RUN_FILES, require_complete, resolve_device
+from deepfake_lib.runs import resolve_device
 from deepfake_lib.scoring import (
     MIN_DURATION_S,
     classify_waves,
@@ -74,6 +78,17 @@ from deepfake_lib.scoring import (
     uses_attention_mask,
     window_spans,
 )
+
+__all__ = [
+    "aggregate_windows",
+    "AUTO_CANDIDATES",
+    "BACKENDS",
+    "check_head",
+    "choose_backend",
+    "DEFAULT_WINDOW_S",
+    "Detector",
+    "hash_input",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,222 +101,9 @@ fp32 and ONNX Runtime with int8 MatMul/Gemm (both need an export folder)."""
 AUTO_CANDIDATES: tuple[str, ...] = ("mixed", "int8")
 """CPU backends ``auto`` tries, fastest first, before falling back to fp32 ``torch``."""
 
-EXPORT_MANIFEST = "export.json"
-"""File that marks a folder written by :func:`deepfake_lib.deploy.export.export_model`."""
 
 DEFAULT_WINDOW_S = 4.0
 """Window length (s) of a detector whose source does not fix one."""
-
-DEFAULT_THRESHOLD_NOTE = "default 0.0 (argmax of the logits): no calibrated threshold is known for this model"
-
-
-# --------------------------------------------------------------------------------------
-# results
-# --------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Prediction:
-    """The verdict on one input.
-
-    ``score`` is the clip's log-odds of bona fide (higher = more bona fide), ``prob_real``
-    its probability, ``label`` ``"Real"`` when ``score >= threshold``. ``windows`` lists
-    ``{start_s, end_s, score, prob_real}`` per window (seconds); ``suspicious_segments``
-    lists ``{start_s, end_s, n_windows, min_score}`` for merged windows scored below the
-    threshold. ``duration_s`` is the audio's length (s), ``processing_ms`` the wall time from
-    reading the input to the verdict (ms), ``sha256`` the hash of the input bytes or array.
-    """
-
-    source: str
-    label: str
-    prob_real: float
-    score: float
-    threshold: float
-    windows: list[dict[str, float]]
-    suspicious_segments: list[dict[str, float]]
-    max_fake_prob: float
-    duration_s: float
-    model_id: str
-    processing_ms: float
-    sha256: str
-    ok: bool = dataclasses.field(default=True, init=False)
-
-    @property
-    def n_windows(self) -> int:
-        """Number of windows the clip score averages."""
-        return len(self.windows)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict (floats, strings, lists) of every field, plus ``n_windows``."""
-        out = dataclasses.asdict(self)
-        out.pop("ok")
-        out["n_windows"] = self.n_windows
-        return out
-
-
-@dataclasses.dataclass
-class PredictionError:
-    """An input that could not be scored (bad audio, unreadable file...), in place of a
-    :class:`Prediction` in :meth:`Detector.predict_many`'s output."""
-
-    source: str
-    error: str
-    error_type: str
-    exception: BaseException = dataclasses.field(repr=False, compare=False)
-    sha256: str = ""
-    ok: bool = dataclasses.field(default=False, init=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"source", "error", "error_type"}`` (JSON-serialisable)."""
-        return {"source": self.source, "error": self.error, "error_type": self.error_type}
-
-
-# --------------------------------------------------------------------------------------
-# monitoring
-# --------------------------------------------------------------------------------------
-class PredictionLogger:
-    """Appends one JSON line per prediction to ``path`` (thread-safe; flushed per line).
-
-    Fields: ``time`` (UTC, ISO 8601), ``sha256`` (of the input bytes or array), ``source``,
-    ``score``, ``label``, ``prob_real``, ``threshold``, ``model_id``, ``backend``,
-    ``duration_s``, ``n_windows``, ``processing_ms``; a failed input is logged with ``error``
-    and null score/label. The file is opened in append mode for each line, so several
-    processes can share it and nothing is lost when one stops.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
-    def log(
-        self, result: Prediction | PredictionError, *, backend: str = "", model_id: str = ""
-    ) -> dict[str, Any]:
-        """Append the line for ``result`` and return it as a dict."""
-        record: dict[str, Any] = {
-            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
-            "sha256": result.sha256,
-            "source": result.source,
-        }
-        if isinstance(result, Prediction):
-            record.update(
-                score=result.score,
-                label=result.label,
-                prob_real=result.prob_real,
-                threshold=result.threshold,
-                model_id=result.model_id,
-                backend=backend,
-                duration_s=result.duration_s,
-                n_windows=result.n_windows,
-                processing_ms=result.processing_ms,
-            )
-        else:
-            record.update(
-                score=None,
-                label=None,
-                prob_real=None,
-                threshold=None,
-                model_id=model_id,
-                backend=backend,
-                error=result.error,
-            )
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock:
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-        return record
-
-
-# --------------------------------------------------------------------------------------
-# model location
-# --------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class ModelLocation:
-    """Where a detector's files are: ``kind`` is ``"run"``, ``"export"``, ``"folder"`` or
-    ``"hub"``; ``model_source`` what :func:`deepfake_lib.modeling.models.load_model` reads; ``folder``
-    the run or export folder (else ``None``); ``threshold`` and ``threshold_source`` the
-    calibrated decision threshold (log-odds) and where it came from; ``manifest`` the export
-    manifest (export folders only)."""
-
-    kind: str
-    model_source: str
-    folder: Path | None
-    threshold: float
-    threshold_source: str
-    manifest: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def locate_model(source: str | os.PathLike[str]) -> ModelLocation:
-    """Classify ``source`` (run folder, export folder, model folder or Hub id) and find its
-    model and threshold. Relative folders are looked up in the current directory first, then
-    under the project root (:func:`deepfake_lib.config.resolve_path`). A run or export folder
-    must be complete (its marker, :func:`deepfake_lib.runs.require_complete`): an unfinished
-    one raises :class:`~deepfake_lib.runs.IncompleteFolderError` naming the folder and what is missing."""
-    text = os.fspath(source)
-    path = Path(text).expanduser()
-    if not path.exists() and not path.is_absolute() and resolve_path(text).exists():
-        path = resolve_path(text)
-    if path.is_dir():
-        manifest_file = path / EXPORT_MANIFEST
-        if manifest_file.is_file():
-            require_complete(path, "export")
-            manifest = json.loads(manifest_file.read_text())
-            return ModelLocation(
-                "export",
-                str(path / manifest.get("model_dir", "model")),
-                path,
-                float(manifest.get("threshold", 0.0)),
-                str(manifest.get("threshold_source", DEFAULT_THRESHOLD_NOTE)),
-                manifest,
-            )
-        metrics_file = path / RUN_FILES["metrics"]
-        model_dir = path / RUN_FILES["model"]
-        if model_dir.is_dir():
-            require_complete(path, "run")
-            if metrics_file.is_file():
-                metrics = json.loads(metrics_file.read_text())
-                value = (metrics.get("threshold") or {}).get("value")
-                if value is not None and math.isfinite(float(value)):
-                    chosen = metrics["threshold"].get("chosen_on", "validation EER")
-                    return ModelLocation(
-                        "run", str(model_dir), path, float(value), f"{chosen} threshold of run {path}"
-                    )
-                return ModelLocation(
-                    "run",
-                    str(model_dir),
-                    path,
-                    0.0,
-                    f"{DEFAULT_THRESHOLD_NOTE} ({metrics_file} has no threshold)",
-                )
-            return ModelLocation(
-                "run",
-                str(model_dir),
-                path,
-                0.0,
-                f"{DEFAULT_THRESHOLD_NOTE} (run folder without {RUN_FILES['metrics']}: unfinished?)",
-            )
-        if (path / "config.json").is_file():
-            return ModelLocation("folder", str(path), None, 0.0, DEFAULT_THRESHOLD_NOTE)
-        raise ValueError(
-            f"{path}: not a run folder (model/, metrics.json), an export folder ({EXPORT_MANIFEST}) "
-            "or a model folder (config.json)"
-        )
-    if path.exists():
-        raise ValueError(f"{path}: is a file; expected a run, export or model folder, or a Hub id")
-    return ModelLocation("hub", text, None, 0.0, DEFAULT_THRESHOLD_NOTE)
-
-
-def run_window_s(loc: ModelLocation) -> float:
-    """The evaluation window (s) of the run behind ``loc`` (its ``config.json`` ``eval_window_s``);
-    0.0 for whole clips, for sources that are not run folders, and for runs without a config."""
-    if loc.kind != "run" or loc.folder is None:
-        return 0.0
-    path = loc.folder / RUN_FILES["config"]
-    if not path.is_file():
-        return 0.0
-    try:
-        return float(json.loads(path.read_text()).get("eval_window_s") or 0.0)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: unreadable run config ({exc})") from exc
 
 
 # --------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ from deepfake_lib.classifier import INT8_METHOD, INT8_METHODS, OnnxClassifier, T
 from deepfake_lib.config import ExperimentConfig
 from deepfake_lib.corpora.sources import load_example_audio
 from deepfake_lib.deploy.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves
-from deepfake_lib.deploy.detector import check_head, locate_model
+from deepfake_lib.deploy.detector import check_head
+from deepfake_lib.deploy.model_location import locate_model
 from deepfake_lib.evaluation.probability import score_from_logits
 from deepfake_lib.modeling.models import load_model, save_model
 from deepfake_lib.modeling.training import prepare_data

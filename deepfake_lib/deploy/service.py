@@ -47,8 +47,28 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from deepfake_lib.audio.io import SERVICE_MAX_DURATION_S, AudioError, AudioTooLongError, duration_limit
+from deepfake_lib.audio.errors import AudioError, AudioTooLongError
+from deepfake_lib.audio.io import SERVICE_MAX_DURATION_S, duration_limit
 from deepfake_lib.deploy.detector import Detector
+
+__all__ = [
+    "AUDIO_CONTENT_TYPES",
+    "create_app",
+    "create_app_from_env",
+    "DEFAULT_MAX_CONCURRENT",
+    "DEFAULT_MAX_UPLOAD_MB",
+    "DEFAULT_MODEL",
+    "FILE_FIELD",
+    "is_audio_content_type",
+    "MODEL_ENV",
+    "MULTIPART_OVERHEAD",
+    "PREDICT_REQUEST_BODY",
+    "PREDICT_RESPONSES",
+    "read_upload",
+    "run_metrics",
+    "SERVED_METRICS",
+    "UploadError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +287,7 @@ def run_metrics(model_source: str, *, split: str = "test") -> dict[str, Any] | N
     import math
     from pathlib import Path
 
-    from deepfake_lib.deploy.detector import locate_model
+    from deepfake_lib.deploy.model_location import locate_model
     from deepfake_lib.evaluation.metrics import METRIC_MEANINGS
     from deepfake_lib.runs import RUN_FILES
 

@@ -25,6 +25,10 @@ from deepfake_lib.evaluation.probability import (
 from deepfake_lib.evaluation.summaries import require_columns, save_dir
 from deepfake_lib.runs import write_json
 
+__all__ = [
+    "calibrate_scores",
+]
+
 
 def _logits_of(scores: pd.DataFrame, name: str) -> np.ndarray:
     require_columns(scores, ("label", "logit_fake", "logit_real"), name)

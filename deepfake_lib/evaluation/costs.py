@@ -18,6 +18,18 @@ from deepfake_lib.evaluation.inputs import (
     _validate_threshold,
 )
 
+__all__ = [
+    "ASVSPOOF5_COSTS",
+    "compute_act_dcf",
+    "compute_cllr",
+    "compute_min_cllr",
+    "compute_min_dcf",
+    "DCF",
+    "DetectionCosts",
+    "llr_from_log_odds",
+    "llr_from_probability",
+]
+
 
 @dataclass(frozen=True)
 class DetectionCosts:

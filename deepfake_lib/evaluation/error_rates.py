@@ -19,6 +19,16 @@ from deepfake_lib.evaluation.inputs import (
     _validate_threshold,
 )
 
+__all__ = [
+    "accuracy_at_threshold",
+    "compute_det_curve",
+    "compute_eer",
+    "EER",
+    "format_rate",
+    "rate_interval",
+    "selection_score",
+]
+
 
 @dataclass(frozen=True)
 class EER:

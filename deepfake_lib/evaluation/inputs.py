@@ -7,6 +7,10 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+__all__ = [
+    "MetricsError",
+]
+
 
 class MetricsError(ValueError):
     """Input that a metric cannot be computed on (non-finite scores, one class, bad shapes)."""

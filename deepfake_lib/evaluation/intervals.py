@@ -23,6 +23,12 @@ from deepfake_lib.evaluation.inputs import (
     _validate_threshold,
 )
 
+__all__ = [
+    "bootstrap_ci",
+    "BOOTSTRAP_STATISTICS",
+    "MIN_GROUPS_PER_CLASS",
+]
+
 logger = logging.getLogger(__name__)
 
 

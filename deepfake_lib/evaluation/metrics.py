@@ -98,6 +98,14 @@ from deepfake_lib.evaluation.inputs import (
 )
 from deepfake_lib.evaluation.intervals import bootstrap_ci
 
+__all__ = [
+    "compute_metrics",
+    "EER_METRIC_PATH",
+    "format_metrics",
+    "METRIC_MEANINGS",
+    "summarize_scores",
+]
+
 logger = logging.getLogger(__name__)
 
 EER_METRIC_PATH: Path = Path(__file__).parent / "evaluate_metrics" / "eer"

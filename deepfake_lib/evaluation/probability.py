@@ -17,6 +17,14 @@ from deepfake_lib.evaluation.inputs import (
     _validate_probabilities,
 )
 
+__all__ = [
+    "compute_reliability_curve",
+    "expected_calibration_error",
+    "fit_temperature",
+    "score_from_logits",
+    "softmax_probability",
+]
+
 logger = logging.getLogger(__name__)
 
 

@@ -25,6 +25,15 @@ from deepfake_lib.evaluation.error_rates import format_rate
 from deepfake_lib.evaluation.intervals import bootstrap_ci
 from deepfake_lib.evaluation.metrics import compute_metrics
 
+__all__ = [
+    "eer_row",
+    "exact_zero_error_bounds",
+    "require_columns",
+    "save_dir",
+    "score_groups",
+    "slug",
+]
+
 
 def save_dir(out_dir: str | os.PathLike[str] | None) -> Path | None:
     """``out_dir`` as a created folder, or ``None`` (write nothing) when it is ``None``."""

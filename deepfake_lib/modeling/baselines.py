@@ -31,12 +31,29 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from deepfake_lib import TARGET_SAMPLE_RATE
-from deepfake_lib.audio.io import level_stats, resample
+from deepfake_lib.audio.signal import level_stats, resample
 from deepfake_lib.corpora.sources import group_column, load_example_audio
 from deepfake_lib.evaluation.error_rates import compute_eer
 from deepfake_lib.evaluation.metrics import summarize_scores
 from deepfake_lib.evaluation.summaries import eer_row, require_columns, save_dir, score_groups
 from deepfake_lib.runs import torch_threads
+
+__all__ = [
+    "evaluate_classical_baselines",
+    "evaluate_shortcut_control",
+    "extract_lfcc_frames",
+    "extract_lfcc_stats",
+    "extract_trivial_features",
+    "fit_lfcc_gmm",
+    "fit_logistic_baseline",
+    "LfccGmm",
+    "score_baseline",
+    "summarize_system",
+    "SYSTEM_LFCC_GMM",
+    "SYSTEM_LFCC_LR",
+    "SYSTEM_TRIVIAL_LR",
+    "TRIVIAL_FEATURES",
+]
 
 TRIVIAL_FEATURES: tuple[str, ...] = (
     "duration_s",

@@ -28,6 +28,18 @@ from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.config import resolve_source
 from deepfake_lib.labels import align_label_ids
 
+__all__ = [
+    "build_tiny_model",
+    "canonical_label_maps",
+    "count_parameters",
+    "load_model",
+    "load_model_for",
+    "LoadedModel",
+    "save_model",
+    "TINY",
+    "TINY_CONFIG",
+]
+
 log = logging.getLogger(__name__)
 
 TINY = "tiny"

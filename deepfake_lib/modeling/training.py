@@ -35,7 +35,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio.augmentation import AugmentConfig, Augmenter
-from deepfake_lib.audio.io import crop_or_pad, resample
+from deepfake_lib.audio.signal import crop_or_pad, resample
 from deepfake_lib.config import ExperimentConfig
 from deepfake_lib.corpora.embedded import CorpusConfig
 from deepfake_lib.corpora.sources import (
@@ -68,6 +68,21 @@ from deepfake_lib.runs import (
     write_json,
 )
 from deepfake_lib.scoring import EvalClips, predict_logits, scores_table
+
+__all__ = [
+    "AudioCollator",
+    "class_weights_for",
+    "ClipDataset",
+    "corpus_config_for",
+    "cross_validate",
+    "DetectorTrainer",
+    "fine_tune",
+    "history_table",
+    "prepare_data",
+    "profile_preprocessing",
+    "RunStateCallback",
+    "SELECTION_METRIC",
+]
 
 log = logging.getLogger(__name__)
 
@@ -376,8 +391,10 @@ def fine_tune(
         keep_layers=cfg.keep_layers,
         seed=cfg.seed,
     )
-    max_samples = int(round(cfg.max_duration_s * TARGET_SAMPLE_RATE))
-    train_ds = ClipDataset(splits["train"], max_samples=max_samples, augment=cfg.augment, seed=cfg.seed)
+    max_samples = int(round(cfg.train_crop_s * TARGET_SAMPLE_RATE))
+    train_ds = ClipDataset(
+        splits["train"], max_samples=max_samples, augment=cfg.augment_training, seed=cfg.seed
+    )
     val_ds = EvalClips.from_split(splits["validation"])
     test_ds = EvalClips.from_split(splits["test"])
     steps_per_epoch = math.ceil(
@@ -613,20 +630,18 @@ def cross_validate(cfg: ExperimentConfig, *, n_folds: int = 5, data: Any | None 
     return table
 
 
-def profile_preprocessing(
-    ds: Any, *, n_clips: int = 40, max_duration_s: float = 3.0, seed: int = 0
-) -> pd.DataFrame:
+def profile_preprocessing(ds: Any, *, n_clips: int = 40, crop_s: float = 3.0, seed: int = 0) -> pd.DataFrame:
     """Cost of each preprocessing stage, milliseconds per clip, over the first ``n_clips`` clips.
 
     Stages, in the order training applies them: decode (native rate), resample to 16 kHz
-    (cached kernel), random crop to ``max_duration_s``, augmentation (default
+    (cached kernel), random crop to ``crop_s``, augmentation (default
     :class:`~deepfake_lib.audio.augmentation.AugmentConfig`), and normalisation by a wav2vec2 feature
     extractor. Returns one row per stage with mean and median ms, and a ``total`` row.
     """
     fe = Wav2Vec2FeatureExtractor(sampling_rate=TARGET_SAMPLE_RATE, return_attention_mask=True)
     augmenter = Augmenter(AugmentConfig(), sample_rate=TARGET_SAMPLE_RATE, seed=seed)
     rng = np.random.default_rng(seed)
-    n = int(round(max_duration_s * TARGET_SAMPLE_RATE))
+    n = int(round(crop_s * TARGET_SAMPLE_RATE))
     times: dict[str, list[float]] = {
         k: [] for k in ("decode", "resample to 16 kHz", "crop", "augment", "normalise")
     }

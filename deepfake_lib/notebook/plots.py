@@ -29,6 +29,21 @@ import numpy as np
 
 from deepfake_lib import LABEL_NAMES
 
+__all__ = [
+    "attack_colors",
+    "ATTACK_PALETTE",
+    "CLASS_COLORS",
+    "compact_png",
+    "FAKE_COLOR",
+    "FAMILY_PALETTE",
+    "INLINE_MAX_BYTES",
+    "RATE_GREYS",
+    "REAL_COLOR",
+    "save_figure",
+    "STYLE",
+    "SYSTEM_PALETTE",
+]
+
 log = logging.getLogger(__name__)
 
 REAL_COLOR = "#0072B2"

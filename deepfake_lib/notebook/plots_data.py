@@ -20,6 +20,16 @@ from deepfake_lib.notebook.plots import (
     attack_colors,
 )
 
+__all__ = [
+    "plot_augmentation_grid",
+    "plot_class_balance",
+    "plot_distributions",
+    "plot_resampling",
+    "plot_shortcut_features",
+    "plot_split_groups",
+    "plot_waveform_and_spectrogram",
+]
+
 
 # --------------------------------------------------------------------------------------
 # data (notebook 01)

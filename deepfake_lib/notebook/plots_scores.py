@@ -26,6 +26,16 @@ from deepfake_lib.notebook.plots import (
     attack_colors,
 )
 
+__all__ = [
+    "LiveHistoryPlot",
+    "plot_confusion_matrix",
+    "plot_far_frr",
+    "plot_per_attack",
+    "plot_roc_det",
+    "plot_score_histograms",
+    "plot_training_history",
+]
+
 
 def _errorbars(ax: Any, x: Any, center: Any, low: Any, high: Any, *, capsize: float) -> bool:
     """Interval bars (in %) where both bounds are known; returns whether any was drawn."""

@@ -22,6 +22,15 @@ from deepfake_lib.notebook.plots import (
     _styled,
 )
 
+__all__ = [
+    "plot_epoch_picking",
+    "plot_occlusion",
+    "plot_protocol_comparison",
+    "plot_reliability",
+    "plot_robustness",
+    "plot_window_timeline",
+]
+
 
 def _wrap(text: str, width: int = 28) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or str(text)

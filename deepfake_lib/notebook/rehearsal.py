@@ -36,6 +36,26 @@ from typing import Any
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 
+__all__ = [
+    "build_checkpoint",
+    "build_hemg_dataset",
+    "build_standins",
+    "check_standin",
+    "HEMG_CLIP_S",
+    "main",
+    "MARKER",
+    "missing_artefacts",
+    "REFERENCE_CONFIG",
+    "REFERENCE_FEATURE_EXTRACTOR",
+    "REFERENCE_ID2LABEL",
+    "REFERENCE_MODEL_ID",
+    "resolve_source_paths",
+    "RUN_ARTEFACTS",
+    "run_rehearsal",
+    "STANDIN_SOURCE_KEYS",
+    "StandinError",
+]
+
 REFERENCE_MODEL_ID = "motheecreator/Deepfake-audio-detection"
 """The checkpoint's id as the Hub spells it (``params/colab_t4.yaml`` says ``mo-thecreator``)."""
 

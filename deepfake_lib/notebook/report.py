@@ -28,6 +28,23 @@ from scipy.stats import beta
 from deepfake_lib.config import resolve_path
 from deepfake_lib.evaluation.error_rates import format_rate
 
+__all__ = [
+    "compare_intervals",
+    "compose_reflection",
+    "CONFIDENCE",
+    "describe_errors",
+    "describe_headline",
+    "describe_latency",
+    "describe_per_attack",
+    "describe_protocols",
+    "describe_source",
+    "describe_systems",
+    "LATENCY_RESULTS",
+    "read_base_latency",
+    "STUDY_LATENCY_TARGET_MS",
+    "upper_bound",
+]
+
 STUDY_LATENCY_TARGET_MS = 100.0
 """The original study's target for near-real-time use, milliseconds per clip."""
 CONFIDENCE = 0.95

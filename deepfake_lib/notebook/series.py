@@ -37,6 +37,31 @@ from typing import Any
 
 from deepfake_lib.config import ConfigError, ExperimentConfig, project_root, resolve_path
 
+__all__ = [
+    "check_injected_parameters",
+    "check_notebook_hygiene",
+    "check_parameter_names",
+    "code_source_hash",
+    "declared_parameters",
+    "drop_widget_outputs",
+    "format_headline",
+    "injected_parameter_names",
+    "NOTEBOOKS",
+    "notebooks_dir",
+    "PAPERMILL_HEADER",
+    "parameters_cell_index",
+    "read_parameters_cell",
+    "refresh_notebooks",
+    "render_parameters_table",
+    "require_run",
+    "RUN_NEEDS",
+    "run_series",
+    "SOURCE_HASH_KEY",
+    "strip_volatile_metadata",
+    "VOLATILE_KEYS",
+    "WIDGET_VIEW",
+]
+
 NOTEBOOKS: tuple[str, ...] = (
     "01_data_exploration.ipynb",
     "02_preprocessing_augmentation.ipynb",

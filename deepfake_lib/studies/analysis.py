@@ -101,7 +101,7 @@ STUDY_N_VAL = 10
 
 
 def cross_source_corpus(cfg: ExperimentConfig) -> CorpusConfig:
-    """The shifted embedded corpus used when ``cfg.cross_source`` is empty: another seed and
+    """The shifted embedded corpus used when ``cfg.cross_source`` is ``"embedded"``: another seed and
     fainter artefacts (difficulty + :data:`CROSS_SOURCE_DIFFICULTY_STEP`, at most 1)."""
     return CorpusConfig(
         n_utterances=CROSS_SOURCE_UTTERANCES,
@@ -171,7 +171,7 @@ class RunAnalysis:
 
     def analyze_attacks(self) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """``(per-attack EER, leave-one-attack-out table or None)``; LOAO runs when
-        ``cfg.leave_one_attack_out`` and the train split has two attacks or more, for
+        ``cfg.run_leave_one_attack_out`` and the train split has two attacks or more, for
         ``cfg.loao_epochs`` epochs each."""
         per_attack = per_attack_eer(
             self.run.test_scores,
@@ -184,7 +184,7 @@ class RunAnalysis:
             a for a, y in zip(self.splits["train"]["attack"], self.splits["train"]["label"]) if int(y) == 0
         }
         loao = None
-        if self.cfg.leave_one_attack_out and len(attacks) >= 2:
+        if self.cfg.run_leave_one_attack_out and len(attacks) >= 2:
             loao = leave_one_attack_out(
                 self.cfg, self.splits, epochs=self.cfg.loao_epochs, out_dir=self.out_dir
             )
@@ -192,8 +192,8 @@ class RunAnalysis:
 
     def analyze_robustness(self) -> pd.DataFrame | None:
         """The robustness sweep on the test clips at the run's threshold (``None`` unless
-        ``cfg.robustness``)."""
-        if not self.cfg.robustness:
+        ``cfg.run_robustness``)."""
+        if not self.cfg.run_robustness:
             return None
         return evaluate_robustness(
             self.model,
@@ -227,13 +227,13 @@ class RunAnalysis:
         }
 
     def analyze_cross_source(self) -> dict[str, Any] | None:
-        """The run's model on ``cfg.cross_source``, or on :func:`cross_source_corpus` when that is
-        empty and the run used the embedded corpus (``None`` otherwise)."""
-        if not (self.cfg.cross_source or self.cfg.is_embedded):
+        """The run's model on ``cfg.cross_source`` (``"embedded"``: :func:`cross_source_corpus`);
+        ``None`` when it is empty."""
+        if not self.cfg.cross_source:
             return None
         return evaluate_cross_source(
             self.run.run_dir,
-            self.cfg.cross_source or "embedded",
+            self.cfg.cross_source,
             corpus_config=cross_source_corpus(self.cfg),
             n_bootstrap=self.cfg.n_bootstrap,
             seed=self.cfg.seed,
@@ -278,7 +278,7 @@ def analyze_run(cfg: ExperimentConfig | str | os.PathLike[str], **changes: Any) 
     """Run every analysis part on a finished run and return the results by part.
 
     ``cfg``: the run's config, or its run folder (its ``config.json`` with ``changes``
-    applied, e.g. ``robustness=False``). Keys: ``baselines``, ``per_attack``, ``loao``,
+    applied, e.g. ``run_robustness=False``). Keys: ``baselines``, ``per_attack``, ``loao``,
     ``robustness``, ``calibration``, ``explain``, ``cross_source``, ``study``, ``picking``,
     ``protocols``, ``latency``; parts the config switches off are ``None``.
     """

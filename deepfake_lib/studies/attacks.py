@@ -24,6 +24,12 @@ from deepfake_lib.evaluation.summaries import eer_row, require_columns, save_dir
 from deepfake_lib.modeling.training import fine_tune
 from deepfake_lib.runs import RUN_FILES
 
+__all__ = [
+    "leave_one_attack_out",
+    "loao_training_sets",
+    "per_attack_eer",
+]
+
 log = logging.getLogger(__name__)
 
 

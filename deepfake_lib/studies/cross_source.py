@@ -21,6 +21,10 @@ from deepfake_lib.modeling.models import load_model
 from deepfake_lib.runs import RUN_FILES, write_json
 from deepfake_lib.scoring import EvalClips, predict_logits, scores_table
 
+__all__ = [
+    "evaluate_cross_source",
+]
+
 
 def evaluate_cross_source(
     run_dir: str | os.PathLike[str],

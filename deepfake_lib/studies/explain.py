@@ -20,6 +20,11 @@ from deepfake_lib.evaluation.summaries import save_dir, slug
 from deepfake_lib.runs import write_json
 from deepfake_lib.scoring import score_waves, window_spans
 
+__all__ = [
+    "occlusion_map",
+    "score_windows",
+]
+
 
 def score_windows(
     model: Any,

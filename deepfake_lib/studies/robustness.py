@@ -33,6 +33,20 @@ from deepfake_lib.evaluation.summaries import eer_row, save_dir
 from deepfake_lib.runs import write_json
 from deepfake_lib.scoring import EvalClips, score_waves
 
+__all__ = [
+    "CLIP_FRACTION_OF_PEAK",
+    "Condition",
+    "condition_key",
+    "degrade_waves",
+    "DegradeFn",
+    "describe_codec_availability",
+    "evaluate_robustness",
+    "robustness_conditions",
+    "ROBUSTNESS_GAINS_DB",
+    "ROBUSTNESS_RT60S_S",
+    "ROBUSTNESS_SNRS_DB",
+]
+
 log = logging.getLogger(__name__)
 
 DegradeFn = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]

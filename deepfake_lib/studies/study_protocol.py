@@ -33,6 +33,16 @@ from deepfake_lib.modeling.training import fine_tune
 from deepfake_lib.runs import RUN_FILES, write_json
 from deepfake_lib.scoring import EvalClips, predict_logits, scores_table
 
+__all__ = [
+    "build_study_protocol_data",
+    "compare_protocols",
+    "run_original_protocol",
+    "STUDY_MAX_SHIFT_S",
+    "STUDY_NOISE_SNR_DB",
+    "summarize_epoch_picking",
+    "waves_to_dataset",
+]
+
 log = logging.getLogger(__name__)
 
 STUDY_NOISE_SNR_DB: tuple[float, float] = (15.0, 30.0)
@@ -203,7 +213,7 @@ def run_original_protocol(
     run_dir = out / "study_protocol"
     started = time.perf_counter()
     result = fine_tune(
-        cfg.replace(epochs=n_epochs, augment=False, run_dir=str(run_dir)),
+        cfg.replace(epochs=n_epochs, augment_training=False, run_dir=str(run_dir)),
         data=data,
         run_dir=run_dir,
         record_epoch_scores=False,

@@ -1,49 +1,11 @@
-"""Score any detector's score file against a protocol: ``deepfake-lib score``.
-
-``deepfake-lib score --protocol P --scores S [--json]`` reads a protocol (the labels, and the
-attack and speaker of each trial) and a score file (one score per trial, higher = more bona
-fide), checks that their ids match one to one, and prints EER, minDCF, actDCF, Cllr, minCllr
-and AUC with 95% intervals, pooled and per attack (:func:`score_report`).
-
-Protocols (:func:`read_protocol`):
-
-- whitespace-separated ASVspoof lines without header, the id in the second column and a
-  ``bonafide``/``spoof`` key somewhere on the line: ASVspoof 2019 LA
-  (``speaker id - attack key``), ASVspoof 2021 LA/DF (``speaker id codec transmission attack key
-  ...``), ASVspoof 5 (``speaker id gender codec codec_q codec_seed attack_tag attack key -``);
-  the attack is the token of the form ``A01``... and the speaker the first column;
-- a table with a header (comma, tab or whitespace separated; e.g. the ASVspoof 5 key file
-  ``filename cm-label`` or a run's ``splits.csv``): an id column (``clip_id``, ``filename``,
-  ``trial``, ``id``, ...), a label column (``label``, ``key``, ``cm-label``: bonafide / spoof,
-  Real / Fake, 1 / 0), optional ``attack``, speaker (``speaker_id``, ``speaker``) or utterance
-  column for grouping and a ``split`` column (choose one with ``--split``).
-
-Score files (:func:`read_scores`):
-
-- whitespace ASVspoof score files without header: ``id score`` (2021 submissions), ``id attack
-  key score`` (2019 baselines) or ``speaker id score key`` (ASVspoof 5 package README); the
-  score is the numeric column and the id the column that matches the protocol's ids;
-- a table with a header, e.g. ``filename cm-score`` (ASVspoof 5) or any CSV with an id and a
-  ``score`` column;
-- this project's run folder or its ``test_scores.csv`` (it carries labels, attacks and
-  utterances, so no protocol is needed; the threshold comes from the run's ``metrics.json``);
-- ``deepfake-detect`` output, CSV or JSON lines (``path``, ``score``, ``threshold``, ``error``
-  columns; its ``label`` column is the prediction and is ignored).
-
-Ids are compared after :func:`normalize_id` (the file name without folders and audio
-extension), so ``/data/flac/LA_E_1.flac`` in a detector's output matches ``LA_E_1`` in a
-protocol. Bad input raises :class:`ScoreFileError` naming the file, and the line for parse
-errors; the command prints it and exits with code 2.
-"""
+"""Reading score files and protocols in every common layout (ASVspoof protocol lines, CSV/TSV with a header, JSON lines, deepfake-detect output) and matching their ids."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
 import re
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +14,26 @@ from typing import Any
 import numpy as np
 
 from deepfake_lib.audio.io import AUDIO_EXTENSIONS
-from deepfake_lib.evaluation.costs import ASVSPOOF5_COSTS, DetectionCosts
-from deepfake_lib.evaluation.error_rates import format_rate
-from deepfake_lib.evaluation.inputs import MetricsError
-from deepfake_lib.evaluation.metrics import METRIC_MEANINGS, summarize_scores
 from deepfake_lib.labels import BONAFIDE, UNKNOWN_ATTACK, normalize_label_name
 
-EXIT_OK, EXIT_USAGE = 0, 2
+__all__ = [
+    "ATTACK_COLUMNS",
+    "DETECT_COLUMNS",
+    "ID_COLUMNS",
+    "LABEL_COLUMNS",
+    "match_scores",
+    "MatchedScores",
+    "normalize_id",
+    "Protocol",
+    "read_protocol",
+    "read_scores",
+    "RUN_METRICS_FILE",
+    "RUN_SCORE_FILE",
+    "SCORE_COLUMNS",
+    "ScoreFile",
+    "ScoreFileError",
+    "SPEAKER_COLUMNS",
+]
 
 ID_COLUMNS: tuple[str, ...] = (
     "clip_id",
@@ -77,21 +52,30 @@ ID_COLUMNS: tuple[str, ...] = (
     "utterance_id",
 )
 """Header names of the trial id column, in order of preference (lower case, ``-`` read as ``_``)."""
+
 SCORE_COLUMNS: tuple[str, ...] = ("score", "cm_score", "llr", "cm_llr")
 """Header names of the score column."""
+
 LABEL_COLUMNS: tuple[str, ...] = ("label", "key", "cm_label", "cm_key", "trial_type", "class")
 """Header names of the ground-truth column (never read from ``deepfake-detect`` output)."""
+
 ATTACK_COLUMNS: tuple[str, ...] = ("attack", "attack_label", "attack_anon", "attack_id", "system_id")
 """Header names of the attack column."""
+
 SPEAKER_COLUMNS: tuple[str, ...] = ("speaker_id", "speaker", "spk", "tar_spk_anon", "spk_id")
 """Header names of the speaker column (the bootstrap group when present)."""
+
 DETECT_COLUMNS: frozenset[str] = frozenset({"path", "prob_real", "score", "threshold", "error"})
 """Columns that mark a ``deepfake-detect`` results file."""
+
 RUN_SCORE_FILE = "test_scores.csv"
+
 RUN_METRICS_FILE = "metrics.json"
 
 _KEY_TOKENS = {"bonafide": 1, "spoof": 0}
+
 _ATTACK_TOKEN = re.compile(r"A\d{2,3}")
+
 _EXAMPLES = 3
 
 
@@ -142,11 +126,6 @@ class MatchedScores:
     attacks: tuple[str, ...]
     groups: tuple[str, ...] | None
     group_kind: str
-
-
-# --------------------------------------------------------------------------------------------
-# reading
-# --------------------------------------------------------------------------------------------
 
 
 def normalize_id(raw: str) -> str:
@@ -519,11 +498,6 @@ def read_scores(path: str | Path, *, known_ids: set[str] | None = None) -> Score
     return _scores_from_lines(path, rows, known_ids)
 
 
-# --------------------------------------------------------------------------------------------
-# matching
-# --------------------------------------------------------------------------------------------
-
-
 def _examples(values: list[str]) -> str:
     shown = ", ".join(repr(v) for v in values[:_EXAMPLES])
     return f" (e.g. {shown}{', ...' if len(values) > _EXAMPLES else ''})"
@@ -586,255 +560,3 @@ def match_scores(protocol: Protocol | None, scores: ScoreFile) -> MatchedScores:
         groups=truth.groups,
         group_kind=truth.group_kind,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# the report
-# --------------------------------------------------------------------------------------------
-
-
-def _summary(report: dict[str, Any]) -> dict[str, Any]:
-    keys = ("eer", "min_dcf", "act_dcf", "cllr", "min_cllr", "auc")
-    ci = report.get("ci") or {}
-    out: dict[str, Any] = {key: report[key] for key in keys}
-    out.update({f"{key}_ci": list(ci[key]) if key in ci else None for key in keys})
-    out["degenerate"] = list(ci.get("degenerate", []))
-    return out
-
-
-def score_report(
-    matched: MatchedScores,
-    *,
-    threshold: float | None = None,
-    costs: DetectionCosts = ASVSPOOF5_COSTS,
-    n_bootstrap: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Metrics pooled and per attack (all bona fide trials against the attack's spoofs).
-
-    ``threshold``: the system's own decision threshold (actDCF and the accepted spoofs are taken
-    there); None reads the scores as LLRs and uses the Bayes threshold of ``costs``, and counts
-    accepted spoofs at the pooled EER threshold. Intervals: percentile bootstrap over
-    ``matched.groups`` (speakers when the protocol names them) for the metrics, exact
-    Clopper-Pearson for the counted rates. JSON-serialisable.
-    """
-    act_threshold = costs.bayes_threshold if threshold is None else float(threshold)
-    groups = None if matched.groups is None else np.asarray(matched.groups)
-    pooled = summarize_scores(
-        matched.labels,
-        matched.scores,
-        groups=groups,
-        threshold=threshold,
-        act_dcf_threshold=act_threshold,
-        costs=costs,
-        n_bootstrap=n_bootstrap,
-        confidence=confidence,
-        seed=seed,
-    )
-    operating = pooled["threshold"]
-    bona = matched.labels == 1
-    attacks = np.asarray(matched.attacks)
-    (tn, fp), (fn, tp) = pooled["confusion_matrix"]
-    rows = []
-    for attack in sorted(set(attacks[~bona])):
-        keep = bona | (attacks == attack)
-        report = summarize_scores(
-            matched.labels[keep],
-            matched.scores[keep],
-            groups=None if groups is None else groups[keep],
-            threshold=operating,
-            act_dcf_threshold=act_threshold,
-            costs=costs,
-            n_bootstrap=n_bootstrap,
-            confidence=confidence,
-            seed=seed,
-        )
-        n_spoof = report["n_fake"]
-        accepted = report["confusion_matrix"][0][1]
-        rows.append(
-            {
-                "attack": str(attack),
-                "n_spoof": n_spoof,
-                **_summary(report),
-                "spoofs_accepted": accepted,
-                "spoofs_accepted_text": format_rate(accepted, n_spoof, confidence=confidence),
-            }
-        )
-    return {
-        "n": pooled["n"],
-        "n_bonafide": pooled["n_real"],
-        "n_spoof": pooled["n_fake"],
-        "costs": costs.as_dict(),
-        "threshold": operating,
-        "threshold_is_system": threshold is not None,
-        "act_dcf_threshold": act_threshold,
-        "confidence": confidence,
-        "n_bootstrap": n_bootstrap,
-        "bootstrap_groups": matched.group_kind,
-        "pooled": {
-            **_summary(pooled),
-            "spoofs_accepted": fp,
-            "spoofs_accepted_text": format_rate(fp, fp + tn, confidence=confidence),
-            "bonafide_rejected": fn,
-            "bonafide_rejected_text": format_rate(fn, fn + tp, confidence=confidence),
-        },
-        "per_attack": rows,
-        "meanings": METRIC_MEANINGS,
-    }
-
-
-def _cell(value: float, interval: list[float] | None, *, scale: float = 1.0, digits: int = 3) -> str:
-    text = f"{scale * value:.{digits}f}"
-    if interval is not None:
-        text += f" [{scale * interval[0]:.{digits}f}, {scale * interval[1]:.{digits}f}]"
-    return text
-
-
-def format_report(report: dict[str, Any], *, title: str = "") -> str:
-    """The report of :func:`score_report` as a text table (EER in %, the others as fractions)."""
-    level = f"{100 * report['confidence']:g}%"
-    where = "the system's threshold" if report["threshold_is_system"] else "the pooled EER threshold"
-    lines = [title] if title else []
-    intervals = (
-        f"{level} intervals: bootstrap over {report['bootstrap_groups']}s ({report['n_bootstrap']} resamples), "
-        "exact (Clopper-Pearson) for counted rates"
-        if report["n_bootstrap"]
-        else "no intervals (--n-bootstrap 0)"
-    )
-    lines += [
-        f"{report['n']} trials: {report['n_bonafide']} bona fide, {report['n_spoof']} spoof; {intervals}",
-        f"DCF costs p_spoof {report['costs']['p_spoof']:g}, C_miss {report['costs']['c_miss']:g}, "
-        f"C_fa {report['costs']['c_fa']:g}; actDCF at {report['act_dcf_threshold']:.4g}"
-        + ("" if report["threshold_is_system"] else " (Bayes threshold, scores read as LLRs)")
-        + f"; accepted spoofs counted at {report['threshold']:.4g} ({where})",
-        "",
-    ]
-    columns = ("EER %", "minDCF", "actDCF", "Cllr", "minCllr")
-    keys = ("eer", "min_dcf", "act_dcf", "cllr", "min_cllr")
-    table = [("attack", "n spoof", *columns, "spoofs accepted")]
-    for name, row in [("pooled", report["pooled"]), *((r["attack"], r) for r in report["per_attack"])]:
-        n_spoof = report["n_spoof"] if name == "pooled" else row["n_spoof"]
-        cells = [
-            _cell(row[k], row[f"{k}_ci"], scale=100.0 if k == "eer" else 1.0, digits=2 if k == "eer" else 3)
-            for k in keys
-        ]
-        table.append((name, str(n_spoof), *cells, row["spoofs_accepted_text"]))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for r in table:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip())
-    lines += [
-        "",
-        f"bona fide rejected at {report['threshold']:.4g}: {report['pooled']['bonafide_rejected_text']}",
-    ]
-    lines += [
-        f"{name}: {meaning}"
-        for name, meaning in (
-            ("EER", METRIC_MEANINGS["eer"]),
-            ("minDCF", METRIC_MEANINGS["min_dcf"]),
-            ("actDCF", METRIC_MEANINGS["act_dcf"]),
-            ("Cllr", METRIC_MEANINGS["cllr"]),
-            ("minCllr", METRIC_MEANINGS["min_cllr"]),
-        )
-    ]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# the command
-# --------------------------------------------------------------------------------------------
-
-
-def add_score_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``deepfake-lib score``."""
-    parser.add_argument(
-        "--protocol",
-        help="protocol / key file (ASVspoof 2019 LA, 2021, ASVspoof 5 or a CSV with "
-        "id and label columns); optional when the score file carries labels (a run's test_scores.csv)",
-    )
-    parser.add_argument(
-        "--scores",
-        required=True,
-        help="score file (ASVspoof layouts, CSV, deepfake-detect CSV/JSONL) "
-        "or a run folder (its test_scores.csv)",
-    )
-    parser.add_argument(
-        "--split", help="keep only this split of a protocol with a 'split' column (e.g. test)"
-    )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        help="the system's decision threshold (default: the run's or "
-        "detector's when the score file names one, else the Bayes threshold for LLR scores)",
-    )
-    parser.add_argument(
-        "--n-bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000; 0: none)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument(
-        "--p-spoof", type=float, default=ASVSPOOF5_COSTS.p_spoof, help="DCF spoof prior (default 0.05)"
-    )
-    parser.add_argument(
-        "--c-miss", type=float, default=ASVSPOOF5_COSTS.c_miss, help="DCF cost of a miss (default 1)"
-    )
-    parser.add_argument(
-        "--c-fa", type=float, default=ASVSPOOF5_COSTS.c_fa, help="DCF cost of a false alarm (default 10)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
-
-
-def score_files(
-    scores_path: str | Path,
-    protocol_path: str | Path | None = None,
-    *,
-    split: str | None = None,
-    threshold: float | None = None,
-    costs: DetectionCosts = ASVSPOOF5_COSTS,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Read, match and report in one call: :func:`score_report` plus the file names, their
-    layouts and where the threshold came from."""
-    protocol = None if protocol_path is None else read_protocol(protocol_path, split=split)
-    scores = read_scores(scores_path, known_ids=None if protocol is None else set(protocol.ids))
-    matched = match_scores(protocol, scores)
-    if threshold is not None:
-        system, source = float(threshold), "--threshold"
-    else:
-        system, source = scores.threshold, scores.threshold_source
-    report = score_report(matched, threshold=system, costs=costs, n_bootstrap=n_bootstrap, seed=seed)
-    return {
-        "scores": str(scores.path),
-        "scores_layout": scores.layout,
-        "protocol": None if protocol is None else str(protocol.path),
-        "protocol_layout": None if protocol is None else protocol.layout,
-        "threshold_source": source or None,
-        **report,
-    }
-
-
-def run_score(args: argparse.Namespace) -> int:
-    """``deepfake-lib score``: print the table (or JSON with ``--json``); exit code 2 on bad input."""
-    try:
-        costs = DetectionCosts(p_spoof=args.p_spoof, c_miss=args.c_miss, c_fa=args.c_fa)
-        report = score_files(
-            args.scores,
-            args.protocol,
-            split=args.split,
-            threshold=args.threshold,
-            costs=costs,
-            n_bootstrap=args.n_bootstrap,
-            seed=args.seed,
-        )
-    except (ScoreFileError, MetricsError, OSError) as error:
-        print(f"deepfake-lib score: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        against = f" against {report['protocol']} ({report['protocol_layout']})" if report["protocol"] else ""
-        title = f"{report['scores']} ({report['scores_layout']}){against}"
-        if report["threshold_source"]:
-            title += f"\nsystem threshold from {report['threshold_source']}"
-        print(format_report(report, title=title))
-    return EXIT_OK
