@@ -17,7 +17,12 @@ scored), 2 usage error, model that cannot be loaded, or no input files. 130 on C
 A source that is an unfinished run or export folder (no completion marker: killed, or still
 being written) is refused with exit code 2 and a message naming the folder.
 
-``deepfake-lib`` subcommands: ``detect`` (the same as ``deepfake-detect``), ``serve``,
+Scoring options (``--window-s``, ``--hop-s``, ``--batch-size``, ``--threshold``, ``--backend``...) are
+shared with ``serve`` (:mod:`deepfake_lib.cli.scoring_options`); window and hop default to the
+run's own evaluation window and hop.
+
+``deepfake-lib`` subcommands: ``detect`` (the same as ``deepfake-detect``), ``serve`` and
+``stream`` (:mod:`deepfake_lib.cli.service`),
 ``export``, ``corpus`` (the embedded corpus), ``build-corpus real-speech`` (the real-speech
 corpus: :func:`deepfake_lib.corpora.real_speech.main`), ``train``, ``series``, ``refresh-notebooks`` and
 ``score``; run ``deepfake-lib SUBCOMMAND --help`` for each.
@@ -43,13 +48,14 @@ import yaml
 from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
-from deepfake_lib.audio.io import AUDIO_EXTENSIONS, CLI_MAX_DURATION_S, SERVICE_MAX_DURATION_S, duration_limit
+from deepfake_lib.audio.io import AUDIO_EXTENSIONS, CLI_MAX_DURATION_S, duration_limit
 from deepfake_lib.cli.score import add_score_arguments, run_score
+from deepfake_lib.cli.scoring_options import add_scoring_arguments, scoring_kwargs
+from deepfake_lib.cli.service import add_serve_arguments, add_stream_arguments, run_serve, run_stream
 from deepfake_lib.config import ConfigError, ExperimentConfig
 from deepfake_lib.corpora import embedded as synthetic
-from deepfake_lib.deploy.detector import BACKENDS, Detector
+from deepfake_lib.deploy.detector import Detector
 from deepfake_lib.deploy.export import export_model, load_run_test_waves
-from deepfake_lib.deploy.service import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_UPLOAD_MB, create_app
 from deepfake_lib.modeling import training as train
 from deepfake_lib.notebook import series
 
@@ -328,24 +334,7 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=("csv", "jsonl"), help="results format (default: from --out's suffix)"
     )
-    parser.add_argument(
-        "--threshold", type=float, help="decision threshold on the log-odds score (default: the model's)"
-    )
-    parser.add_argument("--window-s", type=float, default=4.0, help="window length, seconds (default 4)")
-    parser.add_argument(
-        "--hop-s", type=float, default=None, help="window hop, seconds (default: half a window)"
-    )
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per model call (default 8)")
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help="inference backend (default auto: the fastest CPU path whose parity gate passes)",
-    )
-    parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)"
-    )
-    parser.add_argument("--log", dest="log_path", help="append one JSON line per prediction to this file")
+    add_scoring_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--max-duration-s",
@@ -384,16 +373,7 @@ def run_detect(args: argparse.Namespace) -> int:
         if args.no_progress or not sys.stderr.isatty():
             _quiet_transformers()
         try:
-            detector = Detector.from_source(
-                args.model,
-                threshold=args.threshold,
-                device=args.device,
-                backend=args.backend,
-                window_s=args.window_s,
-                hop_s=args.hop_s,
-                batch_size=args.batch_size,
-                log_path=args.log_path,
-            )
+            detector = Detector.from_source(args.model, **scoring_kwargs(args))
         except Exception as exc:  # noqa: BLE001 - any loading failure is reported, not a traceback
             print(
                 f"deepfake-detect: cannot load model {args.model!r}: {type(exc).__name__}: {exc}",
@@ -551,26 +531,6 @@ def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    """``deepfake-lib serve``: run the web service with uvicorn until stopped."""
-    import uvicorn  # optional extra (pip install .[serve]): needed only here
-
-    if not args.max_duration_s > 0 or args.max_concurrent < 1:
-        raise UsageError("--max-duration-s must be positive and --max-concurrent at least 1")
-    app = create_app(
-        args.model,
-        max_upload_mb=args.max_upload_mb,
-        max_duration_s=args.max_duration_s,
-        max_concurrent=args.max_concurrent,
-        log_path=args.log_path,
-        backend=args.backend,
-        threshold=args.threshold,
-        device=args.device,
-    )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
-    return EXIT_OK
-
-
 def run_export(args: argparse.Namespace) -> int:
     """``deepfake-lib export``: write an export folder and print the parity figures."""
     chosen = {"int8": args.int8, "onnx": args.onnx, "onnx_int8": args.onnx_int8}
@@ -666,37 +626,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_detect_arguments(p)
     p.set_defaults(handler=run_detect)
 
-    p = sub.add_parser("serve", help="serve a model over HTTP (FastAPI + uvicorn)")
-    p.add_argument(
-        "--model",
-        default=os.environ.get("DEEPFAKE_MODEL", "runs/demo"),
-        help="run/export/model folder or Hub id (default $DEEPFAKE_MODEL or runs/demo)",
+    p = sub.add_parser(
+        "serve", help="serve a model over HTTP and WebSocket (FastAPI + uvicorn), with a web page"
     )
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--threshold", type=float, default=None)
-    p.add_argument(
-        "--max-upload-mb",
-        type=float,
-        default=DEFAULT_MAX_UPLOAD_MB,
-        help=f"largest accepted upload, MB (default {DEFAULT_MAX_UPLOAD_MB:g})",
-    )
-    p.add_argument(
-        "--max-duration-s",
-        type=float,
-        default=SERVICE_MAX_DURATION_S,
-        help=f"longest audio scored, seconds; longer uploads get 413 (default {SERVICE_MAX_DURATION_S:g})",
-    )
-    p.add_argument(
-        "--max-concurrent",
-        type=int,
-        default=DEFAULT_MAX_CONCURRENT,
-        help=f"requests decoded and scored at once; others wait (default {DEFAULT_MAX_CONCURRENT})",
-    )
-    p.add_argument("--log", dest="log_path", help="append one JSON line per prediction to this file")
+    add_serve_arguments(p)
     p.set_defaults(handler=run_serve)
+
+    p = sub.add_parser("stream", help="stream an audio file to a running service and print its window scores")
+    add_stream_arguments(p)
+    p.set_defaults(handler=run_stream)
 
     p = sub.add_parser("export", help="export int8 / ONNX / int8 ONNX variants with parity checks")
     p.add_argument("--model", required=True, help="run folder, model folder or Hub id")

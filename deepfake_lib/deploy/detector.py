@@ -50,7 +50,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -121,6 +121,8 @@ class _Job:
     logits: np.ndarray | None = None
     remaining: int = 0
     error: BaseException | None = None
+    decode_ms: float = 0.0
+    inference_ms: float = 0.0
 
 
 class Detector:
@@ -292,6 +294,15 @@ class Detector:
         audio shorter than a window is one span)."""
         return window_spans(n_samples, self.window_samples, self.hop_samples)
 
+    def window_logits(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """Logits float32 ``[len(waves), 2]`` (``[Fake, Real]``) of 16 kHz windows, each scored as
+        one window (:func:`deepfake_lib.scoring.classify_waves`, under the model lock): the call
+        the streaming endpoint makes as windows complete."""
+        if not waves:
+            return np.zeros((0, len(LABEL_NAMES)), dtype=np.float32)
+        with self._lock:
+            return classify_waves(self.classifier, self.feature_extractor, list(waves))
+
     # scoring --------------------------------------------------------------------------
     def predict(
         self,
@@ -359,7 +370,9 @@ class Detector:
                 audio = audio.read()  # a binary file object: score its bytes
             job.sha256 = hash_input(audio)
             if isinstance(audio, (bytes, bytearray, memoryview, str, os.PathLike, np.ndarray, Mapping)):
+                decode_start = time.perf_counter()
                 wave = load_audio(audio, rate, target_sr=TARGET_SAMPLE_RATE, source=name)
+                job.decode_ms = (time.perf_counter() - decode_start) * 1000.0
             else:
                 raise AudioError(name, f"cannot score an object of type {type(audio).__name__}")
             if wave.shape[0] < self.min_samples:
@@ -379,10 +392,13 @@ class Detector:
     def _score(self, batch: list[tuple[_Job, int, np.ndarray]]) -> None:
         """Run the classifier on queued windows (:func:`deepfake_lib.scoring.classify_waves`)."""
         with self._lock:
+            model_start = time.perf_counter()
             logits = classify_waves(self.classifier, self.feature_extractor, [w for _, _, w in batch])
+            share_ms = (time.perf_counter() - model_start) * 1000.0 / len(batch)
         for (job, k, _), row in zip(batch, logits):
             job.logits[k] = row
             job.remaining -= 1
+            job.inference_ms += share_ms
 
     def _drain(self, pending: collections.deque[_Job]) -> Iterator[Prediction | PredictionError]:
         while pending and (
@@ -408,6 +424,8 @@ class Detector:
             duration_s=job.spans[-1][1] / TARGET_SAMPLE_RATE if job.spans else 0.0,
             processing_ms=(time.perf_counter() - job.started) * 1000.0,
             sha256=job.sha256,
+            decode_ms=job.decode_ms,
+            inference_ms=job.inference_ms,
         )
 
 
@@ -421,6 +439,8 @@ def aggregate_windows(
     duration_s: float | None = None,
     processing_ms: float = 0.0,
     sha256: str = "",
+    decode_ms: float = 0.0,
+    inference_ms: float = 0.0,
     sample_rate: int = TARGET_SAMPLE_RATE,
 ) -> Prediction:
     """Combine window logits ``[n_windows, 2]`` (``[Fake, Real]``) over ``spans`` (sample
@@ -463,6 +483,8 @@ def aggregate_windows(
         model_id=model_id,
         processing_ms=float(processing_ms),
         sha256=sha256,
+        decode_ms=float(decode_ms),
+        inference_ms=float(inference_ms),
     )
 
 

@@ -29,7 +29,9 @@ class Prediction:
     ``{start_s, end_s, score, prob_real}`` per window (seconds); ``suspicious_segments``
     lists ``{start_s, end_s, n_windows, min_score}`` for merged windows scored below the
     threshold. ``duration_s`` is the audio's length (s), ``processing_ms`` the wall time from
-    reading the input to the verdict (ms), ``sha256`` the hash of the input bytes or array.
+    reading the input to the verdict (ms), ``sha256`` the hash of the input bytes or array,
+    ``decode_ms`` the time spent decoding and resampling and ``inference_ms`` in model calls (ms; a
+    batch's model time is shared among its windows).
     """
 
     source: str
@@ -44,6 +46,8 @@ class Prediction:
     model_id: str
     processing_ms: float
     sha256: str
+    decode_ms: float = 0.0
+    inference_ms: float = 0.0
     ok: bool = dataclasses.field(default=True, init=False)
 
     @property

@@ -9,8 +9,8 @@ Run it with any of::
 ``$DEEPFAKE_MODEL`` is a run folder, export folder, model folder or Hub id (default: the
 demo run ``runs/demo`` under the project root); ``$DEEPFAKE_BACKEND`` (``torch``, ``int8``,
 ``onnx``, ``onnx-int8``), ``$DEEPFAKE_LOG`` (JSON-lines prediction log) and
-``$DEEPFAKE_MAX_UPLOAD_MB``, ``$DEEPFAKE_MAX_DURATION_S`` and ``$DEEPFAKE_MAX_CONCURRENT`` are
-optional. Importing this module loads nothing: ``app`` is
+``$DEEPFAKE_MAX_UPLOAD_MB``, ``$DEEPFAKE_MAX_DURATION_S``, ``$DEEPFAKE_MAX_CONCURRENT``,
+``$DEEPFAKE_WINDOW_S`` and ``$DEEPFAKE_HOP_S`` are optional. Importing this module loads nothing: ``app`` is
 built on first access, and the model is loaded once, at start-up, then shared by all requests.
 
 Endpoints:
@@ -30,6 +30,13 @@ Endpoints:
   minCllr, AUC, accuracy, FAR, FRR), each with its 95% interval and its meaning in one line
   (:data:`deepfake_lib.evaluation.metrics.METRIC_MEANINGS`), when the source is a run folder (or an export
   of one) with a ``metrics.json``; ``null`` otherwise (:func:`run_metrics`).
+* ``GET /metrics``: Prometheus metrics (:mod:`deepfake_lib.deploy.monitoring`).
+* ``WS /stream``: scores raw PCM window by window as it arrives
+  (:mod:`deepfake_lib.deploy.streaming`, :mod:`deepfake_lib.deploy.stream_route`).
+* ``GET /``: the web page (file, microphone, timeline, model card), files under ``/static/``.
+
+With a token (``$DEEPFAKE_TOKEN``, ``$DEEPFAKE_TOKEN_FILE``; :mod:`deepfake_lib.deploy.auth`)
+every route but ``/health`` and the page's files needs ``Authorization: Bearer <token>``.
 
 Uploads are decoded from memory (no temporary files) and scored in a worker thread, so the
 event loop keeps serving other requests; at most ``max_concurrent`` uploads are decoded and
@@ -45,14 +52,19 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from deepfake_lib.audio.errors import AudioError, AudioTooLongError
 from deepfake_lib.audio.io import SERVICE_MAX_DURATION_S, duration_limit
+from deepfake_lib.deploy.auth import TokenAuthMiddleware, load_token
 from deepfake_lib.deploy.detector import Detector
+from deepfake_lib.deploy.monitoring import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
+from deepfake_lib.deploy.stream_route import StreamLimits, StreamSlots, serve_stream
 
 __all__ = [
     "AUDIO_CONTENT_TYPES",
+    "AUTH_RESPONSE",
     "create_app",
     "create_app_from_env",
     "DEFAULT_MAX_CONCURRENT",
@@ -68,6 +80,7 @@ __all__ = [
     "run_metrics",
     "SERVED_METRICS",
     "UploadError",
+    "WEB_DIR",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,6 +105,9 @@ DEFAULT_MAX_UPLOAD_MB = 20.0
 
 DEFAULT_MAX_CONCURRENT = 2
 """Uploads decoded and scored at the same time unless configured; later ones wait."""
+
+WEB_DIR = Path(__file__).with_name("web")
+"""The web page's files (package data): ``index.html`` at ``/``, the rest under ``/static/``."""
 
 _ERROR_BODY = {
     "application/json": {
@@ -135,6 +151,12 @@ PREDICT_REQUEST_BODY: dict[str, Any] = {
     }
 }
 """OpenAPI request body of ``POST /predict`` (the endpoint reads the body itself)."""
+
+AUTH_RESPONSE: dict[str, Any] = {
+    "description": "Missing or wrong bearer token (auth is on); the WWW-Authenticate header says which",
+    "content": _ERROR_BODY,
+}
+"""The 401 response every route but ``/health`` declares when the app has a token."""
 
 
 class UploadError(Exception):
@@ -332,6 +354,50 @@ def run_metrics(model_source: str, *, split: str = "test") -> dict[str, Any] | N
     }
 
 
+def _detector_loader(model_source: str, metrics: ServiceMetrics, **options: Any) -> Any:
+    """A thread-safe ``load() -> Detector`` that builds the detector once (:meth:`Detector.from_source`
+    with ``options``) and records it in ``metrics``; ``load.loaded()`` says whether it has."""
+    lock = threading.Lock()
+    holder: dict[str, Detector] = {}
+
+    def load() -> Detector:
+        with lock:
+            if "detector" not in holder:
+                log.info("loading model %s (backend %s)", model_source, options.get("backend"))
+                holder["detector"] = Detector.from_source(model_source, **options)
+                metrics.set_model(holder["detector"].describe())
+            return holder["detector"]
+
+    load.loaded = lambda: "detector" in holder  # type: ignore[attr-defined]
+    return load
+
+
+def _add_stream_and_page(app: Any, load_detector: Any, limits: StreamLimits, metrics: ServiceMetrics) -> None:
+    """``/stream`` (:func:`~deepfake_lib.deploy.stream_route.serve_stream`), the page at ``/`` and
+    its files under ``/static/`` (:data:`WEB_DIR`)."""
+    from fastapi import WebSocket
+    from fastapi.responses import FileResponse
+    from starlette.staticfiles import StaticFiles
+
+    slots = StreamSlots(limits.max_streams, on_change=metrics.streams_open.set)
+
+    def observe(item: Any) -> None:
+        if isinstance(item, dict):
+            metrics.observe_window(item)
+        else:
+            metrics.observe_prediction(item, "stream")
+
+    @app.websocket("/stream")
+    async def stream(websocket: WebSocket) -> None:
+        await serve_stream(websocket, load_detector, limits, slots, observe=observe)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+
 def create_app(
     model_source: str,
     *,
@@ -342,17 +408,26 @@ def create_app(
     backend: str = "auto",
     threshold: float | None = None,
     device: str = "auto",
-    window_s: float = 4.0,
+    window_s: float | None = None,
+    hop_s: float | None = None,
+    batch_size: int = 8,
+    stream_limits: StreamLimits | None = None,
+    token: str | None = None,
 ) -> Any:
     """A FastAPI app that serves ``model_source`` (run, export or model folder, or Hub id).
 
     The detector is built once by the app's lifespan (or, without one, by the first request
-    that needs it) with :meth:`Detector.from_source` and the given ``backend``,
-    ``threshold``, ``device``, ``window_s`` (s) and ``log_path`` (JSON-lines monitoring log).
-    Uploads above ``max_upload_mb`` (MB, 10^6 bytes) or audio longer than ``max_duration_s``
-    (seconds) are refused with 413; at most ``max_concurrent`` uploads are decoded and scored at once.
+    that needs it) with :meth:`Detector.from_source` and the given ``backend``, ``threshold``,
+    ``device``, ``window_s`` and ``hop_s`` (s; default the run's own evaluation window and hop),
+    ``batch_size`` and ``log_path`` (JSON-lines log). Uploads above ``max_upload_mb`` (MB,
+    10^6 bytes) or audio longer than ``max_duration_s`` (seconds) are refused with 413; at most
+    ``max_concurrent`` uploads are decoded and scored at once. ``stream_limits`` bound
+    ``/stream`` (default: :class:`StreamLimits` with ``max_duration_s``). ``token``
+    (:mod:`deepfake_lib.deploy.auth`) turns on bearer-token checks for every route but
+    ``/health`` and the page's files; ``None``: auth off.
     """
     from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import Response
     from starlette.concurrency import run_in_threadpool
 
     if not max_upload_mb > 0:
@@ -361,24 +436,21 @@ def create_app(
         raise ValueError(f"max_duration_s={max_duration_s!r}: must be positive")
     if int(max_concurrent) < 1:
         raise ValueError(f"max_concurrent={max_concurrent!r}: must be at least 1")
+    limits = stream_limits or StreamLimits(max_duration_s=float(max_duration_s))
     max_bytes = int(max_upload_mb * 1_000_000)
     work_slots = asyncio.Semaphore(int(max_concurrent))
-    lock = threading.Lock()
-    holder: dict[str, Detector] = {}
-
-    def load_detector() -> Detector:
-        with lock:
-            if "detector" not in holder:
-                log.info("loading model %s (backend %s)", model_source, backend)
-                holder["detector"] = Detector.from_source(
-                    model_source,
-                    threshold=threshold,
-                    device=device,
-                    backend=backend,
-                    window_s=window_s,
-                    log_path=log_path,
-                )
-            return holder["detector"]
+    metrics = ServiceMetrics()
+    load_detector = _detector_loader(
+        model_source,
+        metrics,
+        threshold=threshold,
+        device=device,
+        backend=backend,
+        window_s=window_s,
+        hop_s=hop_s,
+        batch_size=batch_size,
+        log_path=log_path,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -389,28 +461,35 @@ def create_app(
         title="deepfake_lib detector",
         version="1",
         lifespan=lifespan,
-        description="Audio deepfake detection: POST an audio file to /predict.",
+        description="Audio deepfake detection: POST an audio file to /predict, or stream PCM to the "
+        "/stream WebSocket; the web page is at /.",
     )
     app.state.load_detector = load_detector
     app.state.max_upload_bytes = max_bytes
     app.state.max_duration_s = float(max_duration_s)
     app.state.max_concurrent = int(max_concurrent)
+    app.state.stream_limits = limits
+    app.state.metrics = metrics
+    app.state.auth = token is not None
+    denied: dict[int | str, dict[str, Any]] = {401: AUTH_RESPONSE} if token is not None else {}
 
     def score_upload(detector: Detector, data: bytes, filename: str) -> dict[str, Any]:
         """Decode (bounded by ``max_duration_s``) and score one upload, in a worker thread."""
         with duration_limit(max_duration_s):
-            return detector.predict(data, None, source=f"upload {filename!r}").to_dict()
+            result = detector.predict(data, None, source=f"upload {filename!r}").to_dict()
+        metrics.observe_prediction(result, "predict")
+        return result
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model_loaded": "detector" in holder}
+        return {"status": "ok", "model_loaded": load_detector.loaded()}
 
-    @app.get("/model")
+    @app.get("/model", responses=denied)
     async def model_info() -> dict[str, Any]:
         detector = await run_in_threadpool(load_detector)
         return {**detector.describe(), "metrics": await run_in_threadpool(run_metrics, model_source)}
 
-    @app.post("/predict", responses=PREDICT_RESPONSES, openapi_extra=PREDICT_REQUEST_BODY)
+    @app.post("/predict", responses={**PREDICT_RESPONSES, **denied}, openapi_extra=PREDICT_REQUEST_BODY)
     async def predict(request: Request) -> dict[str, Any]:
         try:
             filename, data = await read_upload(request, max_bytes)
@@ -429,14 +508,30 @@ def create_app(
                     status_code=413, detail=f"upload {filename!r}: too large to decode"
                 ) from None
 
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}, **denied})
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    _add_stream_and_page(app, load_detector, limits, metrics)
+    if token is not None:
+        app.add_middleware(TokenAuthMiddleware, token=token)
+    app.add_middleware(
+        MetricsMiddleware, metrics=metrics, known_paths={getattr(r, "path", "") for r in app.routes}
+    )
     return app
 
 
 def create_app_from_env() -> Any:
     """The app for ``$DEEPFAKE_MODEL`` (default :data:`DEFAULT_MODEL` under the project root),
     with ``$DEEPFAKE_BACKEND``, ``$DEEPFAKE_LOG``, ``$DEEPFAKE_MAX_UPLOAD_MB``,
-    ``$DEEPFAKE_MAX_DURATION_S`` and ``$DEEPFAKE_MAX_CONCURRENT`` when set."""
+    ``$DEEPFAKE_MAX_DURATION_S``, ``$DEEPFAKE_MAX_CONCURRENT``, ``$DEEPFAKE_WINDOW_S``,
+    ``$DEEPFAKE_HOP_S`` (default: the run's own) and ``$DEEPFAKE_TOKEN`` /
+    ``$DEEPFAKE_TOKEN_FILE`` (:func:`deepfake_lib.deploy.auth.load_token`) when set."""
     from deepfake_lib.config import resolve_path
+
+    def number(name: str) -> float | None:
+        text = os.environ.get(name, "").strip()
+        return float(text) if text else None
 
     source = os.environ.get(MODEL_ENV) or str(resolve_path(DEFAULT_MODEL))
     return create_app(
@@ -446,6 +541,9 @@ def create_app_from_env() -> Any:
         max_upload_mb=float(os.environ.get("DEEPFAKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
         max_duration_s=float(os.environ.get("DEEPFAKE_MAX_DURATION_S", SERVICE_MAX_DURATION_S)),
         max_concurrent=int(os.environ.get("DEEPFAKE_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)),
+        window_s=number("DEEPFAKE_WINDOW_S"),
+        hop_s=number("DEEPFAKE_HOP_S"),
+        token=load_token(),
     )
 
 
