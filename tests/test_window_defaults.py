@@ -96,3 +96,24 @@ def test_run_scores_cli_and_service_agree_on_the_runs_window(windowed_run: Path,
     # the check can fail: the old default (4 s windows) scores this clip whole, differently
     whole = Detector.from_source(windowed_run, backend="torch", device="cpu", window_s=4.0).predict(clip)
     assert whole.n_windows == 1 and abs(whole.score - run_score) > 1e-4
+
+
+def test_serve_takes_the_same_scoring_flags_as_detect(monkeypatch) -> None:
+    import uvicorn
+
+    from deepfake_lib.cli import main as cli
+    from deepfake_lib.cli import service as cli_service
+
+    parser = cli.build_parser()
+    detect = parser.parse_args(["detect", "m", "a.wav"])
+    serve = parser.parse_args(["serve"])
+    for flag in ("threshold", "window_s", "hop_s", "batch_size", "backend", "device", "log_path"):
+        assert getattr(detect, flag) == getattr(serve, flag), flag
+    assert detect.window_s is None and detect.hop_s is None  # None: the run's own window and hop
+    seen: dict = {}
+    monkeypatch.setattr(cli_service, "create_app", lambda model, **kw: seen.update(kw, model=model) or "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(uvicorn=kw))
+    argv = ["serve", "--model", "runs/x", "--window-s", "2", "--hop-s", "0.5", "--batch-size", "3"]
+    assert cli.main([*argv, "--threshold", "0.25", "--max-message-bytes", "5000"]) == 0
+    assert (seen["window_s"], seen["hop_s"], seen["batch_size"], seen["threshold"]) == (2.0, 0.5, 3, 0.25)
+    assert seen["stream_limits"].max_message_bytes == 5000 and seen["uvicorn"]["ws_max_size"] == 20_000

@@ -102,6 +102,7 @@ def stream_audio(
                 on_window(message)
         elif message.get("type") == "result":
             state["result"] = message
+            state["finished"] = time.perf_counter()
         elif message.get("type") == "error":
             state["error"] = str(message.get("detail", ""))
 
@@ -143,13 +144,14 @@ def stream_audio(
                 drain(ws, min(1.0, deadline - time.perf_counter()))
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
-            raise StreamClosed(
-                rcvd.code if rcvd else None, rcvd.reason if rcvd else "", state["error"]
-            ) from None
+            if state["result"] is None or rcvd is None or rcvd.code != 1000:
+                raise StreamClosed(
+                    rcvd.code if rcvd else None, rcvd.reason if rcvd else "", state["error"]
+                ) from None
     return StreamOutcome(
         ready=ready,
         windows=windows,
         result=state["result"],
         audio_s=wave.shape[0] / TARGET_SAMPLE_RATE,
-        wall_s=time.perf_counter() - started,
+        wall_s=state["finished"] - started,
     )
