@@ -20,8 +20,9 @@ Variants:
   (``tiny`` and ``base`` only: the export takes minutes on a shared host).
 
 The variants of one model are built first and then timed in interleaved rounds (each round
-times every variant once), so a host whose speed drifts slows them alike and the ratios to fp32
-stay comparable. For each: median latency at batch 1 and batch 8 (ms per clip), real-time factor
+times every variant once, in alternating order: A B C, C B A, ...), so a host whose speed drifts
+slows them alike; the ratio to fp32 is the median of the per-round ratios
+(:func:`paired_ratio`), so a busy spell that hits one round cannot make a ratio on its own. For each: median latency at batch 1 and batch 8 (ms per clip), real-time factor
 (processing time / audio time), the ratio to fp32 of the same run, parity against fp32 (max
 |logit difference|, label agreement at the threshold; the test split of ``--run-dir`` when given,
 else synthetic clips) and the parity gate of :func:`deepfake_lib.deploy.cpu_runtime.check_gate`, and
@@ -146,6 +147,12 @@ def wave_fn(classifier: Any, fe: Any) -> Callable[[np.ndarray], np.ndarray]:
     return fn
 
 
+def paired_ratio(times: list[float], reference: list[float]) -> float:
+    """Median over rounds of ``times[r] / reference[r]``: a busy spell that slows one round slows
+    both sides of its ratio, where a ratio of two medians would take it on one side only."""
+    return statistics.median(t / ref for t, ref in zip(times, reference))
+
+
 def time_once(fn: Callable[[np.ndarray], Any], batch: np.ndarray) -> float:
     start = time.perf_counter()
     fn(batch)
@@ -260,9 +267,12 @@ def bench_model(
     t8: dict[str, list[float]] = {k: [] for k in built}
     peaks: dict[str, float] = {k: 0.0 for k in built}
     probes = [matmul_probe_gflops()]
+    labels = list(built)
     for batch, rounds, times in ((batch1, rounds1, t1), (batch8, rounds8, t8)):
-        for _ in range(rounds):
-            for label, (classifier, _, _) in built.items():
+        for r in range(rounds):
+            # A B C, then C B A: every variant is timed in every round, next to the others
+            for label in labels if r % 2 == 0 else labels[::-1]:
+                classifier = built[label][0]
                 times[label].append(time_once(call(classifier), batch))
                 peaks[label] = max(peaks[label], rss_mb())  # after the call: weights plus cached activations
             probes.append(matmul_probe_gflops())
@@ -294,10 +304,9 @@ def bench_model(
             flush=True,
         )
     del built
-    fp32 = results["fp32"]
-    for r in results.values():
-        r["vs_fp32_batch1"] = r["batch1_ms_per_clip"] / fp32["batch1_ms_per_clip"]
-        r["vs_fp32_batch8"] = r["batch8_ms_per_clip"] / fp32["batch8_ms_per_clip"]
+    for label, r in results.items():  # paired: each round's time over fp32's in the same round
+        r["vs_fp32_batch1"] = paired_ratio(t1[label], t1["fp32"])
+        r["vs_fp32_batch8"] = paired_ratio(t8[label], t8["fp32"])
         if big:
             r["fp32_floor_ms"] = BASE_GFLOP_PER_CLIP / probe * 1000 if name == "base" else None
     return results

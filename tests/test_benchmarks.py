@@ -138,3 +138,14 @@ def test_latency_quick_run_saves_results_that_the_report_renders(tmp_path: Path)
     assert fp32["batch1_ms_per_clip"] > 0 and fp32["parity"]["label_agreement"] == 1.0
     rows = _report_module().latency_rows(saved)
     assert any("tiny default, fp32" in r for r in rows) and any("int8" in r for r in rows)
+
+
+def test_latency_ratio_pairs_rounds_so_a_busy_spell_cannot_make_it() -> None:
+    # two of fp32's three rounds fell in a busy spell, and one of the variant's; run from the
+    # benchmarks folder, where the script finds its sibling gauges.py
+    code = "import bench_latency as b; print(b.paired_ratio([560.0, 160.0, 160.0], [1447.0, 1447.0, 400.0]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT / "benchmarks", capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout) == pytest.approx(560 / 1447)  # the ratio of the medians says 160/1447 = 0.11

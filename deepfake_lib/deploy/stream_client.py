@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -122,6 +123,8 @@ def stream_audio(
         open_timeout=timeout_s,
         close_timeout=5,
     ) as ws:
+        # small messages at once, not held back for the previous one's (delayed) ACK
+        ws.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             ws.send(json.dumps({"sample_rate": TARGET_SAMPLE_RATE, "format": "float32"}))
             ready = json.loads(ws.recv(timeout=timeout_s))
