@@ -43,6 +43,7 @@ bench: setup  ## run every benchmark (15 to 30 min on 2 cores); figures land in 
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_latency.py --no-compile $(if $(wildcard $(RUN_DIR)/metrics.json),--run-dir $(RUN_DIR))
 	$(PY) benchmarks/bench_service.py $(if $(wildcard $(RUN_DIR)/metrics.json),--model $(RUN_DIR))
+	$(PY) benchmarks/bench_stream.py $(if $(wildcard $(RUN_DIR)/metrics.json),--run-dir $(RUN_DIR))
 	$(PY) benchmarks/report.py --update README.md
 
 rehearse: setup  ## dress rehearsal of the Colab run, offline: stand-ins + the four notebooks on params/rehearsal.yaml (30+ min)

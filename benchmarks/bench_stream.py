@@ -222,6 +222,7 @@ def main() -> None:
         "host": {
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
             "probe_gflops": [round(p, 1) for p in probes],
         },
         "probe_gflops_median": round(statistics.median(probes), 1),

@@ -269,6 +269,28 @@ def service_rows(d: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def stream_rows(d: dict[str, Any] | None) -> list[str]:
+    """``/stream`` latency with 1 and 8 real-time streams per model (``bench_stream.py``)."""
+    if d is None:
+        return _missing("bench_stream.py")
+    rows = []
+    for model in ("demo", "base"):
+        one, eight = d["results"].get(f"{model} x1"), d["results"].get(f"{model} x8")
+        if one is None or eight is None:
+            continue
+        name = "demo model" if model == "demo" else "wav2vec2-base (random weights)"
+        rows.append(
+            f"| Stream `/stream`, chunk arrival to window score, {name}, {one['backend']}, "
+            f"{one['window_s']:g} s windows every {one['hop_s']:g} s, 1 / 8 real-time streams "
+            f"| p50 {ms(one['p50_ms'])} / {ms(eight['p50_ms'])}, p95 {ms(one['p95_ms'])} / {ms(eight['p95_ms'])}; "
+            f"lost windows {one['lost_windows']} / {eight['lost_windows']}; one stream sent at full speed "
+            f"scores {one['realtime_factor']:.1f}x real time; host load average "
+            f"{d['host']['load_average_1_5_15'][0]:.1f} on {d['host']['cpus']} cores "
+            f"| p95 < hop with 1 stream, 0 lost | `bench_stream.py` |"
+        )
+    return rows
+
+
 def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None) -> list[str]:
     """The real-speech corpus: its build (``bench_real_speech.py``) and the series on it with
     cross-corpus scores (``bench_real_speech_series.py``)."""
@@ -378,6 +400,7 @@ def render(results: Path = RESULTS) -> str:
     lines += training_rows(load("training", results))
     lines += latency_rows(load("latency", results))
     lines += service_rows(load("service", results))
+    lines += stream_rows(load("stream", results))
     lines += real_speech_rows(load("real_speech", results), load("real_speech_series", results))
     lines += rehearsal_rows(load("rehearsal", results))
     cpus = {
