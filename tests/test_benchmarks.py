@@ -56,13 +56,28 @@ def test_readme_benchmark_table_is_the_rendered_results() -> None:
 
 def test_report_marks_missing_results_and_reads_saved_figures(tmp_path: Path) -> None:
     report = _report_module()
-    assert report.render(tmp_path).count("not measured yet") == 8
+    assert report.render(tmp_path).count("not measured yet") == 9
     (tmp_path / "service.json").write_text(
         '{"clients": 20, "clip_s": 4.0, "requests_per_s": 12.34, "latency_ms": {"p50": 150.0, "p95": 420.0},'
         ' "errors": 0, "requests_ok": 200, "server_rss_growth_mb": 7.0}'
     )
     table = report.render(tmp_path)
-    assert "12.3 requests/s" in table and "p95 420 ms" in table and table.count("not measured yet") == 7
+    assert "12.3 requests/s" in table and "p95 420 ms" in table and table.count("not measured yet") == 8
+
+
+def test_report_renders_the_stream_latency(tmp_path: Path) -> None:
+    report = _report_module()
+    row = {"backend": "mixed", "window_s": 4.0, "hop_s": 2.0, "realtime_factor": 12.5}
+    results = {
+        f"{m} x{n}": {**row, "p50_ms": 40.0 * n, "p95_ms": 90.0 * n, "lost_windows": n - 1}
+        for m in ("demo", "base")
+        for n in (1, 8)
+    }
+    host = {"cpus": 2, "load_average_1_5_15": [1.5, 1.0, 1.0]}
+    (tmp_path / "stream.json").write_text(json.dumps({"results": results, "host": host}))
+    rows = [r for r in report.render(tmp_path).splitlines() if "`/stream`" in r]
+    assert len(rows) == 2 and "wav2vec2-base" in rows[1]
+    assert "p50 40.0 ms / 320 ms, p95 90.0 ms / 720 ms; lost windows 0 / 7" in rows[0]
 
 
 def test_report_renders_the_real_speech_series_and_the_rehearsal(tmp_path: Path) -> None:
