@@ -211,3 +211,35 @@ def test_page_records_the_fake_microphone_and_scores_a_file(model_dir, tmp_path)
             driver.quit()
             shutil.rmtree(profile, ignore_errors=True)
     print(f"screenshots in {shots}")
+
+
+@pytest.mark.slow
+def test_page_asks_for_the_token_once_and_streams_with_it(model_dir, tmp_path) -> None:
+    browser_or_skip()
+    token = "browser-test-token-0123456789"
+    t = np.arange(48_000 * 2) / 48_000
+    fake_mic = tmp_path / "microphone.wav"
+    sf.write(fake_mic, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 48_000, subtype="PCM_16")
+    expected = len(window_spans(2 * 16_000, 16_000, 8_000))
+    with LiveServer(make_app(model_dir, token=token)) as url:
+        driver, profile = start_chromium(fake_mic)
+        try:
+            driver.get(url)
+            wait_for(
+                driver, lambda d: d.find_element("id", "token-box").is_displayed(), 30, "no token prompt"
+            )
+            driver.find_element("id", "token").send_keys(token)
+            driver.find_element("css selector", "#token-form button").click()
+            wait_for(driver, lambda d: d.find_elements("css selector", "#card-facts dd"), 30, "no model card")
+            assert not driver.find_element("id", "token-box").is_displayed()
+            box = driver.find_element("id", "record-seconds")
+            box.clear()
+            box.send_keys("2")
+            driver.find_element("id", "record").click()  # the WebSocket carries the token as a subprotocol
+            done = wait_for(
+                driver, lambda d: d.find_element("id", "verdict").get_attribute("data-done"), 60, "no verdict"
+            )
+            assert int(done) == expected == len(driver.find_elements("css selector", "#timeline .win"))
+        finally:
+            driver.quit()
+            shutil.rmtree(profile, ignore_errors=True)
