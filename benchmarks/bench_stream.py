@@ -8,8 +8,9 @@ slows every variant alike), it streams ``--seconds`` of audio from 1 and from 8 
 clients paced at real time (:func:`deepfake_lib.deploy.stream_client.stream_audio`,
 ``realtime=True``, 0.1 s messages). Per variant: window latency p50/p95 (ms, client side: from
 sending the message that completed a window to receiving its score), lost windows (expected
-minus received), and, from one stream sent as fast as the server takes it, the real-time
-factor (audio seconds scored per wall second; above 1 keeps up). The target: p95 under the
+minus received; before each variant the servers must have no stream open, since a server that
+fell behind goes on scoring what it had queued), and, from one stream sent as fast as the server
+takes it, the real-time factor (audio seconds scored per wall second; above 1 keeps up). The target: p95 under the
 hop with one stream, 0 lost windows. A 0.3 s matmul probe brackets every round.
 
 Usage: ``python benchmarks/bench_stream.py [--quick] [--run-dir runs/demo] [--rounds 2]
@@ -138,6 +139,20 @@ def run_streams(port: int, n: int, seconds: float, info: dict[str, Any]) -> dict
     return {"latencies": latencies, "lost": lost, "errors": errors}
 
 
+def wait_idle(ports: list[int], timeout_s: float = 600) -> float:
+    """Wait until no stream is open on any server (a server that fell behind still scores the
+    messages it queued for clients that gave up); returns the seconds waited."""
+    import httpx
+
+    started = time.time()
+    while time.time() - started < timeout_s:
+        texts = [httpx.get(f"http://127.0.0.1:{p}/metrics", timeout=10).text for p in ports]
+        if all("deepfake_streams_open 0.0" in t for t in texts):
+            break
+        time.sleep(1)
+    return time.time() - started
+
+
 def realtime_factor(port: int, seconds: float) -> float:
     out = stream_audio(
         f"ws://127.0.0.1:{port}/stream", voice_like(seconds, 99), sample_rate=SR, timeout_s=300
@@ -172,13 +187,16 @@ def main() -> None:
             for r in range(args.rounds):
                 for n in CONCURRENCY:
                     for name in models:
+                        idle = wait_idle([port for _, port in servers.values()])
                         got = run_streams(servers[name][1], n, args.seconds, infos[name])
                         key = f"{name} x{n}"
                         samples[key]["latencies"] += got["latencies"]
                         samples[key]["lost"] += got["lost"]
                         samples[key]["errors"] += got["errors"]
+                        samples[key].setdefault("idle_wait_s", []).append(round(idle, 1))
                         print(
-                            f"round {r + 1}: {key}: {len(got['latencies'])} windows, {got['lost']} lost",
+                            f"round {r + 1}: {key}: {len(got['latencies'])} windows, {got['lost']} lost "
+                            f"(waited {idle:.0f} s for idle servers first)",
                             flush=True,
                         )
                 probes.append(matmul_probe_gflops())
@@ -207,6 +225,7 @@ def main() -> None:
             "p95_under_hop": bool(lat.size and np.percentile(lat, 95) < hop_ms),
             "lost_windows": s["lost"],
             "errors": s["errors"][:5],
+            "idle_wait_s": s.get("idle_wait_s", []),
             "realtime_factor": round(rtf[name], 2),
         }
     print(f"{'variant':<10} {'backend':<7} {'hop ms':>7} {'p50 ms':>8} {'p95 ms':>8} {'lost':>5} {'RTF':>6}")

@@ -117,3 +117,4 @@ def test_serve_takes_the_same_scoring_flags_as_detect(monkeypatch) -> None:
     assert cli.main([*argv, "--threshold", "0.25", "--max-message-bytes", "5000"]) == 0
     assert (seen["window_s"], seen["hop_s"], seen["batch_size"], seen["threshold"]) == (2.0, 0.5, 3, 0.25)
     assert seen["stream_limits"].max_message_bytes == 5000 and seen["uvicorn"]["ws_max_size"] == 20_000
+    assert seen["uvicorn"]["ws_max_queue"] == cli_service.WS_MAX_QUEUE

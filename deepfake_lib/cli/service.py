@@ -23,6 +23,11 @@ protocol level (close 1009) before they reach the app, which closes smaller over
 with its own reason."""
 
 
+WS_MAX_QUEUE = 8
+"""Messages uvicorn queues per WebSocket before it stops reading (TCP then holds the client back):
+bounds the backlog a server that fell behind still scores for a client that has gone."""
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``deepfake-lib serve``."""
     parser.add_argument(
@@ -107,6 +112,7 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="info",
         ws_max_size=WS_SIZE_FACTOR * limits.max_message_bytes,
+        ws_max_queue=WS_MAX_QUEUE,
     )
     return EXIT_OK
 

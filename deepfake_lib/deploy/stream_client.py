@@ -122,6 +122,8 @@ def stream_audio(
         additional_headers=headers,
         open_timeout=timeout_s,
         close_timeout=5,
+        ping_interval=None,  # every wait below has its own time-out; a server busy scoring a backlog
+        # cannot answer pings in time, and that must not end a stream that is still being scored
     ) as ws:
         # small messages at once, not held back for the previous one's (delayed) ACK
         ws.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
