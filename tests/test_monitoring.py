@@ -106,6 +106,7 @@ def test_streams_are_counted_while_open_and_their_windows_scored(client) -> None
     found = samples(client.get("/metrics").text)
     assert open_streams() == 0
     assert value(found, "deepfake_windows_scored_total", source="stream") == 3
+    assert value(found, "deepfake_inference_seconds_count") >= 4  # the upload's call and 3 windows
     assert value(found, "deepfake_score_count", source="stream") == 1
     assert value(found, "deepfake_requests_total", route="/stream", method="WEBSOCKET", status="1000") >= 1
 

@@ -37,6 +37,7 @@ __all__ = [
     "check_bind",
     "is_loopback",
     "load_token",
+    "presented_tokens",
 ]
 
 TOKEN_ENV = "DEEPFAKE_TOKEN"

@@ -78,7 +78,7 @@ class ServiceMetrics:
         )
         self.inference_seconds = Histogram(
             "deepfake_inference_seconds",
-            "Model time per upload or stream message (s)",
+            "Model time per upload or streamed window (s)",
             ["model", "backend"],
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -148,12 +148,11 @@ class ServiceMetrics:
             self.inference_seconds.labels(**labels).observe(float(get("inference_ms", 0.0) or 0.0) / 1000.0)
 
     def observe_window(self, message: dict[str, Any]) -> None:
-        """Count one streamed window message."""
+        """Count one streamed window message and its model time (``inference_ms``)."""
         self.windows.labels(**self._labels, source="stream").inc()
-
-    def observe_inference(self, seconds: float) -> None:
-        """Time of one model call made for a stream (s)."""
-        self.inference_seconds.labels(**self._labels).observe(seconds)
+        self.inference_seconds.labels(**self._labels).observe(
+            float(message.get("inference_ms", 0.0)) / 1000.0
+        )
 
     def render(self) -> bytes:
         """The text exposition format of every metric."""

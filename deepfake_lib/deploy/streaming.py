@@ -10,7 +10,8 @@ and the client of :mod:`deepfake_lib.deploy.stream_client` speak it):
 
 :class:`StreamScorer` turns the samples into the messages the server sends back: one
 ``{"type": "window", ...}`` per window of the detector's ``window_s``/``hop_s`` (start and end in
-seconds, score, P(bona fide), label, and the running clip score over the windows so far), and at
+seconds, score, P(bona fide), label, the running clip score over the windows so far, and the
+model time it took in ms, shared among the windows of one call), and at
 the end ``{"type": "result", ...}``, the :class:`~deepfake_lib.deploy.detector.Prediction` of the
 whole stream. Audio at another rate is resampled to 16 kHz as it arrives by
 :class:`~deepfake_lib.audio.signal.BlockResampler`, whose output equals resampling the whole signal,
@@ -321,12 +322,14 @@ class StreamScorer:
             todo.extend(s for s in window_spans(end, self.window, self.hop) if s not in done)
         if not todo:
             return []
+        model_start = time.perf_counter()
         logits = np.asarray(
             self.detector.window_logits([self._buffer.view(a, b) for a, b in todo]), dtype=np.float64
         )
-        return [self._record(span, row) for span, row in zip(todo, logits)]
+        share_ms = (time.perf_counter() - model_start) * 1000.0 / len(todo)
+        return [self._record(span, row, share_ms) for span, row in zip(todo, logits)]
 
-    def _record(self, span: tuple[int, int], row: np.ndarray) -> dict[str, Any]:
+    def _record(self, span: tuple[int, int], row: np.ndarray, inference_ms: float) -> dict[str, Any]:
         self._spans.append(span)
         self._logits.append(row)
         self._sum += row
@@ -345,4 +348,5 @@ class StreamScorer:
             "clip_prob_real": float(probs[1]),
             "clip_label": LABEL_NAMES[1] if scores[1] >= thr else LABEL_NAMES[0],
             "n_windows": len(self._spans),
+            "inference_ms": inference_ms,
         }
