@@ -10,7 +10,9 @@ clients paced at real time (:func:`deepfake_lib.deploy.stream_client.stream_audi
 sending the message that completed a window to receiving its score), lost windows (expected
 minus received; before each variant the servers must have no stream open, since a server that
 fell behind goes on scoring what it had queued), and, from one stream sent as fast as the server
-takes it, the real-time factor (audio seconds scored per wall second; above 1 keeps up). The target: p95 under the
+takes it, the real-time factor (audio seconds scored per wall second; above 1 keeps up). Each window message carries the
+server's model time for it (``inference_ms``), so the latency splits into model time and what the
+stream path adds (``overhead_ms``: transport, queueing behind other windows, decoding). The target: p95 under the
 hop with one stream, 0 lost windows. A 0.3 s matmul probe brackets every round.
 
 Usage: ``python benchmarks/bench_stream.py [--quick] [--run-dir runs/demo] [--rounds 2]
@@ -112,6 +114,7 @@ def run_streams(port: int, n: int, seconds: float, info: dict[str, Any]) -> dict
     """``n`` concurrent real-time streams: latencies (s) and lost windows."""
     url = f"ws://127.0.0.1:{port}/stream"
     latencies: list[float] = []
+    overheads: list[float] = []  # latency minus the window's model time (ms): what the stream path adds
     lost, errors = 0, []
     lock = threading.Lock()
     window = int(round(info["window_s"] * SR))
@@ -125,6 +128,7 @@ def run_streams(port: int, n: int, seconds: float, info: dict[str, Any]) -> dict
             out = stream_audio(url, wave, sample_rate=SR, realtime=True, timeout_s=120)
             with lock:
                 latencies.extend(w["latency_s"] for w in out.windows)
+                overheads.extend(w["latency_s"] * 1000 - w["inference_ms"] for w in out.windows)
                 lost += expected - len(out.windows)
         except Exception as exc:  # noqa: BLE001 - a failed stream is a result: all its windows lost
             with lock:
@@ -136,7 +140,7 @@ def run_streams(port: int, n: int, seconds: float, info: dict[str, Any]) -> dict
         t.start()
     for t in threads:
         t.join(timeout=seconds * 4 + 180)
-    return {"latencies": latencies, "lost": lost, "errors": errors}
+    return {"latencies": latencies, "overheads": overheads, "lost": lost, "errors": errors}
 
 
 def wait_idle(ports: list[int], timeout_s: float = 600) -> float:
@@ -179,7 +183,9 @@ def main() -> None:
                 servers[name] = (start_server(model, port), port)
             infos = {name: wait_ready(port, server) for name, (server, port) in servers.items()}
             samples: dict[str, dict[str, Any]] = {
-                f"{m} x{n}": {"latencies": [], "lost": 0, "errors": []} for n in CONCURRENCY for m in models
+                f"{m} x{n}": {"latencies": [], "overheads": [], "lost": 0, "errors": []}
+                for n in CONCURRENCY
+                for m in models
             }
             for _, port in servers.values():  # warm-up: first calls build the runtime's kernels
                 realtime_factor(port, 8.0)
@@ -192,6 +198,7 @@ def main() -> None:
                         key = f"{name} x{n}"
                         samples[key]["latencies"] += got["latencies"]
                         samples[key]["lost"] += got["lost"]
+                        samples[key]["overheads"] += got["overheads"]
                         samples[key]["errors"] += got["errors"]
                         samples[key].setdefault("idle_wait_s", []).append(round(idle, 1))
                         print(
@@ -222,17 +229,27 @@ def main() -> None:
             "windows": int(lat.size),
             "p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
             "p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
+            "model_ms_p50": round(float(np.percentile(lat - np.asarray(s["overheads"]), 50)), 1)
+            if lat.size
+            else None,
+            "overhead_ms_p50": round(float(np.percentile(s["overheads"], 50)), 1) if lat.size else None,
+            "overhead_ms_p95": round(float(np.percentile(s["overheads"], 95)), 1) if lat.size else None,
             "p95_under_hop": bool(lat.size and np.percentile(lat, 95) < hop_ms),
             "lost_windows": s["lost"],
             "errors": s["errors"][:5],
             "idle_wait_s": s.get("idle_wait_s", []),
             "realtime_factor": round(rtf[name], 2),
         }
-    print(f"{'variant':<10} {'backend':<7} {'hop ms':>7} {'p50 ms':>8} {'p95 ms':>8} {'lost':>5} {'RTF':>6}")
+    nan = float("nan")
+    print(
+        f"{'variant':<10} {'backend':<7} {'hop ms':>7} {'p50 ms':>8} {'p95 ms':>8} {'model ms':>9} "
+        f"{'added p50':>9} {'lost':>5} {'RTF':>6}"
+    )
     for key, r in results.items():
         print(
-            f"{key:<10} {r['backend']:<7} {r['hop_s'] * 1000:>7.0f} {r['p50_ms'] or float('nan'):>8.1f} "
-            f"{r['p95_ms'] or float('nan'):>8.1f} {r['lost_windows']:>5} {r['realtime_factor']:>6.2f}"
+            f"{key:<10} {r['backend']:<7} {r['hop_s'] * 1000:>7.0f} {r['p50_ms'] or nan:>8.1f} "
+            f"{r['p95_ms'] or nan:>8.1f} {r['model_ms_p50'] or nan:>9.1f} {r['overhead_ms_p50'] or nan:>9.1f} "
+            f"{r['lost_windows']:>5} {r['realtime_factor']:>6.2f}"
         )
     record = {
         "benchmark": "stream",

@@ -283,6 +283,7 @@ def stream_rows(d: dict[str, Any] | None) -> list[str]:
             f"| Stream `/stream`, chunk arrival to window score, {name}, {one['backend']}, "
             f"{one['window_s']:g} s windows every {one['hop_s']:g} s, 1 / 8 real-time streams "
             f"| p50 {ms(one['p50_ms'])} / {ms(eight['p50_ms'])}, p95 {ms(one['p95_ms'])} / {ms(eight['p95_ms'])}; "
+            f"of which the model {ms(one.get('model_ms_p50'))} / {ms(eight.get('model_ms_p50'))} (p50); "
             f"lost windows {one['lost_windows']} / {eight['lost_windows']}; one stream sent at full speed "
             f"scores {one['realtime_factor']:.1f}x real time; host load average "
             f"{d['host']['load_average_1_5_15'][0]:.1f} on {d['host']['cpus']} cores "

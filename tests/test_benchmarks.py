@@ -69,7 +69,13 @@ def test_report_renders_the_stream_latency(tmp_path: Path) -> None:
     report = _report_module()
     row = {"backend": "mixed", "window_s": 4.0, "hop_s": 2.0, "realtime_factor": 12.5}
     results = {
-        f"{m} x{n}": {**row, "p50_ms": 40.0 * n, "p95_ms": 90.0 * n, "lost_windows": n - 1}
+        f"{m} x{n}": {
+            **row,
+            "p50_ms": 40.0 * n,
+            "p95_ms": 90.0 * n,
+            "model_ms_p50": 30.0 * n,
+            "lost_windows": n - 1,
+        }
         for m in ("demo", "base")
         for n in (1, 8)
     }
@@ -77,7 +83,10 @@ def test_report_renders_the_stream_latency(tmp_path: Path) -> None:
     (tmp_path / "stream.json").write_text(json.dumps({"results": results, "host": host}))
     rows = [r for r in report.render(tmp_path).splitlines() if "`/stream`" in r]
     assert len(rows) == 2 and "wav2vec2-base" in rows[1]
-    assert "p50 40.0 ms / 320 ms, p95 90.0 ms / 720 ms; lost windows 0 / 7" in rows[0]
+    assert (
+        "p50 40.0 ms / 320 ms, p95 90.0 ms / 720 ms; of which the model 30.0 ms / 240 ms (p50); lost windows 0 / 7"
+        in rows[0]
+    )
 
 
 def test_report_renders_the_real_speech_series_and_the_rehearsal(tmp_path: Path) -> None:

@@ -1,1 +1,2 @@
-"""Deployment: the Detector, CPU runtimes, export formats and the HTTP service."""
+"""Deployment: the Detector, CPU runtimes, export formats, and the service (HTTP and WebSocket
+streaming, the web page in ``web/``, token auth and Prometheus metrics) with its streaming client."""
