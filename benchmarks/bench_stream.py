@@ -61,6 +61,16 @@ def voice_like(seconds: float, seed: int) -> np.ndarray:
     return wave.astype(np.float32)
 
 
+def describe_models(models: dict[str, str], run_dir: str | None) -> dict[str, str]:
+    """What each variant's model is, in words, for the results and the README row."""
+    demo = (
+        f"the demo run {run_dir}"
+        if models["demo"] == run_dir
+        else "tiny model, random weights (no finished demo run)"
+    )
+    return {"demo": demo, "base": "wav2vec2-base config, random weights"}
+
+
 def save_models(tmp: Path, run_dir: str | None) -> dict[str, str]:
     """``{"demo": source, "base": source}``: the demo run (or a random tiny model) and a random
     wav2vec2-base-sized model saved with ``save_pretrained``."""
@@ -178,6 +188,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             models = save_models(Path(tmp), args.run_dir)
+            described = describe_models(models, args.run_dir)
             for name, model in models.items():
                 port = free_port()
                 servers[name] = (start_server(model, port), port)
@@ -221,7 +232,7 @@ def main() -> None:
         lat = np.asarray(s["latencies"]) * 1000
         hop_ms = infos[name]["hop_s"] * 1000
         results[key] = {
-            "model": models[name] if name == "demo" else "wav2vec2-base config, random weights",
+            "model": described[name],
             "backend": infos[name]["backend"],
             "window_s": infos[name]["window_s"],
             "hop_s": infos[name]["hop_s"],

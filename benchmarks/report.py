@@ -278,7 +278,7 @@ def stream_rows(d: dict[str, Any] | None) -> list[str]:
         one, eight = d["results"].get(f"{model} x1"), d["results"].get(f"{model} x8")
         if one is None or eight is None:
             continue
-        name = "demo model" if model == "demo" else "wav2vec2-base (random weights)"
+        name = one.get("model", model)
         rows.append(
             f"| Stream `/stream`, chunk arrival to window score, {name}, {one['backend']}, "
             f"{one['window_s']:g} s windows every {one['hop_s']:g} s, 1 / 8 real-time streams "

@@ -71,6 +71,7 @@ def test_report_renders_the_stream_latency(tmp_path: Path) -> None:
     results = {
         f"{m} x{n}": {
             **row,
+            "model": {"demo": "the demo run runs/demo", "base": "wav2vec2-base config, random weights"}[m],
             "p50_ms": 40.0 * n,
             "p95_ms": 90.0 * n,
             "model_ms_p50": 30.0 * n,
@@ -82,7 +83,7 @@ def test_report_renders_the_stream_latency(tmp_path: Path) -> None:
     host = {"cpus": 2, "load_average_1_5_15": [1.5, 1.0, 1.0]}
     (tmp_path / "stream.json").write_text(json.dumps({"results": results, "host": host}))
     rows = [r for r in report.render(tmp_path).splitlines() if "`/stream`" in r]
-    assert len(rows) == 2 and "wav2vec2-base" in rows[1]
+    assert len(rows) == 2 and "the demo run runs/demo" in rows[0] and "wav2vec2-base" in rows[1]
     assert (
         "p50 40.0 ms / 320 ms, p95 90.0 ms / 720 ms; of which the model 30.0 ms / 240 ms (p50); lost windows 0 / 7"
         in rows[0]
