@@ -956,7 +956,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     from deepfake_lib.config import quiet_libraries
-    from deepfake_lib.runs import set_seed
+    from deepfake_lib.torch_settings import set_seed
 
     quiet_libraries()
     if args.child:

@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "labels": 0,
     "runs": 0,
+    "torch_settings": 0,
     "classifier": 0,
     "audio": 1,
     "evaluation": 2,

@@ -48,10 +48,12 @@ from deepfake_lib.corpora.sources import (
     split_table,
 )
 from deepfake_lib.evaluation.error_rates import selection_score
-from deepfake_lib.evaluation.metrics import METRIC_MEANINGS, compute_metrics, summarize_scores
+from deepfake_lib.evaluation.metric_registry import metric_meanings
+from deepfake_lib.evaluation.metrics import compute_metrics, summarize_scores
 from deepfake_lib.evaluation.probability import score_from_logits
 from deepfake_lib.modeling.baselines import evaluate_shortcut_control
-from deepfake_lib.modeling.models import count_parameters, load_model, save_model
+from deepfake_lib.modeling.loaded_model import count_parameters
+from deepfake_lib.modeling.models import load_model_for, save_model
 from deepfake_lib.runs import (
     CHECKPOINT_STATE,
     EMBEDDED_CAVEAT,
@@ -60,14 +62,11 @@ from deepfake_lib.runs import (
     clear_complete,
     find_complete_checkpoint,
     mark_complete,
-    peak_rss_mb,
-    resolve_device,
-    resolve_precision,
-    set_seed,
     state_dict_checksum,
     write_json,
 )
 from deepfake_lib.scoring import EvalClips, predict_logits, scores_table
+from deepfake_lib.torch_settings import peak_rss_mb, resolve_device, resolve_precision, set_seed
 
 __all__ = [
     "AudioCollator",
@@ -383,14 +382,7 @@ def fine_tune(
     with args.main_process_first(desc="prepare data"):
         splits = data if data is not None else prepare_data(cfg)[0]
 
-    loaded = load_model(
-        cfg.model_source,
-        freeze_feature_encoder=cfg.freeze_feature_encoder,
-        freeze_base=cfg.freeze_base,
-        use_weighted_layer_sum=cfg.use_weighted_layer_sum,
-        keep_layers=cfg.keep_layers,
-        seed=cfg.seed,
-    )
+    loaded = load_model_for(cfg)
     max_samples = int(round(cfg.train_crop_s * TARGET_SAMPLE_RATE))
     train_ds = ClipDataset(
         splits["train"], max_samples=max_samples, augment=cfg.augment_training, seed=cfg.seed
@@ -527,7 +519,7 @@ def fine_tune(
             )
             for split, table in (("test", test_table), ("validation", val_table))
         },
-        "metric_meanings": METRIC_MEANINGS,
+        "metric_meanings": metric_meanings(),
         "best_epoch": best_epoch,
         "epochs_run": int(history["epoch"].max()) if len(history) else 0,
         "train_seconds": round(train_seconds, 1),

@@ -42,7 +42,8 @@ from deepfake_lib.modeling.baselines import (
     evaluate_shortcut_control,
     summarize_system,
 )
-from deepfake_lib.modeling.models import LoadedModel, load_model
+from deepfake_lib.modeling.loaded_model import LoadedModel
+from deepfake_lib.modeling.models import load_model
 from deepfake_lib.modeling.training import prepare_data
 from deepfake_lib.runs import RUN_FILES, RunResult, load_run, load_run_config
 from deepfake_lib.scoring import EvalClips
