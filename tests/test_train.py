@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from deepfake_lib.config import ExperimentConfig
+from deepfake_lib.corpora.experiment_data import prepare_data
 from deepfake_lib.evaluation.error_rates import selection_score
 from deepfake_lib.modeling.baselines import SYSTEM_TRIVIAL_LR
 from deepfake_lib.modeling.frontends import build_tiny_model
@@ -24,7 +25,6 @@ from deepfake_lib.modeling.training import (
     cross_validate,
     fine_tune,
     history_table,
-    prepare_data,
 )
 from deepfake_lib.runs import RUN_FILES, load_run, load_run_config, state_dict_checksum
 from deepfake_lib.scoring import EvalClips, predict_logits

@@ -52,13 +52,13 @@ import transformers
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.classifier import INT8_METHOD, INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
 from deepfake_lib.config import ExperimentConfig
+from deepfake_lib.corpora.experiment_data import prepare_data
 from deepfake_lib.corpora.sources import load_example_audio
 from deepfake_lib.deploy.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves
 from deepfake_lib.deploy.detector import check_head
 from deepfake_lib.deploy.model_location import locate_model
 from deepfake_lib.evaluation.probability import score_from_logits
 from deepfake_lib.modeling.models import load_model, save_model
-from deepfake_lib.modeling.training import prepare_data
 from deepfake_lib.runs import RUN_FILES, clear_complete, mark_complete, write_json
 from deepfake_lib.scoring import MIN_DURATION_S, classify_waves
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from deepfake_lib.runs import torch_threads
+from deepfake_lib.torch_settings import torch_threads
 
 __all__ = [
     "extract_lfcc_frames",

@@ -37,14 +37,13 @@ from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio.augmentation import AugmentConfig, Augmenter
 from deepfake_lib.audio.signal import crop_or_pad, resample
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.corpora.embedded import CorpusConfig
+from deepfake_lib.corpora.experiment_data import corpus_config_for, prepare_data
 from deepfake_lib.corpora.sources import (
     assign_splits,
     group_column,
     iter_group_kfold,
     load_example_native,
     load_source,
-    make_splits,
     split_table,
 )
 from deepfake_lib.evaluation.error_rates import selection_score
@@ -72,46 +71,17 @@ __all__ = [
     "AudioCollator",
     "class_weights_for",
     "ClipDataset",
-    "corpus_config_for",
     "cross_validate",
     "DetectorTrainer",
     "fine_tune",
     "history_table",
-    "prepare_data",
     "profile_preprocessing",
     "RunStateCallback",
     "SELECTION_METRIC",
 ]
 
+
 log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------------------
-# data preparation
-# --------------------------------------------------------------------------------------
-def corpus_config_for(cfg: ExperimentConfig) -> Any:
-    """The :class:`~deepfake_lib.corpora.embedded.CorpusConfig` that ``cfg`` asks for."""
-    return CorpusConfig(
-        n_utterances=cfg.n_utterances,
-        spoofs_per_utterance=cfg.spoofs_per_utterance,
-        difficulty=cfg.difficulty,
-        seed=cfg.seed,
-    )
-
-
-def prepare_data(cfg: ExperimentConfig) -> tuple[Any, Any]:
-    """Load ``cfg.data_source`` and split it into train/validation/test by groups.
-
-    Returns ``(DatasetDict, LoadReport)``. Deterministic given the config, so every notebook
-    that calls it sees the same split.
-    """
-    dd, report = load_source(
-        cfg.data_source,
-        corpus_config=corpus_config_for(cfg) if cfg.is_embedded else None,
-        skip_bad_audio=cfg.skip_bad_audio,
-    )
-    splits = make_splits(dd, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
-    return splits, report
 
 
 class ClipDataset(torch.utils.data.Dataset):
