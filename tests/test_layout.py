@@ -232,3 +232,34 @@ def test_every_import_of_a_package_module_names_what_it_defines() -> None:
                 code = "\n".join(line for line in lines if not line.lstrip().startswith(("!", "%")))
                 bad += problems(code, f"{path.relative_to(root)} cell {i}")
     assert not bad, "\n".join(bad)
+
+
+MAX_FUNCTION_LINES = 100
+
+
+def long_functions(package: Path = PACKAGE) -> list[str]:
+    """Functions whose code (docstring aside) runs over :data:`MAX_FUNCTION_LINES` lines and
+    whose docstring does not say why ("Long because ...")."""
+    found = []
+    for path in package_modules(package):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            doc = ast.get_docstring(node) or ""
+            first = node.body[0]
+            doc_lines = first.end_lineno - first.lineno + 1 if doc and isinstance(first, ast.Expr) else 0
+            code_lines = node.end_lineno - node.lineno + 1 - doc_lines
+            if code_lines > MAX_FUNCTION_LINES and "Long because" not in doc:
+                found.append(f"{module_name(path, package)}.{node.name}: {code_lines} lines")
+    return found
+
+
+def test_no_function_is_long_without_a_reason(tmp_path: Path) -> None:
+    planted = tmp_path / "pkg"
+    planted.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES + 1))
+    (planted / "m.py").write_text(
+        f'def f():\n    """Short."""\n{body}\n\n\ndef g():\n    """Long because: test."""\n{body}\n'
+    )
+    assert long_functions(planted) == [f"m.f: {MAX_FUNCTION_LINES + 2} lines"]
+    assert long_functions() == [], "functions over the limit with no reason in their docstring"

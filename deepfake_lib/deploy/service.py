@@ -159,6 +159,11 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
     Raises :class:`UploadError`: 413 as soon as more than ``max_bytes`` of audio (or the
     ``Content-Length`` header says so) arrive, 415 for a non-audio content type, 422 for a
     multipart body without a ``file`` part.
+
+    Long because it drives python-multipart's streaming parser by hand, kept for a reason:
+    ``request.form()`` reads the whole body (spooling files to disk) before the handler can
+    look at its size, so an upload that lies about its length would be read in full; this one
+    counts the file's bytes as they arrive and stops at the limit.
     """
     from python_multipart.multipart import MultipartParser, parse_options_header
 

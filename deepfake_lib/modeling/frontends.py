@@ -15,6 +15,7 @@ or ``features=...`` for frame features; see CONTRIBUTING.md.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,24 @@ __all__ = [
     "FrontEnd",
     "frontend_for_source",
     "FRONTENDS",
+    "MODEL_ID_FALLBACKS",
     "register_frontend",
+    "STUDY_MODEL_ID",
     "TINY",
     "TINY_CONFIG",
 ]
 
+
 TINY = "tiny"
 """``model_source`` value for the small wav2vec2 trained from scratch (the offline default)."""
+
+log = logging.getLogger(__name__)
+
+STUDY_MODEL_ID = "mo-thecreator/Deepfake-audio-detection"
+"""The checkpoint as the original study names it."""
+MODEL_ID_FALLBACKS: dict[str, str] = {STUDY_MODEL_ID: "motheecreator/Deepfake-audio-detection"}
+"""Hub ids tried, with a warning, when the id asked for cannot be loaded (the Hub spells the
+study checkpoint's owner ``motheecreator``)."""
 
 TINY_CONFIG: dict[str, Any] = dict(
     conv_dim=(48, 48, 48, 48, 48, 48, 48),
@@ -121,6 +133,7 @@ def build_tiny_model(
         fe,
         TINY,
         [f"tiny wav2vec2 from scratch, back-end {backend}, {count_parameters(model)['total']:,} parameters"],
+        {int(k): str(v) for k, v in model.config.id2label.items()},
     )
 
 
@@ -148,6 +161,7 @@ def _load_pretrained(
     notes: list[str] = []
     id2label, label2id = canonical_label_maps()
     original = {str(k): int(v) for k, v in (config.label2id or {}).items()}
+    checkpoint_id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
     mapping = align_label_ids(LABEL_NAMES, original)
     had_layer_mix = bool(getattr(config, "use_weighted_layer_sum", False))
     if use_weighted_layer_sum:
@@ -203,7 +217,28 @@ def _load_pretrained(
             f"{source}: feature extractor expects {fe.sampling_rate} Hz, "
             f"the pipeline feeds {TARGET_SAMPLE_RATE} Hz"
         )
-    return LoadedModel(model, fe, source, notes)
+    return LoadedModel(model, fe, source, notes, checkpoint_id2label)
+
+
+def _load_with_fallback(source: str, **kwargs: Any) -> LoadedModel:
+    """:func:`_load_pretrained` of ``source`` (a relative folder is looked up under the project root
+    first); when that fails and :data:`MODEL_ID_FALLBACKS` knows another spelling, that one, with a
+    warning and a note saying so."""
+    try:
+        return _load_pretrained(resolve_source(source), **kwargs)
+    except ValueError as first:
+        other = MODEL_ID_FALLBACKS.get(source)
+        if other is None:
+            raise
+        log.warning("%s could not be loaded (%s); trying %s, the Hub's spelling", source, first, other)
+        try:
+            loaded = _load_pretrained(other, **kwargs)
+        except ValueError as second:
+            raise ValueError(
+                f"{source} and its other spelling {other} both failed: {first}; {second}"
+            ) from second
+        loaded.notes.insert(0, f"{source} could not be loaded; loaded {other} instead (the Hub's spelling)")
+        return loaded
 
 
 def _load_with_backend(
@@ -323,7 +358,7 @@ for _frontend in (
     FrontEnd(
         "pretrained",
         "a wav2vec2-family checkpoint: a Hub id or a folder saved with save_pretrained",
-        build=lambda source, **kw: _load_pretrained(resolve_source(source), **kw),
+        build=lambda source, **kw: _load_with_fallback(source, **kw),
     ),
     FrontEnd(
         "lfcc",

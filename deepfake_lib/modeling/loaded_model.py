@@ -24,6 +24,8 @@ class LoadedModel:
     feature_extractor: Any
     source: str
     notes: list[str] = dataclasses.field(default_factory=list)
+    checkpoint_id2label: dict[int, str] = dataclasses.field(default_factory=dict)
+    """The checkpoint's own ``id2label``, before labels were aligned to ``[Fake, Real]``."""
 
     @property
     def uses_attention_mask(self) -> bool:

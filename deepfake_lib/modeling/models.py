@@ -14,13 +14,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from deepfake_lib.modeling.frontends import TINY, frontend_for_source
+from deepfake_lib.modeling.frontends import MODEL_ID_FALLBACKS, STUDY_MODEL_ID, TINY, frontend_for_source
 from deepfake_lib.modeling.loaded_model import (
     LoadedModel,
     count_parameters,
 )
 
 __all__ = [
+    "MODEL_ID_FALLBACKS",
+    "STUDY_MODEL_ID",
     "load_model",
     "load_model_for",
     "save_model",
