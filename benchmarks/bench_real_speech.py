@@ -45,7 +45,7 @@ from deepfake_lib.corpora import real_speech, real_speech_channel
 from deepfake_lib.corpora.sources import assign_splits, load_example_native
 from deepfake_lib.corpora.spoof_generators import RESYNTHESIS_METHODS
 from deepfake_lib.evaluation.error_rates import compute_eer
-from deepfake_lib.modeling import baselines
+from deepfake_lib.modeling import baselines, lfcc
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -138,7 +138,7 @@ def extract_all(folder: Path) -> dict[str, Any]:
         cue_dicts.append(cues)
         feats["cues"].append([cues[k] for k in real_speech_channel.CUE_NAMES])
         feats["trivial"].append(baselines.extract_trivial_features(wave, sr))
-        feats["lfcc"].append(baselines.extract_lfcc_stats(wave, sr))
+        feats["lfcc"].append(lfcc.extract_lfcc_stats(wave, sr))
         feats["spectral"].append(cheap_spectral_features(wave, sr))
     return {
         "meta": meta,
