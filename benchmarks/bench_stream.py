@@ -77,7 +77,8 @@ def save_models(tmp: Path, run_dir: str | None) -> dict[str, str]:
     from transformers import AutoModelForAudioClassification, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
     from deepfake_lib import LABEL_NAMES
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     models = {}
     if run_dir and (Path(run_dir) / "metrics.json").is_file():

@@ -62,7 +62,8 @@ def test_serve_command_refuses_a_public_bind_without_a_token(monkeypatch, capsys
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     model = save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("auth") / "model")
     app = service.create_app(str(model), device="cpu", backend="torch", token=TOKEN)

@@ -50,7 +50,8 @@ def wav(seconds: float, seed: int = 0) -> bytes:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     model = save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("metrics") / "model")
     app = service.create_app(str(model), device="cpu", backend="torch", window_s=1.0, hop_s=0.5)

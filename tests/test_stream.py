@@ -204,7 +204,8 @@ def test_a_client_that_stops_reading_is_closed_not_waited_for() -> None:
 # ---------------------------------------------------------------- the WebSocket route
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     return save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("stream") / "model")
 

@@ -35,7 +35,8 @@ def live(tmp_path_factory):
     a token and a 64 kB message limit; stopped after the module."""
     import httpx
 
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     model = save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("live") / "model")
     port = free_port()

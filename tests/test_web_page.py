@@ -30,7 +30,8 @@ SCREENSHOT_DIR = "runs/test-artifacts"
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     return save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("web") / "model")
 

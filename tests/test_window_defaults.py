@@ -44,8 +44,8 @@ def windowed_run(toy_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def longest_test_clip(run_dir: Path) -> tuple[str, np.ndarray]:
     """The id and 16 kHz waveform of the run's longest test clip (longer than one window)."""
+    from deepfake_lib.corpora.experiment_data import prepare_data
     from deepfake_lib.corpora.sources import load_example_audio
-    from deepfake_lib.modeling.training import prepare_data
     from deepfake_lib.runs import load_run_config
 
     test = prepare_data(load_run_config(run_dir))[0]["test"]

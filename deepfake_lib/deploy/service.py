@@ -389,6 +389,49 @@ def _add_stream_and_page(app: Any, load_detector: Any, limits: StreamLimits, met
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
 
+def _add_predict_route(
+    app: Any,
+    load_detector: Any,
+    metrics: ServiceMetrics,
+    max_bytes: int,
+    max_duration_s: float,
+    max_concurrent: int,
+    denied: dict[int | str, dict[str, Any]],
+) -> None:
+    """``POST /predict``: read the upload (at most ``max_bytes``), decode it (at most
+    ``max_duration_s`` seconds) and score it in a worker thread, ``max_concurrent`` at a time."""
+    from fastapi import HTTPException, Request
+    from starlette.concurrency import run_in_threadpool
+
+    work_slots = asyncio.Semaphore(max_concurrent)
+
+    def score_upload(detector: Detector, data: bytes, filename: str) -> dict[str, Any]:
+        """Decode (bounded by ``max_duration_s``) and score one upload, in a worker thread."""
+        with duration_limit(max_duration_s):
+            result = detector.predict(data, None, source=f"upload {filename!r}").to_dict()
+        metrics.observe_prediction(result, "predict")
+        return result
+
+    @app.post("/predict", responses={**PREDICT_RESPONSES, **denied}, openapi_extra=PREDICT_REQUEST_BODY)
+    async def predict(request: Request) -> dict[str, Any]:
+        try:
+            filename, data = await read_upload(request, max_bytes)
+        except UploadError as exc:
+            raise HTTPException(status_code=exc.status, detail=exc.detail) from None
+        detector = await run_in_threadpool(load_detector)
+        async with work_slots:
+            try:
+                return await run_in_threadpool(score_upload, detector, data, filename)
+            except AudioTooLongError as exc:
+                raise HTTPException(status_code=413, detail=str(exc)) from None
+            except AudioError as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from None
+            except MemoryError:
+                raise HTTPException(
+                    status_code=413, detail=f"upload {filename!r}: too large to decode"
+                ) from None
+
+
 def create_app(
     model_source: str,
     *,
@@ -417,7 +460,7 @@ def create_app(
     (:mod:`deepfake_lib.deploy.auth`) turns on bearer-token checks for every route but
     ``/health`` and the page's files; ``None``: auth off.
     """
-    from fastapi import FastAPI, HTTPException, Request
+    from fastapi import FastAPI
     from fastapi.responses import Response
     from starlette.concurrency import run_in_threadpool
 
@@ -429,7 +472,6 @@ def create_app(
         raise ValueError(f"max_concurrent={max_concurrent!r}: must be at least 1")
     limits = stream_limits or StreamLimits(max_duration_s=float(max_duration_s))
     max_bytes = int(max_upload_mb * 1_000_000)
-    work_slots = asyncio.Semaphore(int(max_concurrent))
     metrics = ServiceMetrics()
     load_detector = _detector_loader(
         model_source,
@@ -464,13 +506,6 @@ def create_app(
     app.state.auth = token is not None
     denied: dict[int | str, dict[str, Any]] = {401: AUTH_RESPONSE} if token is not None else {}
 
-    def score_upload(detector: Detector, data: bytes, filename: str) -> dict[str, Any]:
-        """Decode (bounded by ``max_duration_s``) and score one upload, in a worker thread."""
-        with duration_limit(max_duration_s):
-            result = detector.predict(data, None, source=f"upload {filename!r}").to_dict()
-        metrics.observe_prediction(result, "predict")
-        return result
-
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "model_loaded": load_detector.loaded()}
@@ -480,24 +515,9 @@ def create_app(
         detector = await run_in_threadpool(load_detector)
         return {**detector.describe(), "metrics": await run_in_threadpool(run_metrics, model_source)}
 
-    @app.post("/predict", responses={**PREDICT_RESPONSES, **denied}, openapi_extra=PREDICT_REQUEST_BODY)
-    async def predict(request: Request) -> dict[str, Any]:
-        try:
-            filename, data = await read_upload(request, max_bytes)
-        except UploadError as exc:
-            raise HTTPException(status_code=exc.status, detail=exc.detail) from None
-        detector = await run_in_threadpool(load_detector)
-        async with work_slots:
-            try:
-                return await run_in_threadpool(score_upload, detector, data, filename)
-            except AudioTooLongError as exc:
-                raise HTTPException(status_code=413, detail=str(exc)) from None
-            except AudioError as exc:
-                raise HTTPException(status_code=422, detail=str(exc)) from None
-            except MemoryError:
-                raise HTTPException(
-                    status_code=413, detail=f"upload {filename!r}: too large to decode"
-                ) from None
+    _add_predict_route(
+        app, load_detector, metrics, max_bytes, float(max_duration_s), int(max_concurrent), denied
+    )
 
     @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}, **denied})
     def prometheus_metrics() -> Response:
