@@ -3,6 +3,7 @@ headless Chromium with a fake microphone fed from a WAV file made here."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -18,14 +19,18 @@ import soundfile as sf
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from deepfake_lib.config import resolve_path  # noqa: E402
 from deepfake_lib.deploy import service  # noqa: E402
 from deepfake_lib.scoring import window_spans  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SCREENSHOT_DIR = "runs/test-artifacts"
-"""Where the browser test leaves its screenshots for a person to look at (under the project root)."""
+SCREENSHOT_DIR = Path(
+    os.environ.get("DEEPFAKE_SCREENSHOT_DIR")
+    or Path(__file__).resolve().parents[1] / "runs" / "test-artifacts"
+)
+"""Where the browser test leaves its screenshots for a person to look at: ``runs/test-artifacts`` in
+the checkout (git ignores ``runs/``; the tests' own project root is a temporary folder), or
+``$DEEPFAKE_SCREENSHOT_DIR``."""
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +177,7 @@ def test_page_records_the_fake_microphone_and_scores_a_file(model_dir, tmp_path)
     record_s = 3
     expected_stream = len(window_spans(record_s * 16_000, 16_000, 8_000))  # 1 s windows, 0.5 s hop
     app = make_app(model_dir)
-    shots = resolve_path(SCREENSHOT_DIR)
+    shots = SCREENSHOT_DIR
     shots.mkdir(parents=True, exist_ok=True)
     with LiveServer(app) as url:
         expected_file = app.state.load_detector().predict(upload).n_windows
