@@ -249,3 +249,46 @@ def test_page_asks_for_the_token_once_and_streams_with_it(model_dir, tmp_path) -
         finally:
             driver.quit()
             shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_model_card_warns_when_the_run_was_tested_on_the_embedded_corpus(tmp_path) -> None:
+    browser_or_skip()
+    from deepfake_lib.evaluation.metrics import summarize_scores
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
+    from deepfake_lib.runs import mark_complete, write_json
+
+    run = tmp_path / "run"
+    save_model(build_tiny_model(seed=7), run / "model")
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(40, int), np.zeros(40, int)]
+    test = summarize_scores(labels, rng.normal(size=80) + 1.5 * labels, threshold=0.3, n_bootstrap=50)
+    metrics = {
+        "threshold": {"value": 0.3, "chosen_on": "validation EER"},
+        "data_source": "embedded",
+        "test": test,
+    }
+    write_json(run / "metrics.json", metrics)
+    mark_complete(run, "run", writer="test fixture")
+    fake_mic = tmp_path / "microphone.wav"
+    sf.write(fake_mic, np.zeros(16_000, np.float32), 16_000)
+    app = service.create_app(str(run), device="cpu", backend="torch")
+    with LiveServer(app) as url:
+        driver, profile = start_chromium(fake_mic)
+        try:
+            driver.get(url)
+            wait_for(
+                driver, lambda d: d.find_elements("css selector", "#card-metrics tbody tr"), 30, "no metrics"
+            )
+            warning = driver.find_element("id", "card-warning")
+            assert warning.is_displayed() and "embedded synthetic corpus" in warning.text
+            rows = {
+                r.find_elements("tag name", "td")[0].text: r.text
+                for r in driver.find_elements("css selector", "#card-metrics tbody tr")
+            }
+            low, high = test["ci"]["eer"]
+            assert f"[{low:.3f}, {high:.3f}]" in rows["eer"]  # the test EER with its interval
+        finally:
+            driver.quit()
+            shutil.rmtree(profile, ignore_errors=True)
