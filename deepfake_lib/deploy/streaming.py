@@ -165,6 +165,11 @@ class SampleBuffer:
         self._length = 0
 
     @property
+    def capacity(self) -> int:
+        """Samples allocated (fixed for the buffer's life)."""
+        return int(self._data.shape[0])
+
+    @property
     def end(self) -> int:
         """Absolute position one past the newest sample (= samples appended so far)."""
         return self._offset + self._length
@@ -239,6 +244,11 @@ class StreamScorer:
     def n_windows(self) -> int:
         """Windows scored so far."""
         return len(self._spans)
+
+    @property
+    def buffer_samples(self) -> int:
+        """16 kHz samples the stream's buffer holds at most (one window plus one message and slack)."""
+        return self._buffer.capacity
 
     def decode(self, data: bytes) -> np.ndarray:
         """float32 ``[frames]`` in [-1, 1] from one binary message (partial samples carried over).
