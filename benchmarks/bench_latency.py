@@ -30,7 +30,7 @@ memory (the largest RSS after a timed call of the variant, and its rise over the
 it was built). A 0.3 s
 fp32 matmul probe brackets every round; ``probe_normalised_ms`` rescales batch-1 latency to a
 host at :data:`NOMINAL_PROBE_GFLOPS` (the unloaded 2-core machines), an estimate for loaded hosts.
-The JSON also records which backend each command uses by default (``defaults``).
+The JSON also records which runtime each command uses by default (``defaults``).
 
 Usage: ``python benchmarks/bench_latency.py [--quick] [--run-dir runs/demo] [--repeats N]
 [--models tiny,base] [--layers 6,4,2] [--no-compile]``. Prints a table and writes
@@ -121,17 +121,17 @@ def torchao_int8(model: Any) -> Any:
 
 
 def command_defaults() -> dict[str, str]:
-    """The backend each entry point uses when none is given, read from the code itself."""
+    """The runtime each entry point uses when none is given, read from the code itself."""
     from deepfake_lib.cli.main import build_parser
     from deepfake_lib.deploy.detector import Detector
     from deepfake_lib.deploy.service import create_app
 
     parser = build_parser()
     return {
-        "Detector.from_source": str(inspect.signature(Detector.from_source).parameters["backend"].default),
-        "deepfake-detect": str(parser.parse_args(["detect", "MODEL", "PATH"]).backend),
-        "deepfake-lib serve": str(parser.parse_args(["serve"]).backend),
-        "serve.create_app": str(inspect.signature(create_app).parameters["backend"].default),
+        "Detector.from_source": str(inspect.signature(Detector.from_source).parameters["runtime"].default),
+        "deepfake-detect": str(parser.parse_args(["detect", "MODEL", "PATH"]).runtime),
+        "deepfake-lib serve": str(parser.parse_args(["serve"]).runtime),
+        "serve.create_app": str(inspect.signature(create_app).parameters["runtime"].default),
     }
 
 
@@ -199,7 +199,7 @@ def bench_model(
     def build_mixed() -> tuple[Any, dict[str, Any]]:
         start = time.perf_counter()
         clf = MixedCpuClassifier(model, accepts_attention_mask=uses_mask)
-        return clf, {"build_s": time.perf_counter() - start, "runtime": clf.describe()}
+        return clf, {"build_s": time.perf_counter() - start, "precision_per_stage": clf.describe()}
 
     builders.append(("fp32", torch_variant(lambda: model)))
     builders.append(("int8 torch.ao", torch_variant(lambda: quantize_int8(model, method="torch.ao"))))

@@ -9,7 +9,7 @@ POST 4 s WAV clips to ``/predict`` until a bounded number of requests (200; 40 w
 errors (must be 0), and the server's RSS after warm-up, halfway and at the end (memory must
 stay steady). The server is stopped in every case.
 
-Usage: ``python benchmarks/bench_service.py [--quick] [--model PATH] [--backend torch]
+Usage: ``python benchmarks/bench_service.py [--quick] [--model PATH] [--runtime torch]
 [--clients 20] [--requests 200] [--time-limit 300]``. Prints a table and writes
 ``benchmarks/results/service.json``.
 """
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--model", help="run/export/model folder (default: a random tiny model in a temp folder)"
     )
-    parser.add_argument("--backend", default="torch", choices=("torch", "int8", "onnx", "onnx-int8"))
+    parser.add_argument("--runtime", default="torch", choices=("torch", "int8", "onnx", "onnx-int8"))
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument(
         "--requests", type=int, default=None, help="total requests (default 200; 40 with --quick)"
@@ -108,7 +108,7 @@ def main() -> None:
         env = dict(
             os.environ,
             DEEPFAKE_MODEL=model,
-            DEEPFAKE_BACKEND=args.backend,
+            DEEPFAKE_RUNTIME=args.runtime,
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
         )

@@ -2,7 +2,7 @@
 
 Starts one service per model on 127.0.0.1 (free ports): the demo run (``--run-dir``, default
 ``runs/demo`` when it is finished, else a random-weight tiny model) and a wav2vec2-base-sized
-random model (12 layers), both with the default CPU runtime (``--backend auto``). Then, in
+random model (12 layers), both with the default CPU runtime (``--runtime auto``). Then, in
 interleaved rounds (round r: demo x1, base x1, demo x8, base x8, so a host whose speed drifts
 slows every variant alike), it streams ``--seconds`` of audio from 1 and from 8 concurrent
 clients paced at real time (:func:`deepfake_lib.deploy.stream_client.stream_audio`,
@@ -234,7 +234,7 @@ def main() -> None:
         hop_ms = infos[name]["hop_s"] * 1000
         results[key] = {
             "model": described[name],
-            "backend": infos[name]["backend"],
+            "runtime": infos[name]["runtime"],
             "window_s": infos[name]["window_s"],
             "hop_s": infos[name]["hop_s"],
             "streams": int(key.split("x")[-1]),
@@ -254,12 +254,12 @@ def main() -> None:
         }
     nan = float("nan")
     print(
-        f"{'variant':<10} {'backend':<7} {'hop ms':>7} {'p50 ms':>8} {'p95 ms':>8} {'model ms':>9} "
+        f"{'variant':<10} {'runtime':<7} {'hop ms':>7} {'p50 ms':>8} {'p95 ms':>8} {'model ms':>9} "
         f"{'added p50':>9} {'lost':>5} {'RTF':>6}"
     )
     for key, r in results.items():
         print(
-            f"{key:<10} {r['backend']:<7} {r['hop_s'] * 1000:>7.0f} {r['p50_ms'] or nan:>8.1f} "
+            f"{key:<10} {r['runtime']:<7} {r['hop_s'] * 1000:>7.0f} {r['p50_ms'] or nan:>8.1f} "
             f"{r['p95_ms'] or nan:>8.1f} {r['model_ms_p50'] or nan:>9.1f} {r['overhead_ms_p50'] or nan:>9.1f} "
             f"{r['lost_windows']:>5} {r['realtime_factor']:>6.2f}"
         )

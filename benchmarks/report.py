@@ -139,11 +139,11 @@ BACKEND_VARIANTS = {
     "onnx": "onnx fp32",
     "onnx-int8": "onnx int8",
 }
-"""The ``bench_latency.py`` variant each backend name runs."""
+"""The ``bench_latency.py`` variant each runtime name runs."""
 
 
 def auto_variant(variants: dict[str, Any]) -> str:
-    """The variant the ``auto`` backend picks: the first of mixed, int8 whose parity gate passed, else fp32."""
+    """The variant the ``auto`` runtime picks: the first of mixed, int8 whose parity gate passed, else fp32."""
     for name in ("mixed", "int8 torch.ao"):
         if (variants.get(name) or {}).get("gate", {}).get("passed"):
             return name
@@ -151,13 +151,13 @@ def auto_variant(variants: dict[str, Any]) -> str:
 
 
 def default_users(variants: dict[str, Any], defaults: dict[str, str]) -> dict[str, list[str]]:
-    """Variant -> the entry points (with their default backend) that run it when given no ``--backend``."""
+    """Variant -> the entry points (with their default runtime) that run it when given no ``--runtime``."""
     users: dict[str, list[str]] = {}
-    for command, backend in defaults.items():
+    for command, runtime in defaults.items():
         if command == "error":
             continue
-        variant = auto_variant(variants) if backend == "auto" else BACKEND_VARIANTS.get(backend, backend)
-        users.setdefault(variant, []).append(f"`{command}` ({backend})")
+        variant = auto_variant(variants) if runtime == "auto" else BACKEND_VARIANTS.get(runtime, runtime)
+        users.setdefault(variant, []).append(f"`{command}` ({runtime})")
     return users
 
 
@@ -280,7 +280,7 @@ def stream_rows(d: dict[str, Any] | None) -> list[str]:
             continue
         name = one.get("model", model)
         rows.append(
-            f"| Stream `/stream`, chunk arrival to window score, {name}, {one['backend']}, "
+            f"| Stream `/stream`, chunk arrival to window score, {name}, {one['runtime']}, "
             f"{one['window_s']:g} s windows every {one['hop_s']:g} s, 1 / 8 real-time streams "
             f"| p50 {ms(one['p50_ms'])} / {ms(eight['p50_ms'])}, p95 {ms(one['p95_ms'])} / {ms(eight['p95_ms'])}; "
             f"of which the model {ms(one.get('model_ms_p50'))} / {ms(eight.get('model_ms_p50'))} (p50); "

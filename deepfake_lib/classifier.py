@@ -2,7 +2,7 @@
 
 The :class:`~deepfake_lib.deploy.detector.Detector` and the evaluation path
 (:mod:`deepfake_lib.scoring`) call a model through the :class:`Classifier` protocol; this
-module holds its three backends: :class:`TorchClassifier` (fp32, or an int8 model from
+module holds its three runtimes: :class:`TorchClassifier` (fp32, or an int8 model from
 :func:`quantize_int8`) and :class:`OnnxClassifier` (ONNX Runtime, for the graphs
 :mod:`deepfake_lib.deploy.export` writes). Logits are always in the order ``[Fake, Real]``.
 """

@@ -66,7 +66,7 @@ def client(tmp_path_factory):
     from deepfake_lib.modeling.models import save_model
 
     model = save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("auth") / "model")
-    app = service.create_app(str(model), device="cpu", backend="torch", token=TOKEN)
+    app = service.create_app(str(model), device="cpu", runtime="torch", token=TOKEN)
     with TestClient(app) as c:
         yield c
 

@@ -67,7 +67,7 @@ def test_report_marks_missing_results_and_reads_saved_figures(tmp_path: Path) ->
 
 def test_report_renders_the_stream_latency(tmp_path: Path) -> None:
     report = _report_module()
-    row = {"backend": "mixed", "window_s": 4.0, "hop_s": 2.0, "realtime_factor": 12.5}
+    row = {"runtime": "mixed", "window_s": 4.0, "hop_s": 2.0, "realtime_factor": 12.5}
     results = {
         f"{m} x{n}": {
             **row,

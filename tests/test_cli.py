@@ -124,7 +124,9 @@ def test_detect_jsonl_and_explicit_files(run_dir, audio_tree, tmp_path):
 
 def test_csv_to_stdout_and_prediction_log(run_dir, audio_tree, tmp_path, capsys):
     log = tmp_path / "pred.jsonl"
-    rc = cli.main_detect([str(run_dir), str(audio_tree / "a.wav"), "--no-progress", "--log", str(log)])
+    rc = cli.main_detect(
+        [str(run_dir), str(audio_tree / "a.wav"), "--no-progress", "--prediction-log", str(log)]
+    )
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == ",".join(cli.RESULT_COLUMNS) and len(out) == 2

@@ -1,4 +1,4 @@
-"""The mixed-precision CPU runtime, its bf16 detection and parity gate, the ``auto`` backend,
+"""The mixed-precision CPU runtime, its bf16 detection and parity gate, the ``auto`` runtime,
 and first-layers models (tiny random wav2vec2 models only)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from deepfake_lib.deploy.cpu_runtime import (
     make_gate_waves,
     measure_parity,
 )
-from deepfake_lib.deploy.detector import Detector, choose_backend
+from deepfake_lib.deploy.detector import Detector, choose_runtime
 from deepfake_lib.deploy.model_location import locate_model
 from deepfake_lib.modeling.frontends import build_tiny_model
 from deepfake_lib.modeling.models import load_model, load_model_for, save_model
@@ -151,7 +151,7 @@ def test_auto_takes_the_next_best_path_when_a_gate_fails(monkeypatch, model_dir,
     loc = locate_model(model_dir)
     monkeypatch.setattr(infer, "make_gate_waves", lambda: make_gate_waves(2))
     monkeypatch.setattr(infer, "measure_parity", fake_parity({MixedCpuClassifier: 0.5}))
-    classifier, choice = choose_backend(tiny.model, tiny.feature_extractor, loc, threshold=0.0)
+    classifier, choice = choose_runtime(tiny.model, tiny.feature_extractor, loc, threshold=0.0)
     assert (
         choice["chosen"] == "int8"
         and type(classifier) is TorchClassifier
@@ -159,7 +159,7 @@ def test_auto_takes_the_next_best_path_when_a_gate_fails(monkeypatch, model_dir,
     )
     assert not choice["gates"]["mixed"]["passed"] and "50%" in choice["gates"]["mixed"]["reason"]
     monkeypatch.setattr(infer, "measure_parity", fake_parity({MixedCpuClassifier: 0.5, TorchClassifier: 0.9}))
-    classifier, choice = choose_backend(tiny.model, tiny.feature_extractor, loc, threshold=0.0)
+    classifier, choice = choose_runtime(tiny.model, tiny.feature_extractor, loc, threshold=0.0)
     assert choice["chosen"] == "torch" and quantised_linears(classifier.model) == 0
     assert choice["reason"].startswith("fp32 PyTorch: no faster path passed")
 
@@ -171,25 +171,24 @@ def test_auto_uses_fp32_off_the_cpu(monkeypatch, model_dir, tiny):
     monkeypatch.setattr(
         infer, "TorchClassifier", lambda model, device: made.append(device) or "fp32 classifier"
     )
-    classifier, choice = choose_backend(
+    classifier, choice = choose_runtime(
         tiny.model, tiny.feature_extractor, locate_model(model_dir), threshold=0.0, device="cuda"
     )
     assert classifier == "fp32 classifier" and made == ["cuda"]
     assert choice["chosen"] == "torch" and "cuda" in choice["reason"] and choice["gates"] == {}
 
 
-def test_the_default_backend_and_its_reason_are_in_describe(model_dir):
+def test_the_default_runtime_and_its_reason_are_in_describe(model_dir):
     det = Detector.from_source(model_dir, device="cpu")
     info = det.describe()
-    choice = info["backend_choice"]
-    assert choice["requested"] == "auto" and info["backend"] == choice["chosen"] == "mixed"
+    choice = info["runtime_choice"]
+    assert choice["requested"] == "auto" and info["runtime"] == choice["chosen"] == "mixed"
     assert "load-time gate" in choice["reason"] and choice["gates"]["mixed"]["passed"]
-    assert info["runtime"]["transformer_linear"].startswith("int8") and info["runtime"]["bf16"].startswith(
-        ("on", "off")
-    )
+    stages = info["precision_per_stage"]
+    assert stages["transformer_linear"].startswith("int8") and stages["bf16"].startswith(("on", "off"))
     assert det.predict(make_gate_waves(1)[0], SR).label in ("Real", "Fake")
-    explicit = Detector.from_source(model_dir, device="cpu", backend="torch").describe()
-    assert explicit["backend_choice"]["requested"] == "torch" and "runtime" not in explicit
+    explicit = Detector.from_source(model_dir, device="cpu", runtime="torch").describe()
+    assert explicit["runtime_choice"]["requested"] == "torch" and "precision_per_stage" not in explicit
 
 
 # ---------------------------------------------------------------------------------- first layers

@@ -158,17 +158,17 @@ def test_export_folder_contents_and_parity(export_dir):
 def test_detector_backends_load_from_an_export_folder(export_dir):
     wave = waves_for(3, (9.0,))[0]
     scores = {}
-    for backend in ("torch", "int8", "mixed", "onnx", "onnx-int8"):
-        det = Detector.from_source(export_dir, backend=backend, device="cpu")
-        assert det.threshold == pytest.approx(0.02) and det.backend == backend
+    for runtime in ("torch", "int8", "mixed", "onnx", "onnx-int8"):
+        det = Detector.from_source(export_dir, runtime=runtime, device="cpu")
+        assert det.threshold == pytest.approx(0.02) and det.runtime == runtime
         pred = det.predict(wave, SR)
         assert pred.n_windows == 4
-        scores[backend] = pred.score
+        scores[runtime] = pred.score
     assert scores["onnx"] == pytest.approx(scores["torch"], abs=1e-4)
     assert scores["int8"] == pytest.approx(scores["torch"], abs=0.02)
     assert scores["mixed"] == pytest.approx(scores["torch"], abs=0.02)
     auto = Detector.from_source(export_dir, device="cpu")  # default: gate read from the export's parity
-    assert auto.backend == "mixed" and auto.describe()["backend_choice"]["reason"].startswith("export parity")
+    assert auto.runtime == "mixed" and auto.describe()["runtime_choice"]["reason"].startswith("export parity")
     assert scores["onnx-int8"] == pytest.approx(scores["torch"], abs=0.02)
 
 
@@ -182,7 +182,7 @@ def test_onnx_backend_needs_the_file_in_the_export(export_dir, tmp_path):
     (partial / EXPORT_FILES["manifest"]).write_text(json.dumps(manifest))
     mark_complete(partial, "export")  # a consistent, finished export that simply has no int8 graph
     with pytest.raises(ValueError, match="no onnx_int8 model"):
-        Detector.from_source(partial, backend="onnx-int8")
+        Detector.from_source(partial, runtime="onnx-int8")
     with pytest.raises(ValueError, match="already an export folder"):
         export_model(partial, tmp_path / "again")
 
@@ -193,7 +193,7 @@ def test_int8_only_export_loads_with_the_int8_backend(run_dir, tmp_path):
         run_dir, tmp_path / "int8_only", onnx=False, onnx_int8=False, mixed=False, parity_waves=waves_for(4)
     )
     assert set(manifest["files"]) == {"model_dir", "parity"} and set(manifest["parity"]) == {"int8"}
-    det = Detector.from_source(tmp_path / "int8_only", backend="int8")
+    det = Detector.from_source(tmp_path / "int8_only", runtime="int8")
     assert det.predict(waves_for(5, (2.0,))[0], SR).label in ("Real", "Fake")
     with pytest.raises(ValueError, match="onnx"):
-        Detector.from_source(tmp_path / "int8_only", backend="onnx")
+        Detector.from_source(tmp_path / "int8_only", runtime="onnx")

@@ -62,7 +62,7 @@ def run_dir(tmp_path_factory, model_dir):
 @pytest.fixture(scope="module")
 def detector(model_dir):
     # fp32: exact window arithmetic (int8 paths quantise activations per batch; see test_cpu_runtime.py)
-    return Detector.from_source(model_dir, device="cpu", backend="torch")
+    return Detector.from_source(model_dir, device="cpu", runtime="torch")
 
 
 class StubClassifier:
@@ -113,11 +113,11 @@ def test_from_model_folder_uses_argmax_and_says_so(detector, model_dir):
     assert detector.threshold_source == DEFAULT_THRESHOLD_NOTE
     info = detector.describe()
     assert info["labels"] == ["Fake", "Real"] and info["sample_rate"] == SR
-    assert info["window_s"] == 4.0 and info["hop_s"] == 2.0 and info["backend"] == "torch"
-    assert info["backend_choice"] == {
+    assert info["window_s"] == 4.0 and info["hop_s"] == 2.0 and info["runtime"] == "torch"
+    assert info["runtime_choice"] == {
         "requested": "torch",
         "chosen": "torch",
-        "reason": "backend given by the caller",
+        "reason": "runtime given by the caller",
     }
 
 
@@ -130,12 +130,12 @@ def test_threshold_override(run_dir):
 def test_unknown_hub_id_and_bad_arguments_raise(model_dir):
     with pytest.raises(ValueError, match="cannot load"):
         Detector.from_source("no-such-owner/no-such-model")
-    with pytest.raises(ValueError, match="backend"):
-        Detector.from_source(model_dir, backend="tensorrt")
+    with pytest.raises(ValueError, match="runtime"):
+        Detector.from_source(model_dir, runtime="tensorrt")
     with pytest.raises(ValueError, match="hop_s"):
         Detector(StubClassifier(), IdentityExtractor(), window_s=2.0, hop_s=3.0)
     with pytest.raises(ValueError, match="export folder"):
-        Detector.from_source(model_dir, backend="onnx")
+        Detector.from_source(model_dir, runtime="onnx")
 
 
 def test_model_without_fake_real_head_is_refused(tmp_path):

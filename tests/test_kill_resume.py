@@ -169,10 +169,10 @@ def test_a_killed_export_is_refused_until_exported_again(tmp_path: Path) -> None
     run_until_flag(EXPORT_CHILD, [str(run), str(out), str(tmp_path / "flag")], tmp_path / "flag")
     assert (out / "export.json").is_file() and not (out / COMPLETE_MARKER).exists()
     with pytest.raises(IncompleteFolderError, match=r"incomplete export folder.*re-export") as info:
-        Detector.from_source(out, device="cpu", backend="torch")
+        Detector.from_source(out, device="cpu", runtime="torch")
     assert str(out) in str(info.value)
 
     waves = [np.random.default_rng(i).normal(0, 0.1, 16000).astype(np.float32) for i in range(2)]
     export_model(run, out, onnx=False, onnx_int8=False, mixed=False, parity_waves=waves)
-    det = Detector.from_source(out, device="cpu", backend="torch")
+    det = Detector.from_source(out, device="cpu", runtime="torch")
     assert det.threshold == pytest.approx(0.07)

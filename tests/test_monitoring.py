@@ -1,6 +1,6 @@
 """Prometheus metrics at ``/metrics``: requests and errors by route and status, latency
 histograms, streams open, windows scored, the score histogram and the share labelled spoof,
-with the model and backend as labels."""
+with the model and runtime as labels."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def client(tmp_path_factory):
     from deepfake_lib.modeling.models import save_model
 
     model = save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("metrics") / "model")
-    app = service.create_app(str(model), device="cpu", backend="torch", window_s=1.0, hop_s=0.5)
+    app = service.create_app(str(model), device="cpu", runtime="torch", window_s=1.0, hop_s=0.5)
     with TestClient(app) as c:
         yield c
 
@@ -67,7 +67,7 @@ def test_requests_scores_and_windows_are_counted(client) -> None:
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     after = samples(response.text)
-    model = {"model": body["model_id"], "backend": "torch"}
+    model = {"model": body["model_id"], "runtime": "torch"}
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - (
@@ -115,18 +115,18 @@ def test_streams_are_counted_while_open_and_their_windows_scored(client) -> None
 def test_spoof_share_follows_the_recent_verdicts() -> None:
     metrics = ServiceMetrics()
     metrics.set_model(
-        {"id": "m", "backend": "torch", "device": "cpu", "window_s": 4, "hop_s": 2, "threshold": 0}
+        {"id": "m", "runtime": "torch", "device": "cpu", "window_s": 4, "hop_s": 2, "threshold": 0}
     )
     for label in ["Fake"] * 30 + ["Real"] * 10:
         metrics.observe_prediction(
             {"score": -1.0 if label == "Fake" else 1.0, "label": label, "windows": []}, "stream"
         )
     found = samples(metrics.render().decode())
-    assert value(found, "deepfake_spoof_share_recent", model="m", backend="torch") == pytest.approx(0.75)
+    assert value(found, "deepfake_spoof_share_recent", model="m", runtime="torch") == pytest.approx(0.75)
     for _ in range(RECENT_VERDICTS):
         metrics.observe_prediction({"score": 2.0, "label": "Real", "windows": []}, "stream")
     found = samples(metrics.render().decode())
     assert (
-        value(found, "deepfake_spoof_share_recent", model="m", backend="torch") == 0.0
+        value(found, "deepfake_spoof_share_recent", model="m", runtime="torch") == 0.0
     )  # only the last N count
     assert value(found, "deepfake_verdicts_total", model="m", label="Fake") == 30

@@ -1,4 +1,4 @@
-"""Every figure function runs on small inputs (Agg backend) and returns a labelled Figure."""
+"""Every figure function runs on small inputs (Agg runtime) and returns a labelled Figure."""
 
 from __future__ import annotations
 

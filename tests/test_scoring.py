@@ -55,7 +55,7 @@ def test_clip_logits_are_the_mean_of_window_logits() -> None:
 
 
 def predict_classifier(loaded: LoadedModel) -> TorchClassifier:
-    """The torch backend the Detector uses."""
+    """The torch runtime the Detector uses."""
     return TorchClassifier(loaded.model)
 
 
@@ -81,7 +81,7 @@ def test_run_scores_equal_the_detectors(toy_corpus: Path, tmp_path: Path, eval_w
     clips = EvalClips.from_split(prepare_data(cfg)[0]["test"])
     assert clips.clip_ids == saved["clip_id"].tolist()
     detector = Detector.from_source(
-        result.run_dir, device="cpu", batch_size=3, backend="torch"
+        result.run_dir, device="cpu", batch_size=3, runtime="torch"
     )  # fp32: exact
     expected_window = eval_window_s or 4.0
     assert detector.window_s == expected_window

@@ -69,9 +69,9 @@ def test_health_and_model(client_and_log, model_dir):
     assert info["id"] == str(model_dir) and info["labels"] == ["Fake", "Real"]
     assert info["threshold"] == 0.0 and info["sample_rate"] == SR
     assert info["window_s"] == 4.0
-    choice = info["backend_choice"]  # the default "auto" says what it chose and why
-    assert choice["requested"] == "auto" and choice["chosen"] == info["backend"]
-    assert info["backend"] in ("mixed", "int8", "torch") and choice["reason"]
+    choice = info["runtime_choice"]  # the default "auto" says what it chose and why
+    assert choice["requested"] == "auto" and choice["chosen"] == info["runtime"]
+    assert info["runtime"] in ("mixed", "int8", "torch") and choice["reason"]
     assert info["metrics"] is None  # a bare model folder has no run metrics
 
 

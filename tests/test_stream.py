@@ -214,7 +214,7 @@ def model_dir(tmp_path_factory):
 def client(model_dir):
     limits = StreamLimits(max_duration_s=20, max_streams=2, max_message_bytes=200_000, idle_timeout_s=2.0)
     app = service.create_app(
-        str(model_dir), device="cpu", backend="torch", window_s=1.0, hop_s=0.5, stream_limits=limits
+        str(model_dir), device="cpu", runtime="torch", window_s=1.0, hop_s=0.5, stream_limits=limits
     )
     with TestClient(app) as c:
         yield c

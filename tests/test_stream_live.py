@@ -41,7 +41,7 @@ def live(tmp_path_factory):
     model = save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("live") / "model")
     port = free_port()
     cmd = [sys.executable, "-m", "deepfake_lib.cli", "serve", "--model", str(model), "--port", str(port)]
-    cmd += ["--window-s", "1", "--hop-s", "0.5", "--backend", "torch", "--device", "cpu"]
+    cmd += ["--window-s", "1", "--hop-s", "0.5", "--runtime", "torch", "--device", "cpu"]
     cmd += ["--max-message-bytes", "64000", "--max-streams", "2"]
     proc = subprocess.Popen(
         cmd, env={**os.environ, "DEEPFAKE_TOKEN": TOKEN}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -83,7 +83,7 @@ def test_client_and_command_stream_a_file_with_the_token(live, tmp_path, capsys)
     path = tmp_path / "clip.wav"
     clip(path)
     url = f"ws://127.0.0.1:{port}/stream"
-    whole = Detector.from_source(model, backend="torch", device="cpu", window_s=1.0, hop_s=0.5).predict(path)
+    whole = Detector.from_source(model, runtime="torch", device="cpu", window_s=1.0, hop_s=0.5).predict(path)
     out = stream_audio(url, path, token=TOKEN, chunk_s=0.13, timeout_s=60)
     assert out.ready["window_s"] == 1.0 and out.ready["hop_s"] == 0.5  # serve's scoring flags
     assert [w["score"] for w in out.windows] == pytest.approx([w["score"] for w in whole.windows], abs=1e-4)

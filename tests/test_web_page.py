@@ -43,7 +43,7 @@ def model_dir(tmp_path_factory):
 
 def make_app(model_dir, **kwargs):
     return service.create_app(
-        str(model_dir), device="cpu", backend="torch", window_s=1.0, hop_s=0.5, **kwargs
+        str(model_dir), device="cpu", runtime="torch", window_s=1.0, hop_s=0.5, **kwargs
     )
 
 
@@ -273,7 +273,7 @@ def test_model_card_warns_when_the_run_was_tested_on_the_embedded_corpus(tmp_pat
     mark_complete(run, "run", writer="test fixture")
     fake_mic = tmp_path / "microphone.wav"
     sf.write(fake_mic, np.zeros(16_000, np.float32), 16_000)
-    app = service.create_app(str(run), device="cpu", backend="torch")
+    app = service.create_app(str(run), device="cpu", runtime="torch")
     with LiveServer(app) as url:
         driver, profile = start_chromium(fake_mic)
         try:

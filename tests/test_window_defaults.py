@@ -74,7 +74,7 @@ def test_run_scores_cli_and_service_agree_on_the_runs_window(windowed_run: Path,
             str(clip),
             "--out",
             str(out),
-            "--backend",
+            "--runtime",
             "torch",
             "--device",
             "cpu",
@@ -84,7 +84,7 @@ def test_run_scores_cli_and_service_agree_on_the_runs_window(windowed_run: Path,
     assert code == 0
     cli_score = float(next(csv.DictReader(io.StringIO(out.read_text())))["score"])
 
-    app = service.create_app(str(windowed_run), backend="torch", device="cpu")
+    app = service.create_app(str(windowed_run), runtime="torch", device="cpu")
     with TestClient(app) as client:
         info = client.get("/model").json()
         body = client.post("/predict", files={"file": ("clip.wav", clip.read_bytes(), "audio/wav")}).json()
@@ -94,7 +94,7 @@ def test_run_scores_cli_and_service_agree_on_the_runs_window(windowed_run: Path,
     assert body["score"] == pytest.approx(run_score, abs=1e-5)
     assert json.loads((windowed_run / "config.json").read_text())["eval_window_s"] == EVAL_WINDOW_S
     # the check can fail: the old default (4 s windows) scores this clip whole, differently
-    whole = Detector.from_source(windowed_run, backend="torch", device="cpu", window_s=4.0).predict(clip)
+    whole = Detector.from_source(windowed_run, runtime="torch", device="cpu", window_s=4.0).predict(clip)
     assert whole.n_windows == 1 and abs(whole.score - run_score) > 1e-4
 
 
@@ -107,7 +107,7 @@ def test_serve_takes_the_same_scoring_flags_as_detect(monkeypatch) -> None:
     parser = cli.build_parser()
     detect = parser.parse_args(["detect", "m", "a.wav"])
     serve = parser.parse_args(["serve"])
-    for flag in ("threshold", "window_s", "hop_s", "batch_size", "backend", "device", "log_path"):
+    for flag in ("threshold", "window_s", "hop_s", "batch_size", "runtime", "device", "log_path"):
         assert getattr(detect, flag) == getattr(serve, flag), flag
     assert detect.window_s is None and detect.hop_s is None  # None: the run's own window and hop
     seen: dict = {}

@@ -17,7 +17,7 @@ scored), 2 usage error, model that cannot be loaded, or no input files. 130 on C
 A source that is an unfinished run or export folder (no completion marker: killed, or still
 being written) is refused with exit code 2 and a message naming the folder.
 
-Scoring options (``--window-s``, ``--hop-s``, ``--batch-size``, ``--threshold``, ``--backend``...) are
+Scoring options (``--window-s``, ``--hop-s``, ``--batch-size``, ``--threshold``, ``--runtime``...) are
 shared with ``serve`` (:mod:`deepfake_lib.cli.scoring_options`); window and hop default to the
 run's own evaluation window and hop.
 
@@ -382,9 +382,9 @@ def run_detect(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        choice = detector.backend_choice
+        choice = detector.runtime_choice
         print(
-            f"deepfake-detect: backend {choice.get('chosen', args.backend)}"
+            f"deepfake-detect: runtime {choice.get('chosen', args.runtime)}"
             + (f" ({choice['reason']})" if choice.get("reason") else ""),
             file=sys.stderr,
         )

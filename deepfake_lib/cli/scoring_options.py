@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from deepfake_lib.deploy.detector import BACKENDS
+from deepfake_lib.deploy.detector import RUNTIMES
 
 __all__ = ["add_scoring_arguments", "scoring_kwargs"]
 
 
 def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--threshold``, ``--window-s``, ``--hop-s``, ``--batch-size``, ``--backend``, ``--device``, ``--log``."""
+    """``--threshold``, ``--window-s``, ``--hop-s``, ``--batch-size``, ``--runtime``, ``--device``, ``--log``."""
     parser.add_argument(
         "--threshold", type=float, help="decision threshold on the log-odds score (default: the model's)"
     )
@@ -30,15 +30,19 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=8, help="windows per model call (default 8)")
     parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
+        "--runtime",
+        choices=RUNTIMES,
         default="auto",
-        help="inference backend (default auto: the fastest CPU path whose parity gate passes)",
+        help="inference runtime (default auto: the fastest CPU path whose parity gate passes)",
     )
     parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)"
     )
-    parser.add_argument("--log", dest="log_path", help="append one JSON line per prediction to this file")
+    parser.add_argument(
+        "--prediction-log",
+        dest="log_path",
+        help="append one JSON line per prediction to this file (monitoring)",
+    )
 
 
 def scoring_kwargs(args: argparse.Namespace) -> dict[str, object]:
@@ -46,7 +50,7 @@ def scoring_kwargs(args: argparse.Namespace) -> dict[str, object]:
     return {
         "threshold": args.threshold,
         "device": args.device,
-        "backend": args.backend,
+        "runtime": args.runtime,
         "window_s": args.window_s,
         "hop_s": args.hop_s,
         "batch_size": args.batch_size,

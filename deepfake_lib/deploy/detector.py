@@ -9,7 +9,7 @@ service (:mod:`deepfake_lib.deploy.service`) and the notebooks use to score audi
 
 Sources (:func:`locate_model`): a run folder (``model/`` and ``metrics.json``; the threshold
 is the run's validation-EER threshold), a folder written by
-:func:`deepfake_lib.deploy.export.export_model` (``export.json``; needed for the ONNX backends), a
+:func:`deepfake_lib.deploy.export.export_model` (``export.json``; needed for the ONNX runtimes), a
 local model folder saved with ``save_pretrained``, or a Hub id. Plain model folders and Hub
 ids carry no calibrated threshold: 0.0 is used (the argmax of the two logits) and
 :attr:`Detector.threshold_source` says so.
@@ -82,9 +82,9 @@ from deepfake_lib.torch_settings import resolve_device
 __all__ = [
     "aggregate_windows",
     "AUTO_CANDIDATES",
-    "BACKENDS",
+    "RUNTIMES",
     "check_head",
-    "choose_backend",
+    "choose_runtime",
     "DEFAULT_WINDOW_S",
     "Detector",
     "hash_input",
@@ -92,14 +92,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("auto", "torch", "int8", "mixed", "onnx", "onnx-int8")
-"""Inference backends: ``auto`` (the fastest CPU path whose parity gate passes, see
-:func:`choose_backend`), fp32 PyTorch, PyTorch with int8 Linear layers (CPU), the mixed-precision
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "int8", "mixed", "onnx", "onnx-int8")
+"""Inference runtimes: ``auto`` (the fastest CPU path whose parity gate passes, see
+:func:`choose_runtime`), fp32 PyTorch, PyTorch with int8 Linear layers (CPU), the mixed-precision
 CPU runtime (:mod:`deepfake_lib.deploy.cpu_runtime`: bf16 convolutions, int8 transformer), ONNX Runtime
 fp32 and ONNX Runtime with int8 MatMul/Gemm (both need an export folder)."""
 
 AUTO_CANDIDATES: tuple[str, ...] = ("mixed", "int8")
-"""CPU backends ``auto`` tries, fastest first, before falling back to fp32 ``torch``."""
+"""CPU runtimes ``auto`` tries, fastest first, before falling back to fp32 ``torch``."""
 
 
 DEFAULT_WINDOW_S = 4.0
@@ -142,14 +142,14 @@ class Detector:
         threshold: float = 0.0,
         threshold_source: str = DEFAULT_THRESHOLD_NOTE,
         model_id: str = "model",
-        backend: str = "torch",
+        runtime: str = "torch",
         device: str = "cpu",
         window_s: float = 4.0,
         hop_s: float | None = None,
         batch_size: int = 8,
         log_path: str | os.PathLike[str] | None = None,
         notes: list[str] | None = None,
-        backend_choice: dict[str, Any] | None = None,
+        runtime_choice: dict[str, Any] | None = None,
     ) -> None:
         if not (math.isfinite(window_s) and window_s >= MIN_DURATION_S):
             raise ValueError(f"window_s={window_s!r}: must be at least {MIN_DURATION_S} s")
@@ -165,7 +165,7 @@ class Detector:
         self.threshold = float(threshold)
         self.threshold_source = threshold_source
         self.model_id = model_id
-        self.backend = backend
+        self.runtime = runtime
         self.device = device
         self.window_s = float(window_s)
         self.hop_s = float(hop)
@@ -176,9 +176,9 @@ class Detector:
         self.uses_attention_mask = uses_attention_mask(classifier, feature_extractor)
         self.logger = PredictionLogger(log_path) if log_path is not None else None
         self.notes = list(notes or [])
-        self.backend_choice = dict(
-            backend_choice
-            or {"requested": backend, "chosen": backend, "reason": "backend given by the caller"}
+        self.runtime_choice = dict(
+            runtime_choice
+            or {"requested": runtime, "chosen": runtime, "reason": "runtime given by the caller"}
         )
         self._lock = threading.Lock()
 
@@ -190,7 +190,7 @@ class Detector:
         *,
         threshold: float | None = None,
         device: str = "auto",
-        backend: str = "auto",
+        runtime: str = "auto",
         window_s: float | None = None,
         hop_s: float | None = None,
         batch_size: int = 8,
@@ -199,28 +199,28 @@ class Detector:
         """Load a detector from a run folder, an export folder, a model folder or a Hub id.
 
         ``threshold`` overrides the source's threshold (log-odds). ``device``: ``"auto"``
-        (CUDA when available), ``"cpu"`` or ``"cuda"``. ``backend``: ``"torch"`` (fp32),
+        (CUDA when available), ``"cpu"`` or ``"cuda"``. ``runtime``: ``"torch"`` (fp32),
         ``"int8"`` (dynamic int8 Linear layers, CPU only; see
         :func:`deepfake_lib.classifier.quantize_int8`), ``"mixed"`` (bf16 convolutions and int8
         transformer layers, CPU only; :mod:`deepfake_lib.deploy.cpu_runtime`), ``"onnx"`` or
         ``"onnx-int8"`` (ONNX Runtime; the source must be an export folder), or ``"auto"``
         (default): on the CPU the first of :data:`AUTO_CANDIDATES` whose parity gate passes,
-        else fp32 ``torch`` (:func:`choose_backend`); on CUDA ``torch``. The choice and its
-        reason are in :meth:`describe` (``backend_choice``). Raises ``ValueError`` when the
+        else fp32 ``torch`` (:func:`choose_runtime`); on CUDA ``torch``. The choice and its
+        reason are in :meth:`describe` (``runtime_choice``). Raises ``ValueError`` when the
         source cannot be loaded or its head has no Fake/Real labels. ``window_s`` (s): default
         the run's ``eval_window_s`` when the source is a run folder that set one (so the
         detector scores as the run's evaluation did), else :data:`DEFAULT_WINDOW_S`.
         """
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r}; expected one of {', '.join(BACKENDS)}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime={runtime!r}; expected one of {', '.join(RUNTIMES)}")
         loc = locate_model(source)
         if window_s is None:
             window_s = run_window_s(loc) or DEFAULT_WINDOW_S
         resolved = resolve_device(device)
-        if backend in ("int8", "mixed") and resolved != "cpu":
+        if runtime in ("int8", "mixed") and resolved != "cpu":
             if device != "auto":
                 raise ValueError(
-                    f"backend={backend!r} (int8 / mixed precision) runs on the CPU only; use device='cpu'"
+                    f"runtime={runtime!r} (int8 / mixed precision) runs on the CPU only; use device='cpu'"
                 )
             resolved = "cpu"
         if threshold is not None:
@@ -229,21 +229,21 @@ class Detector:
             thr, thr_source = loc.threshold, loc.threshold_source
         notes: list[str] = []
         choice: dict[str, Any] | None = None
-        if backend in ("onnx", "onnx-int8"):
-            classifier, feature_extractor, resolved = _load_onnx(loc, backend, resolved)
+        if runtime in ("onnx", "onnx-int8"):
+            classifier, feature_extractor, resolved = _load_onnx(loc, runtime, resolved)
         else:
             loaded = load_model(loc.model_source, freeze_feature_encoder=False)
             check_head(loaded.notes, loc.model_source)
             model = loaded.model.eval()
             feature_extractor = loaded.feature_extractor
-            if backend == "auto":
-                classifier, choice = choose_backend(
+            if runtime == "auto":
+                classifier, choice = choose_runtime(
                     model, feature_extractor, loc, threshold=thr, device=resolved
                 )
-                backend = choice["chosen"]
-                log.info("backend auto -> %s: %s", backend, choice["reason"])
+                runtime = choice["chosen"]
+                log.info("runtime auto -> %s: %s", runtime, choice["reason"])
             else:
-                classifier = _torch_backend(model, backend, loc, resolved)
+                classifier = _torch_runtime(model, runtime, loc, resolved)
             notes = list(loaded.notes)
         model_id = (
             str(loc.manifest.get("model_id", os.fspath(source)))
@@ -256,31 +256,31 @@ class Detector:
             threshold=thr,
             threshold_source=thr_source,
             model_id=model_id,
-            backend=backend,
+            runtime=runtime,
             device=resolved,
             window_s=window_s,
             hop_s=hop_s,
             batch_size=batch_size,
             log_path=log_path,
             notes=notes,
-            backend_choice=choice,
+            runtime_choice=choice,
         )
 
     # description ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """What the detector is: id, labels, threshold (and its source), sample rate (Hz),
-        backend and why it was chosen (``backend_choice``: requested, chosen, reason, gate
-        figures), precision per stage for the mixed runtime, device, window and hop (s), batch size."""
-        runtime = getattr(self.classifier, "describe", None)
+        runtime and why it was chosen (``runtime_choice``: requested, chosen, reason, gate
+        figures), ``precision_per_stage`` for the mixed runtime, device, window and hop (s), batch size."""
+        stages = getattr(self.classifier, "describe", None)
         return {
             "id": self.model_id,
             "labels": list(LABEL_NAMES),
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
             "sample_rate": TARGET_SAMPLE_RATE,
-            "backend": self.backend,
-            "backend_choice": self.backend_choice,
-            **({"runtime": runtime()} if callable(runtime) else {}),
+            "runtime": self.runtime,
+            "runtime_choice": self.runtime_choice,
+            **({"precision_per_stage": stages()} if callable(stages) else {}),
             "device": self.device,
             "window_s": self.window_s,
             "hop_s": self.hop_s,
@@ -407,7 +407,7 @@ class Detector:
             job = pending.popleft()
             result = self._finish(job)
             if self.logger is not None:
-                self.logger.log(result, backend=self.backend, model_id=self.model_id)
+                self.logger.log(result, runtime=self.runtime, model_id=self.model_id)
             yield result
 
     def _finish(self, job: _Job) -> Prediction | PredictionError:
@@ -541,19 +541,19 @@ def _source_name(audio: Any) -> str:
     return type(audio).__name__
 
 
-def _torch_backend(model: Any, backend: str, loc: ModelLocation, device: str) -> Classifier:
-    """The PyTorch classifier for ``backend`` (``torch``, ``int8`` or ``mixed``), using an export
+def _torch_runtime(model: Any, runtime: str, loc: ModelLocation, device: str) -> Classifier:
+    """The PyTorch classifier for ``runtime`` (``torch``, ``int8`` or ``mixed``), using an export
     folder's int8 recipe where it has one."""
     method = (loc.manifest.get("int8") or {}).get("method") if loc.kind == "export" else None
-    if backend == "int8":
+    if runtime == "int8":
         quantized = quantize_int8(model, method=method) if method else quantize_int8(model)
         return TorchClassifier(quantized, device=device)
-    if backend == "mixed":
+    if runtime == "mixed":
         return MixedCpuClassifier(model, int8_method=method) if method else MixedCpuClassifier(model)
     return TorchClassifier(model, device=device)
 
 
-def choose_backend(
+def choose_runtime(
     model: Any,
     feature_extractor: Any,
     loc: ModelLocation,
@@ -562,7 +562,7 @@ def choose_backend(
     device: str = "cpu",
     candidates: Iterable[str] = AUTO_CANDIDATES,
 ) -> tuple[Classifier, dict[str, Any]]:
-    """The ``auto`` backend: on the CPU, the first of ``candidates`` whose parity gate
+    """The ``auto`` runtime: on the CPU, the first of ``candidates`` whose parity gate
     (:func:`deepfake_lib.deploy.cpu_runtime.check_gate`) passes against fp32 at ``threshold``, else fp32.
 
     The gate reads the parity an export folder recorded (``export.json["parity"]``, measured on
@@ -583,7 +583,7 @@ def choose_backend(
     gates: dict[str, Any] = {}
     for name in candidates:
         try:
-            candidate = _torch_backend(model, name, loc, "cpu")
+            candidate = _torch_runtime(model, name, loc, "cpu")
         except (ValueError, RuntimeError) as exc:  # e.g. not a wav2vec2-class model
             gates[name] = {"passed": False, "reason": f"cannot build: {exc}"}
             continue
@@ -608,13 +608,13 @@ def choose_backend(
     }
 
 
-def _load_onnx(loc: ModelLocation, backend: str, device: str) -> tuple[Any, Any, str]:
+def _load_onnx(loc: ModelLocation, runtime: str, device: str) -> tuple[Any, Any, str]:
     if loc.kind != "export":
         raise ValueError(
-            f"{loc.model_source}: backend={backend!r} needs an export folder; create one with "
+            f"{loc.model_source}: runtime={runtime!r} needs an export folder; create one with "
             f"`deepfake-lib export --model {loc.folder or loc.model_source} --out DIR`"
         )
-    key = "onnx_int8" if backend == "onnx-int8" else "onnx"
+    key = "onnx_int8" if runtime == "onnx-int8" else "onnx"
     name = (loc.manifest.get("files") or {}).get(key)
     if not name or not (loc.folder / name).is_file():
         raise ValueError(

@@ -1,7 +1,7 @@
 """Deployment formats for a detector: int8 PyTorch, ONNX, int8 ONNX, and their parity checks.
 
 :func:`export_model` writes an export folder that :meth:`deepfake_lib.deploy.detector.Detector.from_source`
-loads with any backend:
+loads with any runtime:
 
 ====================  ===================================================================
 ``export.json``       manifest: source, threshold (log-odds) and where it came from,
@@ -15,14 +15,14 @@ loads with any backend:
 ``parity.json``       each variant against fp32 PyTorch: max/mean absolute logit
                       difference, label agreement at the threshold, number of clips
                       (``mixed``: the mixed-precision CPU runtime, whose gate decides
-                      whether the ``auto`` backend uses it; see :mod:`deepfake_lib.deploy.cpu_runtime`)
+                      whether the ``auto`` runtime uses it; see :mod:`deepfake_lib.deploy.cpu_runtime`)
 ``complete.json``     completion marker, written last (:func:`deepfake_lib.runs.mark_complete`);
                       a folder without it (a killed export) is refused by every loader
 ====================  ===================================================================
 
 The int8 PyTorch variant is stored as a recipe (``export.json["int8"]``), not as pickled
 quantised weights: :func:`~deepfake_lib.classifier.quantize_int8` is deterministic and takes well
-under a second, so the ``int8`` backend re-derives the same weights from ``model/`` at load time, and no
+under a second, so the ``int8`` runtime re-derives the same weights from ``model/`` at load time, and no
 pickle (unsafe to load from untrusted folders) is ever written.
 
 int8 tool (see :data:`deepfake_lib.classifier.INT8_METHOD` and ``benchmarks/bench_latency.py``): on the

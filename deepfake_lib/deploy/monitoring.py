@@ -7,13 +7,13 @@ collide). What is exported, all prefixed ``deepfake_``:
   (status >= 400; a WebSocket stream counts under ``method="WEBSOCKET"`` with its close code);
   unmatched paths share ``route="<unmatched>"`` so scanners cannot blow up the label set;
 * ``request_duration_seconds{route}`` (total), ``decode_seconds`` and
-  ``inference_seconds{model, backend}`` histograms;
-* ``streams_open`` gauge, ``windows_scored_total{model, backend, source}`` (source ``predict``
+  ``inference_seconds{model, runtime}`` histograms;
+* ``streams_open`` gauge, ``windows_scored_total{model, runtime, source}`` (source ``predict``
   or ``stream``);
-* ``score{model, backend, source}``: histogram of clip scores (log-odds of bona fide) and
-  ``verdicts_total{model, backend, label}`` with ``spoof_share_recent{model, backend}``, the
+* ``score{model, runtime, source}``: histogram of clip scores (log-odds of bona fide) and
+  ``verdicts_total{model, runtime, label}`` with ``spoof_share_recent{model, runtime}``, the
   share of the last :data:`RECENT_VERDICTS` verdicts labelled Fake: the drift signals;
-* ``model_info{model, backend, device, window_s, hop_s, threshold}`` = 1.
+* ``model_info{model, runtime, device, window_s, hop_s, threshold}`` = 1.
 """
 
 from __future__ import annotations
@@ -79,43 +79,43 @@ class ServiceMetrics:
         self.inference_seconds = Histogram(
             "deepfake_inference_seconds",
             "Model time per upload or streamed window (s)",
-            ["model", "backend"],
+            ["model", "runtime"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.streams_open = Gauge("deepfake_streams_open", "WebSocket streams open now", registry=r)
         self.windows = Counter(
-            "deepfake_windows_scored", "Windows scored", ["model", "backend", "source"], registry=r
+            "deepfake_windows_scored", "Windows scored", ["model", "runtime", "source"], registry=r
         )
         self.scores = Histogram(
             "deepfake_score",
             "Clip scores, log-odds of bona fide (a shift means the input or the model changed)",
-            ["model", "backend", "source"],
+            ["model", "runtime", "source"],
             buckets=SCORE_BUCKETS,
             registry=r,
         )
         self.verdicts = Counter(
-            "deepfake_verdicts", "Clip verdicts by label", ["model", "backend", "label"], registry=r
+            "deepfake_verdicts", "Clip verdicts by label", ["model", "runtime", "label"], registry=r
         )
         self.spoof_share = Gauge(
             "deepfake_spoof_share_recent",
             f"Share of the last {RECENT_VERDICTS} verdicts labelled Fake",
-            ["model", "backend"],
+            ["model", "runtime"],
             registry=r,
         )
         self.model_info = Gauge(
             "deepfake_model_info",
             "The model served (value 1)",
-            ["model", "backend", "device", "window_s", "hop_s", "threshold"],
+            ["model", "runtime", "device", "window_s", "hop_s", "threshold"],
             registry=r,
         )
         self._recent: collections.deque[bool] = collections.deque(maxlen=RECENT_VERDICTS)
         self._lock = threading.Lock()
-        self._labels: dict[str, str] = {"model": "", "backend": ""}
+        self._labels: dict[str, str] = {"model": "", "runtime": ""}
 
     def set_model(self, describe: dict[str, Any]) -> None:
-        """Record the served model (a :meth:`Detector.describe` dict) for the model/backend labels."""
-        self._labels = {"model": str(describe.get("id", "")), "backend": str(describe.get("backend", ""))}
+        """Record the served model (a :meth:`Detector.describe` dict) for the model/runtime labels."""
+        self._labels = {"model": str(describe.get("id", "")), "runtime": str(describe.get("runtime", ""))}
         self.model_info.labels(
             **self._labels,
             device=str(describe.get("device", "")),

@@ -87,7 +87,7 @@ class PredictionLogger:
     """Appends one JSON line per prediction to ``path`` (thread-safe; flushed per line).
 
     Fields: ``time`` (UTC, ISO 8601), ``sha256`` (of the input bytes or array), ``source``,
-    ``score``, ``label``, ``prob_real``, ``threshold``, ``model_id``, ``backend``,
+    ``score``, ``label``, ``prob_real``, ``threshold``, ``model_id``, ``runtime``,
     ``duration_s``, ``n_windows``, ``processing_ms``; a failed input is logged with ``error``
     and null score/label. The file is opened in append mode for each line, so several
     processes can share it and nothing is lost when one stops.
@@ -99,7 +99,7 @@ class PredictionLogger:
         self._lock = threading.Lock()
 
     def log(
-        self, result: Prediction | PredictionError, *, backend: str = "", model_id: str = ""
+        self, result: Prediction | PredictionError, *, runtime: str = "", model_id: str = ""
     ) -> dict[str, Any]:
         """Append the line for ``result`` and return it as a dict."""
         record: dict[str, Any] = {
@@ -114,7 +114,7 @@ class PredictionLogger:
                 prob_real=result.prob_real,
                 threshold=result.threshold,
                 model_id=result.model_id,
-                backend=backend,
+                runtime=runtime,
                 duration_s=result.duration_s,
                 n_windows=result.n_windows,
                 processing_ms=result.processing_ms,
@@ -126,7 +126,7 @@ class PredictionLogger:
                 prob_real=None,
                 threshold=None,
                 model_id=model_id,
-                backend=backend,
+                runtime=runtime,
                 error=result.error,
             )
         line = json.dumps(record, ensure_ascii=False) + "\n"

@@ -7,7 +7,7 @@ Run it with any of::
     DEEPFAKE_MODEL=runs/demo uvicorn --factory deepfake_lib.deploy.service:create_app_from_env
 
 ``$DEEPFAKE_MODEL`` is a run folder, export folder, model folder or Hub id (default: the
-demo run ``runs/demo`` under the project root); ``$DEEPFAKE_BACKEND`` (``torch``, ``int8``,
+demo run ``runs/demo`` under the project root); ``$DEEPFAKE_RUNTIME`` (``torch``, ``int8``,
 ``onnx``, ``onnx-int8``), ``$DEEPFAKE_LOG`` (JSON-lines prediction log) and
 ``$DEEPFAKE_MAX_UPLOAD_MB``, ``$DEEPFAKE_MAX_DURATION_S``, ``$DEEPFAKE_MAX_CONCURRENT``,
 ``$DEEPFAKE_WINDOW_S`` and ``$DEEPFAKE_HOP_S`` are optional. Importing this module loads nothing: ``app`` is
@@ -25,7 +25,7 @@ Endpoints:
   is not audio; 422 for data that does not decode as audio (the message names the
   upload's file name and the problem). Every error body is ``{"detail": "..."}``.
 * ``GET /health``: ``{"status": "ok", "model_loaded": ...}``.
-* ``GET /model``: id, labels, threshold and its source, sample rate (Hz), backend, device,
+* ``GET /model``: id, labels, threshold and its source, sample rate (Hz), runtime, device,
   window and hop (s), and ``metrics``: the run's test metrics (EER, minDCF, actDCF, Cllr,
   minCllr, AUC, accuracy, FAR, FRR), each with its 95% interval and its meaning in one line
   (:func:`deepfake_lib.evaluation.metric_registry.metric_meanings`), when the source is a run folder (or an export
@@ -354,7 +354,7 @@ def _detector_loader(model_source: str, metrics: ServiceMetrics, **options: Any)
     def load() -> Detector:
         with lock:
             if "detector" not in holder:
-                log.info("loading model %s (backend %s)", model_source, options.get("backend"))
+                log.info("loading model %s (runtime %s)", model_source, options.get("runtime"))
                 holder["detector"] = Detector.from_source(model_source, **options)
                 metrics.set_model(holder["detector"].describe())
             return holder["detector"]
@@ -439,7 +439,7 @@ def create_app(
     max_duration_s: float = SERVICE_MAX_DURATION_S,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     log_path: str | os.PathLike[str] | None = None,
-    backend: str = "auto",
+    runtime: str = "auto",
     threshold: float | None = None,
     device: str = "auto",
     window_s: float | None = None,
@@ -451,7 +451,7 @@ def create_app(
     """A FastAPI app that serves ``model_source`` (run, export or model folder, or Hub id).
 
     The detector is built once by the app's lifespan (or, without one, by the first request
-    that needs it) with :meth:`Detector.from_source` and the given ``backend``, ``threshold``,
+    that needs it) with :meth:`Detector.from_source` and the given ``runtime``, ``threshold``,
     ``device``, ``window_s`` and ``hop_s`` (s; default the run's own evaluation window and hop),
     ``batch_size`` and ``log_path`` (JSON-lines log). Uploads above ``max_upload_mb`` (MB,
     10^6 bytes) or audio longer than ``max_duration_s`` (seconds) are refused with 413; at most
@@ -478,7 +478,7 @@ def create_app(
         metrics,
         threshold=threshold,
         device=device,
-        backend=backend,
+        runtime=runtime,
         window_s=window_s,
         hop_s=hop_s,
         batch_size=batch_size,
@@ -534,7 +534,7 @@ def create_app(
 
 def create_app_from_env() -> Any:
     """The app for ``$DEEPFAKE_MODEL`` (default :data:`DEFAULT_MODEL` under the project root),
-    with ``$DEEPFAKE_BACKEND``, ``$DEEPFAKE_LOG``, ``$DEEPFAKE_MAX_UPLOAD_MB``,
+    with ``$DEEPFAKE_RUNTIME``, ``$DEEPFAKE_LOG``, ``$DEEPFAKE_MAX_UPLOAD_MB``,
     ``$DEEPFAKE_MAX_DURATION_S``, ``$DEEPFAKE_MAX_CONCURRENT``, ``$DEEPFAKE_WINDOW_S``,
     ``$DEEPFAKE_HOP_S`` (default: the run's own) and ``$DEEPFAKE_TOKEN`` /
     ``$DEEPFAKE_TOKEN_FILE`` (:func:`deepfake_lib.deploy.auth.load_token`) when set."""
@@ -547,7 +547,7 @@ def create_app_from_env() -> Any:
     source = os.environ.get(MODEL_ENV) or str(resolve_path(DEFAULT_MODEL))
     return create_app(
         source,
-        backend=os.environ.get("DEEPFAKE_BACKEND", "auto"),
+        runtime=os.environ.get("DEEPFAKE_RUNTIME", "auto"),
         log_path=os.environ.get("DEEPFAKE_LOG") or None,
         max_upload_mb=float(os.environ.get("DEEPFAKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
         max_duration_s=float(os.environ.get("DEEPFAKE_MAX_DURATION_S", SERVICE_MAX_DURATION_S)),

@@ -10,7 +10,7 @@ export and the CPU runtimes rely on:
   and returns logits [batch, num_labels] in the project's label order ``[Fake, Real]``;
 - padded frames never change a clip's logits (a test pads a clip and compares);
 - no Python control flow on tensor values, so ``torch.onnx`` can trace it; its ``nn.Linear``
-  layers are what dynamic int8 quantisation (``--backend int8`` and the mixed CPU runtime) turns
+  layers are what dynamic int8 quantisation (``--runtime int8`` and the mixed CPU runtime) turns
   into int8, everything else stays fp32;
 - deterministic in ``eval()`` mode (dropout only in training).
 

@@ -272,7 +272,7 @@ class RunAnalysis:
             detector.predict(self.test_clips.load(i), sample_rate=TARGET_SAMPLE_RATE)
         latency_ms = (time.perf_counter() - started) / n * 1000.0
         mean_s = float(np.mean([len(self.test_clips.load(i)) for i in range(n)])) / TARGET_SAMPLE_RATE
-        return {"latency_ms": latency_ms, "mean_clip_s": mean_s, "n_clips": n, "backend": detector.backend}
+        return {"latency_ms": latency_ms, "mean_clip_s": mean_s, "n_clips": n, "runtime": detector.runtime}
 
 
 def analyze_run(cfg: ExperimentConfig | str | os.PathLike[str], **changes: Any) -> dict[str, Any]:

@@ -72,7 +72,7 @@ async function loadCard() {
   const add = (k, v) => { const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; facts.append(dt, dd); };
   const m = info.metrics;
   add("model", info.id);
-  add("backend", `${info.backend} on ${info.device}`);
+  add("runtime", `${info.runtime} on ${info.device}`);
   add("window", `${info.window_s} s every ${info.hop_s} s`);
   add("threshold", `${fmt(info.threshold)} (${info.threshold_source})`);
   add("trained and tested on", m ? String(m.data_source) : "unknown (not a run folder)");
