@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["assign_speaker_folds", "iter_fold_masks", "leave_one_attack_out_masks"]
+__all__ = ["assign_group_folds", "assign_speaker_folds", "iter_fold_masks", "leave_one_attack_out_masks"]
 
 
 def assign_speaker_folds(
@@ -40,6 +40,18 @@ def assign_speaker_folds(
     voices = sorted(set(spk) - set(bona))
     fold.update({v: (len(bona) + i) % k for i, v in enumerate(voices)})
     return np.array([fold[s] for s in spk], dtype=np.int64)
+
+
+def assign_group_folds(groups: Sequence[str], *, n_folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Fold index [clips] with every group (a prompt id, say) on one fold: the distinct groups,
+    shuffled with ``seed``, go round-robin over ``n_folds`` folds."""
+    g = np.asarray(groups).astype(str)
+    unique = np.unique(g)
+    if not 2 <= int(n_folds) <= unique.size:
+        raise ValueError(f"n_folds = {n_folds}: need 2 <= n_folds <= {unique.size} (distinct groups)")
+    order = np.random.default_rng(seed).permutation(unique.size)
+    fold = {unique[j]: i % int(n_folds) for i, j in enumerate(order)}
+    return np.array([fold[x] for x in g], dtype=np.int64)
 
 
 def iter_fold_masks(folds: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:

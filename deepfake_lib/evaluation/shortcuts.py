@@ -69,7 +69,7 @@ def audit_single_cues(
     if len(cues) != y.size or a.size != y.size:
         raise ValueError(f"cues ({len(cues)}), labels ({y.size}) and attacks ({a.size}) differ in length")
     rows = []
-    for k, attack in enumerate(["all", *sorted(set(a[y == 0]))]):
+    for k, attack in enumerate(["all", *sorted({str(v) for v in a[y == 0]})]):
         sel = np.ones(y.size, bool) if attack == "all" else (a == attack) | (a == bonafide)
         for name in names:
             v = cues[name].to_numpy(np.float64)[sel]
