@@ -4,23 +4,25 @@ Figures, measured in one run:
 
 * the build: wall seconds and the peak memory of the whole process tree (the builder, its worker
   processes and their TTS subprocesses, sampled every 0.2 s): the sum of RSS (counts shared
-  libraries once per process), the sum of PSS (shares them out) and the largest single RSS of ``python -m deepfake_lib.corpora.real_speech --force``, and the
-  per-method compute seconds the builder records (``build.json`` in the corpus folder);
-* the shortcut control: per cue (duration, level, leading/trailing silence, sample rate,
-  energy above 4 kHz) its EER on the whole corpus and the label-permutation null's 1% quantile;
-* baselines, mean EER (and range) over several group splits under two protocols:
-  ``prompt``-disjoint (every rendering and spoof of a prompt on one side; speakers are shared)
-  and ``speaker``-disjoint (``deepfake_lib.corpora.sources.assign_splits`` over ``speaker_id``, as the
-  notebooks split): LFCC + logistic regression, LFCC-GMM, cheap spectral features (band
-  energies, centroid, roll-off) + LR, the cues + LR and the library's shortcut features + LR;
-  EER per attack (bona fide test clips against that attack's test clips), the re-synthesis
-  attacks alone (TTS clips dropped from training and test), and leave-one-method-out for
-  LFCC + LR (trained without that method, scored on it) next to the seen-method figure.
+  libraries once per process), the sum of PSS (shares them out) and the largest single RSS of
+  ``python -m deepfake_lib.corpora.real_speech``, and the per-method compute seconds the builder
+  records (``build.json`` in the corpus folder). The benchmark builds only into a folder that does
+  not exist yet (default a fresh ``data/real_speech_bench-<time>``): it never replaces a corpus;
+* the shortcut audit: each of the 29 cheap cues (:mod:`deepfake_lib.audio.cues`) alone, pooled and
+  per attack, against the label-permutation null;
+* speaker-grouped cross-validation (one fold per bona fide speaker, with the spoofs made from its
+  recordings; the text-to-speech voices spread over the folds): LFCC + logistic regression,
+  LFCC-GMM, the 29-cue control and the library's 5 trivial features, pooled out-of-fold EER, all
+  attacks and per attack, with a bootstrap interval over speakers and voices; per-fold EERs;
+  the control's permutation null (the whole cross-validation on shuffled labels);
+* leave-one-generator-out across the same folds (LFCC + LR and the control);
+* prompt-grouped cross-validation (5 folds by prompt id), the secondary same-speaker figures.
 
 The host is shared: compare timings only with a similar load (the JSON records the load average).
 
-Usage: ``python benchmarks/bench_real_speech.py [--small] [--skip-build] [--splits 5]``.
-Writes ``benchmarks/results/real_speech.json`` (``real_speech_small.json`` with ``--small``).
+Usage: ``python benchmarks/bench_real_speech.py [--small] [--skip-build --out FOLDER] [--quick]``.
+Writes ``benchmarks/results/real_speech.json`` (``real_speech_small.json`` with ``--small``);
+``benchmarks/report.py --update README.md`` renders its tables.
 """
 
 from __future__ import annotations
@@ -303,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-build", action="store_true", help="measure the baselines on an existing corpus"
     )
     parser.add_argument("--build-only", action="store_true", help="build and measure the build only")
+    parser.add_argument(
+        "--build-from",
+        default=None,
+        help="with --skip-build: a results JSON of a --build-only run that built this same folder; "
+        "its build figures are carried into this run's results",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--results", default=None, help="JSON path (default benchmarks/results/real_speech[_small].json)"
@@ -333,6 +341,13 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_start": [round(x, 2) for x in os.getloadavg()],
         }
     }
+    if args.skip_build and args.build_from:
+        earlier = json.loads(Path(args.build_from).read_text())
+        built = earlier.get("build") or {}
+        if out.name not in built.get("command", "").split():
+            print(f"error: {args.build_from} did not build {out.name}", file=sys.stderr)
+            return 2
+        report["build"] = built
     if not args.skip_build:
         report["build"] = measure_build(args, out)
         b = report["build"]
