@@ -18,7 +18,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from deepfake_lib.audio.cues import CHEAP_CUE_NAMES, extract_cheap_cues
@@ -26,7 +25,7 @@ from deepfake_lib.corpora import real_speech as rs
 from deepfake_lib.corpora import real_speech_channel as rs_channel
 from deepfake_lib.corpora import real_speech_inputs as rs_inputs
 from deepfake_lib.corpora import spoof_generators
-from deepfake_lib.corpora.sources import load_example_native
+from deepfake_lib.corpora.real_speech_audit import measure_corpus_cues
 from deepfake_lib.evaluation.shortcuts import audit_single_cues
 
 
@@ -329,15 +328,15 @@ def test_small_corpus_channel_cues_do_not_separate_the_classes(small_corpus: Pat
     speaking style of the text-to-speech voices do separate them, attack by attack: those voices
     are other people; the benchmark reports them.)
     """
-    dd, _ = rs.load_corpus(small_corpus)
-    labels, attacks, rows = [], [], []
-    for ex in dd["train"]:
-        wave, sr = load_example_native(ex)
-        labels.append(ex["label"])
-        attacks.append(ex["attack"])
-        rows.append(extract_cheap_cues(wave, sr))
-    table = pd.DataFrame(rows)[list(CHEAP_CUE_NAMES)]
-    audit = audit_single_cues(table, labels, attacks, cue_names=CHANNEL_CUES, n_permutations=200)
+    table = measure_corpus_cues(small_corpus)
+    assert len(table) == 72 and set(CHEAP_CUE_NAMES) <= set(table.columns)
+    audit = audit_single_cues(
+        table[list(CHEAP_CUE_NAMES)],
+        table["label"],
+        table["attack"],
+        cue_names=CHANNEL_CUES,
+        n_permutations=200,
+    )
     pooled = audit[audit["attack"] == "all"]
     assert len(pooled) == len(CHANNEL_CUES)
     for r in pooled.itertuples():
