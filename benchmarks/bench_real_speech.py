@@ -57,15 +57,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def measure_build(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Run the builder in a subprocess; wall seconds and peak RSS (MB) of its process tree."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "deepfake_lib.corpora.real_speech",
-        "--out",
-        str(out),
-        "--workers",
-        str(args.workers),
-    ] + (["--small"] if args.small else [])
+    cmd = (
+        [
+            sys.executable,
+            "-m",
+            "deepfake_lib.corpora.real_speech",
+            "--out",
+            str(out),
+            "--workers",
+            str(args.workers),
+        ]
+        + (["--small"] if args.small else [])
+        + (["--prompts", str(args.prompts)] if args.prompts else [])
+    )
     peak = peak_pss = peak_one = 0.0
     done = threading.Event()
     t0 = time.perf_counter()
@@ -312,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         "its build figures are carried into this run's results",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--prompts", type=int, default=None, help="prompt ids to build (the builder's default otherwise)"
+    )
     parser.add_argument(
         "--results", default=None, help="JSON path (default benchmarks/results/real_speech[_small].json)"
     )
