@@ -372,7 +372,7 @@ def _eer_cell(row: dict[str, Any] | None, *, interval: bool = True) -> str:
     low, high = row.get("eer_low"), row.get("eer_high")
     if interval and low is not None and high is not None and low == low and high == high:
         return f"{100 * row['eer']:.1f}% [{100 * low:.1f}-{100 * high:.1f}]"
-    return pct(row["eer"])
+    return pct(row["eer"]) + (" †" if row.get("no_interval") else "")
 
 
 def _leak_cells(d: dict[str, Any], attacks: list[str], top: int = 2) -> list[str]:
@@ -436,6 +436,8 @@ def real_speech_table(d: dict[str, Any] | None) -> str:
         + " |" * len(attacks)
     )
     lines += [
+        "",
+        "† no interval: fewer than 5 groups (voices) hold that attack's clips, too few to resample.",
         "",
         "**Generator-disjoint** (each generator left out of training, across the same speaker folds; "
         "scored on the held-out speakers' bona fide clips and that generator's clips):",
