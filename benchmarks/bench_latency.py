@@ -104,7 +104,8 @@ def build_base(n_layers: int = 12) -> tuple[Any, Any]:
 
 def build_tiny(run_dir: str | None) -> tuple[Any, Any, float, str]:
     from deepfake_lib.deploy.model_location import locate_model
-    from deepfake_lib.modeling.models import build_tiny_model, load_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import load_model
 
     if run_dir:
         loc = locate_model(run_dir)

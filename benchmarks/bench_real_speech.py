@@ -49,7 +49,7 @@ from deepfake_lib.corpora.sources import load_example_native
 from deepfake_lib.evaluation import folds as folds_mod
 from deepfake_lib.evaluation import shortcuts
 from deepfake_lib.evaluation.error_rates import compute_eer
-from deepfake_lib.modeling import baselines
+from deepfake_lib.modeling import baselines, lfcc
 from deepfake_lib.studies import grouped_cv
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -132,7 +132,7 @@ def _clip_features(item: tuple[bytes, int]) -> tuple[dict[str, float], np.ndarra
     wave, sr = sf.read(io.BytesIO(item[0]), dtype="float32")
     return (
         cues.extract_cheap_cues(wave, sr),
-        baselines.extract_lfcc_stats(wave, sr),
+        lfcc.extract_lfcc_stats(wave, sr),
         baselines.extract_trivial_features(wave, sr),
     )
 
@@ -169,7 +169,7 @@ def make_systems(data: dict[str, Any], seed: int = 0) -> dict[str, tuple[Any, An
             lambda idx, x=x: baselines.fit_logistic_baseline(x[idx], y[idx], seed=seed),
             lambda m, idx, x=x: baselines.score_baseline(m, x[idx]),
         )
-    frames = [baselines.extract_lfcc_frames(w) for w in data["waves"]]
+    frames = [lfcc.extract_lfcc_frames(w) for w in data["waves"]]
     systems["lfcc_gmm"] = (
         lambda idx: _fit_gmm_frames([frames[i] for i in idx], y[idx], seed),
         lambda m, idx: m.score_frames([frames[i] for i in idx]),

@@ -97,7 +97,8 @@ def main() -> None:
         if model is None:
             from transformers.utils import logging as hf_logging
 
-            from deepfake_lib.modeling.models import build_tiny_model, save_model
+            from deepfake_lib.modeling.frontends import build_tiny_model
+            from deepfake_lib.modeling.models import save_model
 
             hf_logging.disable_progress_bar()
 

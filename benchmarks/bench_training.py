@@ -723,7 +723,7 @@ def part_default_run(quick: bool, tmp: Path, seeds: Sequence[int] = (0,)) -> dic
 def child_prepare(args: dict[str, Any]) -> dict[str, Any]:
     """Generate (cold) and split the corpus of the config; seconds and clip counts."""
     from deepfake_lib.config import ExperimentConfig
-    from deepfake_lib.modeling.training import prepare_data
+    from deepfake_lib.corpora.experiment_data import prepare_data
 
     cfg = ExperimentConfig(**args)
     t0 = time.perf_counter()
@@ -740,7 +740,8 @@ def child_prepare(args: dict[str, Any]) -> dict[str, Any]:
 def child_default_run(args: dict[str, Any]) -> dict[str, Any]:
     """fine_tune on the (now cached) corpus of the config; the figures part D reports."""
     from deepfake_lib.config import ExperimentConfig
-    from deepfake_lib.modeling.training import fine_tune, prepare_data
+    from deepfake_lib.corpora.experiment_data import prepare_data
+    from deepfake_lib.modeling.training import fine_tune
 
     cfg = ExperimentConfig(**args)
     t0 = time.perf_counter()
@@ -956,7 +957,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     from deepfake_lib.config import quiet_libraries
-    from deepfake_lib.runs import set_seed
+    from deepfake_lib.torch_settings import set_seed
 
     quiet_libraries()
     if args.child:

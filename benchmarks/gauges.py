@@ -2,7 +2,7 @@
 
 The hosts are shared and their speed drifts, so every benchmark brackets its timed sections
 with :func:`matmul_probe_gflops`; memory is the process's peak resident set
-(:func:`deepfake_lib.runs.peak_rss_mb`, the figure training runs report too).
+(:func:`deepfake_lib.torch_settings.peak_rss_mb`, the figure training runs report too).
 :func:`results_path` decides where a run's JSON goes: full runs write
 ``benchmarks/results/<name>.json``; ``--quick`` smoke runs write nothing unless ``--out``
 names a file, so a smoke run never replaces a measured result.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from deepfake_lib.runs import peak_rss_mb
+from deepfake_lib.torch_settings import peak_rss_mb
 
 __all__ = ["RESULTS_DIR", "matmul_probe_gflops", "peak_rss_mb", "results_path"]
 

@@ -2,7 +2,8 @@
 
 Layout, by stage (each subpackage imports only the ones listed before it):
 
-- core modules: ``config``, ``labels``, ``runs``, ``classifier``, ``scoring``;
+- core modules: ``config``, ``labels``, ``runs`` (run folders), ``torch_settings`` (seed,
+  device, precision, threads), ``classifier``, ``scoring``;
 - ``audio``: decoding, resampling, framing, augmentation;
 - ``evaluation``: error rates, costs, intervals, calibration, score files;
 - ``corpora``: data sources and splits, the embedded and the real-speech corpora;

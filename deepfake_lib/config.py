@@ -104,6 +104,7 @@ class ExperimentConfig:
     freeze_base: bool = False  # train only the classification head
     use_weighted_layer_sum: bool = False  # classify from a learned mix of all transformer layers
     keep_layers: int | None = None  # keep the first N transformer layers (None: all); saved with the model
+    backend: str = "pooled_linear"  # classifier head by name: "pooled_linear" (the checkpoint's own), "attentive_stats", or a registered one
     # training
     epochs: int = 16  # upper bound; early stopping on validation EER decides
     patience: int = 4  # epochs without a better validation EER before stopping

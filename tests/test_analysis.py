@@ -58,7 +58,7 @@ def power(x: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def tiny():
-    from deepfake_lib.modeling.models import build_tiny_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
 
     return build_tiny_model(seed=0)
 
@@ -243,7 +243,7 @@ def test_robustness_crop_limits_the_scored_audio(tiny):
         ds,
         conditions=clean,
         n_bootstrap=0,
-        train_crop_s=0.5,
+        max_duration_s=0.5,
         batch_size=4,
     )
     assert table.loc[0, "n"] == 4 and np.isnan(table.loc[0, "eer_low"])

@@ -21,13 +21,12 @@ from deepfake_lib.corpora.embedded_attacks import ATTACKS
 from deepfake_lib.modeling.baselines import (
     TRIVIAL_FEATURES,
     LfccGmm,
-    extract_lfcc_frames,
-    extract_lfcc_stats,
     extract_trivial_features,
     fit_lfcc_gmm,
     fit_logistic_baseline,
     score_baseline,
 )
+from deepfake_lib.modeling.lfcc import extract_lfcc_frames, extract_lfcc_stats
 
 SR = 16_000
 

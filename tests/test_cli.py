@@ -29,7 +29,8 @@ def tone(seconds: float, freq: float = 220.0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     run = tmp_path_factory.mktemp("cli_run") / "demo"
     save_model(build_tiny_model(seed=11), run / "model")

@@ -22,7 +22,8 @@ from deepfake_lib.deploy.cpu_runtime import (
 )
 from deepfake_lib.deploy.detector import Detector, choose_backend
 from deepfake_lib.deploy.model_location import locate_model
-from deepfake_lib.modeling.models import build_tiny_model, load_model, load_model_for, save_model
+from deepfake_lib.modeling.frontends import build_tiny_model
+from deepfake_lib.modeling.models import load_model, load_model_for, save_model
 
 SR = 16_000
 

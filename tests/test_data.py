@@ -12,12 +12,11 @@ import pytest
 import soundfile as sf
 
 from deepfake_lib.audio.errors import AudioError
+from deepfake_lib.corpora.source_kinds import DataSourceError, detect_source_kind
 from deepfake_lib.corpora.sources import (
-    DataSourceError,
     assign_split_by_hash,
     assign_splits,
     count_split_labels,
-    detect_source_kind,
     iter_group_kfold,
     load_example_audio,
     load_source,

@@ -32,7 +32,7 @@ def waves_for(seed: int, lengths_s=(1.3, 2.5, 4.0)) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def tiny():
-    from deepfake_lib.modeling.models import build_tiny_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
 
     return build_tiny_model(seed=5)
 
@@ -120,7 +120,7 @@ def test_onnx_parity_with_dynamic_batch_and_length(export_dir, tiny):
 
 @pytest.mark.slow
 def test_onnx_export_without_attention_mask(tmp_path):
-    from deepfake_lib.modeling.models import build_tiny_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
 
     group_norm = build_tiny_model(seed=6, feat_extract_norm="group", do_stable_layer_norm=False).model
     path = export_onnx(group_norm, tmp_path / "m.onnx", with_attention_mask=False)

@@ -74,7 +74,8 @@ def corpus() -> list[HostileItem]:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     return save_model(build_tiny_model(seed=5), tmp_path_factory.mktemp("hostile") / "model")
 

@@ -40,7 +40,8 @@ def make_wave(seconds: float, *, seed: int = 0, sr: int = SR) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     return save_model(build_tiny_model(seed=3), tmp_path_factory.mktemp("model") / "tiny")
 
@@ -138,7 +139,8 @@ def test_unknown_hub_id_and_bad_arguments_raise(model_dir):
 
 
 def test_model_without_fake_real_head_is_refused(tmp_path):
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     loaded = build_tiny_model()
     loaded.model.config.id2label = {0: "LABEL_0", 1: "LABEL_1"}

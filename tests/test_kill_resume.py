@@ -20,7 +20,8 @@ import pytest
 from deepfake_lib.config import ExperimentConfig
 from deepfake_lib.deploy.detector import Detector
 from deepfake_lib.deploy.export import export_model
-from deepfake_lib.modeling.models import build_tiny_model, save_model
+from deepfake_lib.modeling.frontends import build_tiny_model
+from deepfake_lib.modeling.models import save_model
 from deepfake_lib.modeling.training import fine_tune
 from deepfake_lib.runs import (
     CHECKPOINT_STATE,

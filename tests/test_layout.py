@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "labels": 0,
     "runs": 0,
+    "torch_settings": 0,
     "classifier": 0,
     "audio": 1,
     "evaluation": 2,
@@ -183,3 +184,82 @@ def test_every_config_field_is_read_by_library_code() -> None:
                 read.add(node.attr)
     unread = [f.name for f in dataclasses.fields(ExperimentConfig) if f.name not in read]
     assert not unread, f"ExperimentConfig fields no library code reads: {unread}"
+
+
+def test_every_import_of_a_package_module_names_what_it_defines() -> None:
+    """Imports inside functions and notebook cells included: a moved function must not leave an
+    import behind that only fails when that code path runs."""
+    import json
+
+    root = PACKAGE.parent
+    defined: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        names: set[str] = set()
+        for node in ast.parse(path.read_text()).body:
+            for sub in ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]:
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(sub.name)
+                elif isinstance(sub, (ast.Assign, ast.AnnAssign)):
+                    targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                    names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    names |= {(a.asname or a.name).split(".")[0] for a in sub.names}
+        defined[name] = names
+
+    def problems(code: str, where: str) -> list[str]:
+        found = []
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("deepfake_lib"):
+                if node.module not in defined:
+                    found.append(f"{where}:{node.lineno}: no module {node.module}")
+                    continue
+                for alias in node.names:
+                    if (
+                        alias.name not in defined[node.module]
+                        and f"{node.module}.{alias.name}" not in defined
+                    ):
+                        found.append(f"{where}:{node.lineno}: {node.module} has no {alias.name}")
+        return found
+
+    bad: list[str] = []
+    for path in [*PACKAGE.rglob("*.py"), *root.glob("tests/*.py"), *root.glob("benchmarks/*.py")]:
+        bad += problems(path.read_text(), str(path.relative_to(root)))
+    for path in root.glob("notebooks/*.ipynb"):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                lines = "".join(cell["source"]).splitlines()
+                code = "\n".join(line for line in lines if not line.lstrip().startswith(("!", "%")))
+                bad += problems(code, f"{path.relative_to(root)} cell {i}")
+    assert not bad, "\n".join(bad)
+
+
+MAX_FUNCTION_LINES = 100
+
+
+def long_functions(package: Path = PACKAGE) -> list[str]:
+    """Functions whose code (docstring aside) runs over :data:`MAX_FUNCTION_LINES` lines and
+    whose docstring does not say why ("Long because ...")."""
+    found = []
+    for path in package_modules(package):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            doc = ast.get_docstring(node) or ""
+            first = node.body[0]
+            doc_lines = first.end_lineno - first.lineno + 1 if doc and isinstance(first, ast.Expr) else 0
+            code_lines = node.end_lineno - node.lineno + 1 - doc_lines
+            if code_lines > MAX_FUNCTION_LINES and "Long because" not in doc:
+                found.append(f"{module_name(path, package)}.{node.name}: {code_lines} lines")
+    return found
+
+
+def test_no_function_is_long_without_a_reason(tmp_path: Path) -> None:
+    planted = tmp_path / "pkg"
+    planted.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES + 1))
+    (planted / "m.py").write_text(
+        f'def f():\n    """Short."""\n{body}\n\n\ndef g():\n    """Long because: test."""\n{body}\n'
+    )
+    assert long_functions(planted) == [f"m.f: {MAX_FUNCTION_LINES + 2} lines"]
+    assert long_functions() == [], "functions over the limit with no reason in their docstring"

@@ -42,11 +42,11 @@ from deepfake_lib.evaluation.error_rates import (
 )
 from deepfake_lib.evaluation.inputs import MetricsError
 from deepfake_lib.evaluation.intervals import (
-    BOOTSTRAP_STATISTICS,
     MIN_GROUPS_PER_CLASS,
     _replicate_statistics,
     bootstrap_ci,
 )
+from deepfake_lib.evaluation.metric_registry import bootstrap_keys
 from deepfake_lib.evaluation.metrics import EER_METRIC_PATH, compute_metrics, format_metrics, summarize_scores
 from deepfake_lib.evaluation.probability import (
     compute_reliability_curve,
@@ -322,7 +322,7 @@ def test_bootstrap_gives_no_interval_with_one_bona_fide_speaker():
     groups = np.where(labels == 1, "speaker", np.array([f"voice{i % 4}" for i in range(labels.size)]))
     ci = bootstrap_ci(labels, scores, groups=groups, n_bootstrap=200)
     assert ci["too_few_groups"] == {"bonafide": 1, "spoof": 4, "needed": MIN_GROUPS_PER_CLASS}
-    assert not any(key in ci for key in BOOTSTRAP_STATISTICS)
+    assert not any(key in ci for key in bootstrap_keys())
     # The same clips in enough groups do get intervals.
     many = bootstrap_ci(labels, scores, groups=np.arange(labels.size) // 2, n_bootstrap=200)
     assert "too_few_groups" not in many and many["eer"][0] < many["eer"][1]

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepfake_lib.modeling.models import build_tiny_model, count_parameters, load_model, save_model
+from deepfake_lib.modeling.frontends import build_tiny_model
+from deepfake_lib.modeling.loaded_model import count_parameters
+from deepfake_lib.modeling.models import load_model, save_model
 
 
 def _logits(model: torch.nn.Module, seed: int = 0) -> torch.Tensor:

@@ -67,7 +67,8 @@ def test_reference_config_is_wav2vec2_base_with_a_two_class_head() -> None:
 def test_hemg_standin_loads_through_the_hub_code_path(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from deepfake_lib.corpora.sources import detect_source_kind, load_source
+    from deepfake_lib.corpora.source_kinds import detect_source_kind
+    from deepfake_lib.corpora.sources import load_source
 
     folder = rehearsal.build_hemg_dataset(tmp_path / "hemg", n_rows=4, clip_s=1.5, seed=3)
     assert pq.read_schema(folder / "data" / "train-00000-of-00001.parquet").names == ["audio", "label"]

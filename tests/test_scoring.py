@@ -11,9 +11,12 @@ import pytest
 from deepfake_lib import TARGET_SAMPLE_RATE
 from deepfake_lib.classifier import TorchClassifier
 from deepfake_lib.config import ExperimentConfig
+from deepfake_lib.corpora.experiment_data import prepare_data
 from deepfake_lib.deploy.detector import Detector
-from deepfake_lib.modeling.models import LoadedModel, build_tiny_model, load_model
-from deepfake_lib.modeling.training import fine_tune, prepare_data
+from deepfake_lib.modeling.frontends import build_tiny_model
+from deepfake_lib.modeling.loaded_model import LoadedModel
+from deepfake_lib.modeling.models import load_model
+from deepfake_lib.modeling.training import fine_tune
 from deepfake_lib.runs import RUN_FILES
 from deepfake_lib.scoring import (
     EvalClips,

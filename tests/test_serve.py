@@ -39,7 +39,8 @@ def wav_bytes(
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
 
     return save_model(build_tiny_model(seed=7), tmp_path_factory.mktemp("serve") / "model")
 
@@ -75,8 +76,10 @@ def test_health_and_model(client_and_log, model_dir):
 
 
 def test_model_reports_run_metrics_with_meanings(tmp_path):
-    from deepfake_lib.evaluation.metrics import METRIC_MEANINGS, summarize_scores
-    from deepfake_lib.modeling.models import build_tiny_model, save_model
+    from deepfake_lib.evaluation.metric_registry import metric_meanings
+    from deepfake_lib.evaluation.metrics import summarize_scores
+    from deepfake_lib.modeling.frontends import build_tiny_model
+    from deepfake_lib.modeling.models import save_model
     from deepfake_lib.runs import mark_complete, write_json
 
     run = tmp_path / "run"
@@ -99,7 +102,7 @@ def test_model_reports_run_metrics_with_meanings(tmp_path):
     for key in ("eer", "min_dcf", "act_dcf", "cllr", "min_cllr", "auc"):
         entry = block["values"][key]
         assert entry["value"] == pytest.approx(test[key])
-        assert entry["meaning"] == METRIC_MEANINGS[key] and entry["meaning"]
+        assert entry["meaning"] == metric_meanings()[key] and entry["meaning"]
         low, high = entry["ci"]
         assert low <= high
     assert block["values"]["far"]["ci"] == pytest.approx(list(test["ci"]["far"]))

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from deepfake_lib.config import ExperimentConfig
+from deepfake_lib.corpora.experiment_data import prepare_data
 from deepfake_lib.evaluation.error_rates import selection_score
 from deepfake_lib.modeling.baselines import SYSTEM_TRIVIAL_LR
-from deepfake_lib.modeling.models import build_tiny_model
+from deepfake_lib.modeling.frontends import build_tiny_model
 from deepfake_lib.modeling.training import (
     AudioCollator,
     ClipDataset,
@@ -24,10 +25,10 @@ from deepfake_lib.modeling.training import (
     cross_validate,
     fine_tune,
     history_table,
-    prepare_data,
 )
-from deepfake_lib.runs import RUN_FILES, load_run, load_run_config, resolve_precision, state_dict_checksum
+from deepfake_lib.runs import RUN_FILES, load_run, load_run_config, state_dict_checksum
 from deepfake_lib.scoring import EvalClips, predict_logits
+from deepfake_lib.torch_settings import resolve_precision
 
 
 def toy_config(corpus: Path, run_dir: Path, **changes: object) -> ExperimentConfig:

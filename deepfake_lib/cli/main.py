@@ -356,7 +356,9 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    """Score the files of ``args`` (see :func:`add_detect_arguments`); returns the exit code."""
+    """Score the files of ``args`` (see :func:`add_detect_arguments`); returns the exit code.
+
+    Long because resuming, streaming rows to the output and the exit code share its state."""
     fmt = results_format(args.out, args.format)
     max_duration_s = getattr(args, "max_duration_s", None) or CLI_MAX_DURATION_S
     if not max_duration_s > 0:

@@ -51,7 +51,7 @@ from deepfake_lib.audio.io import encode_audio
 from deepfake_lib.corpora.embedded_attacks import ATTACKS, spoof_utterance
 from deepfake_lib.corpora.embedded_channel import apply_channel, draw_crest, draw_level
 from deepfake_lib.corpora.embedded_speech import synthesize_bonafide
-from deepfake_lib.runs import torch_threads
+from deepfake_lib.torch_settings import torch_threads
 
 __all__ = [
     "BONAFIDE",

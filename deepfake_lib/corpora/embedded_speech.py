@@ -101,7 +101,11 @@ class _Tracks:
 
 
 def _plan_utterance(rng: np.random.Generator, n_frames: int, vtl: float, rate: float) -> _Tracks:
-    """Phone sequence -> control tracks: formant targets, source amplitudes, frication shape."""
+    """Phone sequence -> control tracks: formant targets, source amplitudes, frication shape.
+
+    Long because one pass walks the phone sequence and draws every track in order from one
+    generator: split into steps, the same draws would have to pass a dozen arrays between them
+    and any reordering would change every corpus (its files are cached by generator version)."""
     f_targets = np.zeros((n_frames, 3))
     voicing = np.zeros(n_frames)
     aspiration = np.zeros(n_frames)

@@ -478,6 +478,9 @@ def build_corpus(
     builds in a sibling temporary folder with ``workers`` processes and renames it into place
     once its marker is written. Refuses to replace a non-empty folder that is not a corpus.
     Raises :class:`MissingRequirementError` before any work when packages are missing.
+
+    Long because building is one transaction (check, plan, generate in workers, write, mark,
+    rename into place) whose temporary folder must be cleaned on every way out.
     """
     from deepfake_lib.config import resolve_path
 

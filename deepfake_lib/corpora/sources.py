@@ -33,7 +33,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,14 @@ import pandas as pd
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio.errors import AudioError
-from deepfake_lib.audio.io import AUDIO_EXTENSIONS, LOADER_MAX_DURATION_S, decode_audio, load_audio
+from deepfake_lib.audio.io import LOADER_MAX_DURATION_S, decode_audio, load_audio
 from deepfake_lib.config import resolve_source
+from deepfake_lib.corpora.source_kinds import (
+    SOURCE_KINDS,
+    DataSourceError,
+    LoadOptions,
+    detect_source_kind,
+)
 from deepfake_lib.labels import BONAFIDE, UNKNOWN_ATTACK, normalize_label_name
 
 __all__ = [
@@ -53,9 +58,7 @@ __all__ = [
     "audio_source_name",
     "check_clip_length",
     "count_split_labels",
-    "DataSourceError",
     "describe_clips",
-    "detect_source_kind",
     "group_column",
     "iter_group_kfold",
     "load_example_audio",
@@ -70,6 +73,7 @@ __all__ = [
     "summarize_splits",
 ]
 
+
 log = logging.getLogger(__name__)
 
 SPLIT_NAMES = ("train", "validation", "test")
@@ -79,15 +83,6 @@ MIN_CLIP_SAMPLES = 400
 
 _LABEL_COLUMNS = ("label", "labels", "class", "target", "key", "is_real")
 _AUDIO_COLUMNS = ("audio", "file", "path", "filename", "wav")
-
-
-class DataSourceError(ValueError):
-    """A data source cannot be read: names the source and the problem."""
-
-    def __init__(self, source: str, problem: str) -> None:
-        self.source = source
-        self.problem = problem
-        super().__init__(f"{source}: {problem}")
 
 
 # --------------------------------------------------------------------------------------
@@ -117,27 +112,6 @@ class LoadReport:
             if self.n_skipped > max_rows:
                 line += f"\n  ... and {self.n_skipped - max_rows} more (LoadReport.skipped lists them all)"
         return line
-
-
-def detect_source_kind(source: str) -> str:
-    """Classify a source string: embedded, parquet, audiofolder, protocol or hub."""
-    if source == "embedded":
-        return "embedded"
-    path = Path(source).expanduser()
-    if path.is_file():
-        if path.suffix == ".parquet":
-            return "parquet"
-        return "protocol"
-    if path.is_dir():
-        subdirs = {p.name.lower() for p in path.iterdir() if p.is_dir()}
-        if subdirs & {"real", "fake", "bonafide", "spoof"}:
-            return "audiofolder"
-        if any(path.glob("*.parquet")):
-            return "parquet"
-        return "hub"  # a local folder laid out like a Hub repository (data/*.parquet + card)
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", source):
-        return "hub"
-    raise DataSourceError(source, "no such file or folder, and not a Hub dataset id (owner/name)")
 
 
 def load_source(
@@ -179,37 +153,10 @@ def load_source(
     local = resolve_source(source)  # a relative folder is looked up under the project root first
     kind = detect_source_kind(local)
     report = LoadReport(source=source, kind=kind)
-    if kind == "embedded":
-        from deepfake_lib.config import resolve_path
-        from deepfake_lib.corpora import embedded as synthetic
-
-        cfg = corpus_config or synthetic.CorpusConfig()
-        folder = Path(cache_dir) if cache_dir is not None else resolve_path("data")
-        path = folder / synthetic.corpus_filename(cfg)
-        if not path.is_file():
-            log.info("generating the embedded corpus into %s", path)
-            synthetic.write_corpus(path, cfg)
-        raw = datasets.load_dataset("parquet", data_files={"train": str(path)}, streaming=streaming)
-    elif kind == "parquet":
-        p = Path(local).expanduser()
-        files = [str(p)] if p.is_file() else sorted(str(f) for f in p.glob("*.parquet"))
-        raw = datasets.load_dataset("parquet", data_files={"train": files}, streaming=streaming)
-    elif kind == "hub":
-        silenced = datasets.utils.are_progress_bars_disabled()  # quiet_libraries silences them
-        datasets.enable_progress_bars()  # a download shows its progress
-        try:
-            raw = datasets.load_dataset(local, revision=revision, streaming=streaming)
-        except Exception as exc:  # network, auth, missing repo: say which source failed
-            raise DataSourceError(
-                source, f"could not load from the Hub or folder ({type(exc).__name__}: {exc})"
-            ) from exc
-        finally:
-            if silenced:
-                datasets.disable_progress_bars()
-    elif kind == "audiofolder":
-        raw = datasets.DatasetDict({"train": _audiofolder_dataset(Path(local).expanduser())})
-    else:
-        raw = datasets.DatasetDict({"train": _protocol_dataset(Path(local).expanduser())})
+    options = LoadOptions(
+        cache_dir=cache_dir, corpus_config=corpus_config, streaming=streaming, revision=revision
+    )
+    raw = SOURCE_KINDS[kind].load(local, options)
 
     out = {}
     for split, ds in raw.items():
@@ -414,102 +361,6 @@ def _fill_header_columns(
     ds = ds.remove_columns(["sample_rate", "duration"])
     ds = ds.add_column("sample_rate", rates).add_column("duration", durations)
     return ds.cast(_features())
-
-
-def _is_utf8(name: str) -> bool:
-    """False for a file name holding bytes that are not UTF-8 (surrogate escapes)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _printable_name(name: str) -> str:
-    """``name`` with bytes that are not UTF-8 shown as ``\\xNN``."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _audiofolder_dataset(root: Path) -> Any:
-    import datasets
-
-    rows: list[dict[str, Any]] = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            label = normalize_label_name(sub.name)
-        except ValueError:
-            continue
-        for f in sorted(sub.rglob("*")):
-            # broken and looping links are kept: the audio check then reports them by name
-            if f.suffix.lower() in AUDIO_EXTENSIONS and (f.is_file() or f.is_symlink()):
-                clip_id = str(f.relative_to(root).with_suffix("")).replace(os.sep, "/")
-                audio: dict[str, Any] = {"bytes": None, "path": str(f)}
-                if not _is_utf8(str(f)):  # Arrow stores UTF-8 only: keep the bytes, show the name escaped
-                    audio = {"bytes": f.read_bytes() if f.is_file() else b"", "path": _printable_name(str(f))}
-                    clip_id = _printable_name(clip_id)
-                rows.append({"audio": audio, "label": label, "clip_id": clip_id})
-    if not rows:
-        raise DataSourceError(
-            str(root),
-            f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under real/fake or bonafide/spoof subfolders",
-        )
-    return datasets.Dataset.from_list(rows)
-
-
-def _protocol_attack(parts: Sequence[str]) -> str:
-    """The attack column of a protocol line: the field just before the bonafide/spoof key
-    (ASVspoof 2019, 2021 and 5 layouts), kept as given (``"A01"``, ``"A19"``, ``"TTS_3"``...);
-    ``"-"`` when the line has none."""
-    key_at = max(i for i, p in enumerate(parts) if p.lower() in ("bonafide", "spoof"))
-    if key_at >= 3 and parts[key_at - 1] != "-":
-        return parts[key_at - 1]
-    return next((p for p in parts[2:key_at] if re.fullmatch(r"A\d\d", p)), "-")
-
-
-def _protocol_dataset(protocol: Path) -> Any:
-    """Parse an ASVspoof-style protocol: whitespace columns with a file id and a bonafide/spoof key."""
-    import datasets
-
-    folders = [protocol.parent / "flac", protocol.parent / "wav", protocol.parent]
-    rows: list[dict[str, Any]] = []
-    for n, line in enumerate(protocol.read_text().splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        keys = [p for p in parts if p.lower() in ("bonafide", "spoof")]
-        if len(parts) < 2 or not keys:
-            raise DataSourceError(
-                str(protocol), f"line {n}: expected 'speaker file ... attack bonafide|spoof', got {line!r}"
-            )
-        file_id = parts[1]
-        attack = _protocol_attack(parts)
-        path = next(
-            (
-                d / f"{file_id}{ext}"
-                for d in folders
-                for ext in (".flac", ".wav")
-                if (d / f"{file_id}{ext}").is_file()
-            ),
-            None,
-        )
-        if path is None:
-            raise DataSourceError(
-                str(protocol),
-                f"line {n}: audio for {file_id!r} not found in {', '.join(str(d) for d in folders)}",
-            )
-        rows.append(
-            {
-                "audio": {"bytes": None, "path": str(path)},
-                "label": keys[-1].lower(),
-                "clip_id": file_id,
-                "utterance_id": file_id,
-                "speaker_id": parts[0],
-                "attack": attack,
-            }
-        )
-    if not rows:
-        raise DataSourceError(str(protocol), "protocol file has no entries")
-    return datasets.Dataset.from_list(rows)
 
 
 # --------------------------------------------------------------------------------------

@@ -70,7 +70,6 @@ from deepfake_lib.deploy.model_location import (
 from deepfake_lib.deploy.prediction_log import Prediction, PredictionError, PredictionLogger
 from deepfake_lib.evaluation.probability import score_from_logits, softmax_probability
 from deepfake_lib.modeling.models import load_model
-from deepfake_lib.runs import resolve_device
 from deepfake_lib.scoring import (
     MIN_DURATION_S,
     classify_waves,
@@ -78,6 +77,7 @@ from deepfake_lib.scoring import (
     uses_attention_mask,
     window_spans,
 )
+from deepfake_lib.torch_settings import resolve_device
 
 __all__ = [
     "aggregate_windows",

@@ -52,13 +52,13 @@ import transformers
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.classifier import INT8_METHOD, INT8_METHODS, OnnxClassifier, TorchClassifier, quantize_int8
 from deepfake_lib.config import ExperimentConfig
+from deepfake_lib.corpora.experiment_data import prepare_data
 from deepfake_lib.corpora.sources import load_example_audio
 from deepfake_lib.deploy.cpu_runtime import MixedCpuClassifier, check_gate, make_gate_waves
 from deepfake_lib.deploy.detector import check_head
 from deepfake_lib.deploy.model_location import locate_model
 from deepfake_lib.evaluation.probability import score_from_logits
 from deepfake_lib.modeling.models import load_model, save_model
-from deepfake_lib.modeling.training import prepare_data
 from deepfake_lib.runs import RUN_FILES, clear_complete, mark_complete, write_json
 from deepfake_lib.scoring import MIN_DURATION_S, classify_waves
 
@@ -294,7 +294,7 @@ def export_model(
     compared with fp32 PyTorch on ``parity_waves`` (16 kHz ``[samples]`` clips; default
     :func:`make_parity_waves`) and the figures go to ``parity.json``. Returns the manifest.
     """
-    import onnxruntime  # optional extra (pip install .[export]): needed only here, for its version
+    import onnxruntime  # noqa: F401  optional extra (pip install .[export]): fail before any work
 
     loc = locate_model(source)
     if loc.kind == "export":
@@ -358,7 +358,39 @@ def export_model(
                 record("onnx_int8", OnnxClassifier(out / EXPORT_FILES["onnx_int8"]))
     files["parity"] = EXPORT_FILES["parity"]
     write_json(out / EXPORT_FILES["parity"], parity)
-    manifest: dict[str, Any] = {
+    manifest = _export_manifest(
+        source,
+        loc,
+        files=files,
+        uses_mask=uses_mask,
+        int8_method=int8_method if int8 else None,
+        mixed_info=mixed_info,
+        opset=opset if (onnx or onnx_int8) else None,
+        timings=timings,
+        parity=parity,
+    )
+    write_json(out / EXPORT_FILES["manifest"], manifest)
+    mark_complete(out, "export", writer="deepfake_lib.deploy.export.export_model")
+    return manifest
+
+
+def _export_manifest(
+    source: str | os.PathLike[str],
+    loc: Any,
+    *,
+    files: dict[str, str],
+    uses_mask: bool,
+    int8_method: str | None,
+    mixed_info: dict[str, Any] | None,
+    opset: int | None,
+    timings: dict[str, float],
+    parity: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``export.json`` manifest: where the export came from, its threshold, labels and
+    files, each variant's recipe (None when not exported), timings (s), versions and parity."""
+    import onnxruntime
+
+    return {
         "source": os.fspath(source),
         "source_kind": loc.kind,
         "model_id": os.fspath(source),
@@ -370,10 +402,10 @@ def export_model(
         "uses_attention_mask": uses_mask,
         "files": files,
         "int8": {"method": int8_method, "layers": "nn.Linear", "weights": "derived from model/ at load time"}
-        if int8
+        if int8_method is not None
         else None,
         "mixed": mixed_info,
-        "onnx_opset": opset if (onnx or onnx_int8) else None,
+        "onnx_opset": opset,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "versions": {
             "torch": torch.__version__,
@@ -382,6 +414,3 @@ def export_model(
         },
         "parity": parity["variants"],
     }
-    write_json(out / EXPORT_FILES["manifest"], manifest)
-    mark_complete(out, "export", writer="deepfake_lib.deploy.export.export_model")
-    return manifest

@@ -28,7 +28,7 @@ Endpoints:
 * ``GET /model``: id, labels, threshold and its source, sample rate (Hz), backend, device,
   window and hop (s), and ``metrics``: the run's test metrics (EER, minDCF, actDCF, Cllr,
   minCllr, AUC, accuracy, FAR, FRR), each with its 95% interval and its meaning in one line
-  (:data:`deepfake_lib.evaluation.metrics.METRIC_MEANINGS`), when the source is a run folder (or an export
+  (:func:`deepfake_lib.evaluation.metric_registry.metric_meanings`), when the source is a run folder (or an export
   of one) with a ``metrics.json``; ``null`` otherwise (:func:`run_metrics`).
 
 Uploads are decoded from memory (no temporary files) and scored in a worker thread, so the
@@ -66,7 +66,6 @@ __all__ = [
     "PREDICT_RESPONSES",
     "read_upload",
     "run_metrics",
-    "SERVED_METRICS",
     "UploadError",
 ]
 
@@ -160,6 +159,11 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
     Raises :class:`UploadError`: 413 as soon as more than ``max_bytes`` of audio (or the
     ``Content-Length`` header says so) arrive, 415 for a non-audio content type, 422 for a
     multipart body without a ``file`` part.
+
+    Long because it drives python-multipart's streaming parser by hand, kept for a reason:
+    ``request.form()`` reads the whole body (spooling files to disk) before the handler can
+    look at its size, so an upload that lies about its length would be read in full; this one
+    counts the file's bytes as they arrive and stops at the limit.
     """
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -263,24 +267,10 @@ async def read_upload(request: Any, max_bytes: int) -> tuple[str, bytes]:
     return filename, part["data"].getvalue()
 
 
-SERVED_METRICS: tuple[str, ...] = (
-    "eer",
-    "min_dcf",
-    "act_dcf",
-    "cllr",
-    "min_cllr",
-    "auc",
-    "accuracy",
-    "far",
-    "frr",
-)
-"""Metrics of a run's test split that ``GET /model`` reports (keys of ``metrics.json["test"]``)."""
-
-
 def run_metrics(model_source: str, *, split: str = "test") -> dict[str, Any] | None:
     """The ``metrics`` block of ``GET /model``: ``{"split", "n", "threshold", "data_source",
     "costs", "cllr_prior_real", "values": {key: {"value", "ci", "meaning"}}}`` for the keys of
-    :data:`SERVED_METRICS` present in the run's ``metrics.json[split]`` (``ci``: the 95% interval
+    :func:`~deepfake_lib.evaluation.metric_registry.served_keys` present in the run's ``metrics.json[split]`` (``ci``: the 95% interval
     as ``[low, high]``, or None); None when ``model_source`` is not a run folder, nor an export
     folder whose manifest ``source`` is one, or the run has no such metrics."""
     import json
@@ -288,7 +278,7 @@ def run_metrics(model_source: str, *, split: str = "test") -> dict[str, Any] | N
     from pathlib import Path
 
     from deepfake_lib.deploy.model_location import locate_model
-    from deepfake_lib.evaluation.metrics import METRIC_MEANINGS
+    from deepfake_lib.evaluation.metric_registry import metric_meanings, served_keys
     from deepfake_lib.runs import RUN_FILES
 
     try:
@@ -310,7 +300,8 @@ def run_metrics(model_source: str, *, split: str = "test") -> dict[str, Any] | N
         return None
     intervals = report.get("ci") or {}
     values = {}
-    for key in SERVED_METRICS:
+    meanings = metric_meanings()
+    for key in served_keys():
         value = report.get(key)
         if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
             continue
@@ -318,7 +309,7 @@ def run_metrics(model_source: str, *, split: str = "test") -> dict[str, Any] | N
         values[key] = {
             "value": float(value),
             "ci": [float(interval[0]), float(interval[1])] if interval is not None else None,
-            "meaning": METRIC_MEANINGS.get(key, ""),
+            "meaning": meanings.get(key, ""),
         }
     return {
         "split": split,

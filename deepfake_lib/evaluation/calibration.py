@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from sklearn.metrics import brier_score_loss, log_loss
 
 from deepfake_lib.evaluation.error_rates import compute_eer
 from deepfake_lib.evaluation.metrics import compute_metrics
@@ -74,8 +75,7 @@ def calibrate_scores(
     after = softmax_probability(test_logits, temperature=temperature)
 
     def nll(p: np.ndarray) -> float:
-        q = np.clip(np.where(test_labels == 1, p, 1 - p), 1e-12, 1.0)
-        return float(-np.mean(np.log(q)))
+        return float(log_loss(test_labels, p, labels=[0, 1]))
 
     val_score = score_from_logits(val_logits)
     test_score = score_from_logits(test_logits)
@@ -121,8 +121,8 @@ def calibrate_scores(
         "ece_after": expected_calibration_error(test_labels, after, n_bins=n_bins),
         "nll_before": nll(before),
         "nll_after": nll(after),
-        "brier_before": float(np.mean((before - test_labels) ** 2)),
-        "brier_after": float(np.mean((after - test_labels) ** 2)),
+        "brier_before": float(brier_score_loss(test_labels, before)),
+        "brier_after": float(brier_score_loss(test_labels, after)),
         "reliability_before": compute_reliability_curve(test_labels, before, n_bins=n_bins),
         "reliability_after": compute_reliability_curve(test_labels, after, n_bins=n_bins),
         "operating_points": points,

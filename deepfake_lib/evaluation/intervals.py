@@ -11,21 +11,17 @@ from numpy.typing import ArrayLike
 from deepfake_lib.evaluation.costs import (
     ASVSPOOF5_COSTS,
     DetectionCosts,
-    _cllr_input,
-    _llr_costs,
-    _normalised_dcf,
-    _pav_cllr,
 )
-from deepfake_lib.evaluation.error_rates import _select_eer, compute_eer
+from deepfake_lib.evaluation.error_rates import compute_eer
 from deepfake_lib.evaluation.inputs import (
     MetricsError,
     _validate_pair,
     _validate_threshold,
 )
+from deepfake_lib.evaluation.metric_registry import METRICS, ReplicateInputs, bootstrap_keys
 
 __all__ = [
     "bootstrap_ci",
-    "BOOTSTRAP_STATISTICS",
     "MIN_GROUPS_PER_CLASS",
 ]
 
@@ -50,14 +46,13 @@ def _replicate_statistics(
     costs: DetectionCosts = ASVSPOOF5_COSTS,
     cllr_prior_real: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """EER, AUC, accuracy, minDCF, actDCF, Cllr and minCllr of every weighted replicate.
+    """Every bootstrapped metric of the table (:func:`~deepfake_lib.evaluation.metric_registry.
+    bootstrap_keys`) on every weighted replicate.
 
     ``weights`` [B, n]: how many times each clip appears in each replicate. Each statistic equals
     the one computed on ``np.repeat(clips, weights[b])``; replicates with one class come out NaN.
     Accuracy is taken at ``threshold``, actDCF at ``act_threshold`` (default: the Bayes threshold
-    of ``costs``). Everything but minCllr is vectorised; minCllr runs one PAV per replicate.
-    Returns ``{"eer", "auc", "accuracy", "min_dcf", "act_dcf", "cllr", "min_cllr", "valid"}``,
-    each [B].
+    of ``costs``). Returns ``{key: [B]}`` plus ``"valid"`` [B].
     """
     order = np.argsort(scores, kind="stable")
     sorted_scores = scores[order]
@@ -68,57 +63,29 @@ def _replicate_statistics(
     spoof_per_level = np.add.reduceat(np.where(is_bona, 0, sorted_weights), starts, axis=1)
     valid = (bona_per_level.sum(axis=1) > 0) & (spoof_per_level.sum(axis=1) > 0)
     bona_per_level, spoof_per_level = bona_per_level[valid], spoof_per_level[valid]
-    n_bona = bona_per_level.sum(axis=1)
-    n_spoof = spoof_per_level.sum(axis=1)
-    zero = np.zeros((n_bona.size, 1), dtype=bona_per_level.dtype)
-    # Counts strictly below each distinct score level, then below +inf.
-    bona_below = np.cumsum(np.hstack([zero, bona_per_level]), axis=1)
-    spoof_below = np.cumsum(np.hstack([zero, spoof_per_level]), axis=1)
-    false_accepts = n_spoof[:, None] - spoof_below
-    eer, _ = _select_eer(false_accepts, bona_below, n_spoof, n_bona)
-    min_dcf = _normalised_dcf(false_accepts, bona_below, n_spoof, n_bona, costs).min(axis=1)
-    # AUC = P(score_bona > score_spoof) + P(tie) / 2, the same as roc_auc_score.
-    pairs = bona_per_level * (spoof_below[:, :-1] + 0.5 * spoof_per_level)
-    auc = pairs.sum(axis=1) / (n_bona * n_spoof)
-    valid_weights = weights[valid].astype(np.float64)
-    correct = ((scores >= threshold).astype(np.int64) == labels).astype(np.float64)
-    accuracy = (valid_weights @ correct) / valid_weights.sum(axis=1)
-    act = costs.bayes_threshold if act_threshold is None else act_threshold
-    accepted = scores >= act
-    act_dcf = _normalised_dcf(
-        (valid_weights @ (accepted & (labels == 0)))[:, None],
-        (valid_weights @ (~accepted & (labels == 1)))[:, None],
-        n_spoof,
-        n_bona,
-        costs,
-    )[:, 0]
-    clip_cost = _llr_costs(labels, _cllr_input(scores, cllr_prior_real))
-    bona_mask = (labels == 1).astype(np.float64)
-    cllr = 0.5 * (
-        (valid_weights @ (clip_cost * bona_mask)) / n_bona
-        + (valid_weights @ (clip_cost * (1.0 - bona_mask))) / n_spoof
-    )
-    min_cllr = np.array(
-        [_pav_cllr(bona, spoof) for bona, spoof in zip(bona_per_level, spoof_per_level, strict=True)],
-        dtype=np.float64,
+    zero = np.zeros((bona_per_level.shape[0], 1), dtype=bona_per_level.dtype)
+    inputs = ReplicateInputs(
+        labels=labels,
+        scores=scores,
+        weights=weights[valid].astype(np.float64),
+        bona_per_level=bona_per_level,
+        spoof_per_level=spoof_per_level,
+        # Counts strictly below each distinct score level, then below +inf.
+        bona_below=np.cumsum(np.hstack([zero, bona_per_level]), axis=1),
+        spoof_below=np.cumsum(np.hstack([zero, spoof_per_level]), axis=1),
+        n_bona=bona_per_level.sum(axis=1),
+        n_spoof=spoof_per_level.sum(axis=1),
+        threshold=threshold,
+        act_threshold=act_threshold,
+        costs=costs,
+        cllr_prior_real=cllr_prior_real,
     )
     result = {"valid": valid}
-    for key, values in (
-        ("eer", eer),
-        ("auc", auc),
-        ("accuracy", accuracy),
-        ("min_dcf", min_dcf),
-        ("act_dcf", act_dcf),
-        ("cllr", cllr),
-        ("min_cllr", min_cllr),
-    ):
+    for key in bootstrap_keys():
         result[key] = np.full(valid.size, np.nan)
-        result[key][valid] = values
+        result[key][valid] = METRICS[key].replicate(inputs)
     return result
 
-
-BOOTSTRAP_STATISTICS: tuple[str, ...] = ("eer", "auc", "accuracy", "min_dcf", "act_dcf", "cllr", "min_cllr")
-"""Statistics that :func:`bootstrap_ci` gives percentile intervals for."""
 
 MIN_GROUPS_PER_CLASS = 5
 """A grouped bootstrap needs at least this many distinct groups holding each class: with fewer
@@ -144,8 +111,9 @@ def bootstrap_ci(
     seed: int | np.random.Generator = 0,
     min_groups_per_class: int = MIN_GROUPS_PER_CLASS,
 ) -> dict[str, Any]:
-    """Percentile bootstrap confidence intervals for the statistics in
-    :data:`BOOTSTRAP_STATISTICS` (EER, AUC, accuracy, minDCF, actDCF, Cllr, minCllr).
+    """Percentile bootstrap confidence intervals for every metric of the table that has a
+    vectorised form (:func:`~deepfake_lib.evaluation.metric_registry.bootstrap_keys`: EER, minDCF,
+    actDCF, Cllr, minCllr, AUC, accuracy, and any metric registered since).
 
     ``labels`` [n] (1/0), ``scores`` [n]. Resamples clips with replacement, or whole groups when
     ``groups`` [n] is given: pass the split's grouping column, the speaker when the data names
@@ -236,7 +204,7 @@ def bootstrap_ci(
     tail = 100.0 * (1.0 - confidence) / 2.0
     result: dict[str, Any] = {}
     degenerate = []
-    for key in BOOTSTRAP_STATISTICS:
+    for key in bootstrap_keys():
         values = replicates[key][valid]
         low, high = np.percentile(values, [tail, 100.0 - tail])
         result[key] = (float(low), float(high))

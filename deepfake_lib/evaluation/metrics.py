@@ -73,21 +73,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import (
-    accuracy_score,
     balanced_accuracy_score,
     confusion_matrix,
     precision_recall_fscore_support,
-    roc_auc_score,
 )
 
 from deepfake_lib import LABEL_NAMES
 from deepfake_lib.evaluation.costs import (
     ASVSPOOF5_COSTS,
     DetectionCosts,
-    _cllr_input,
     compute_act_dcf,
-    compute_cllr,
-    compute_min_cllr,
     compute_min_dcf,
 )
 from deepfake_lib.evaluation.error_rates import compute_eer, rate_interval
@@ -97,12 +92,12 @@ from deepfake_lib.evaluation.inputs import (
     _validate_threshold,
 )
 from deepfake_lib.evaluation.intervals import bootstrap_ci
+from deepfake_lib.evaluation.metric_registry import METRICS, MetricInputs
 
 __all__ = [
     "compute_metrics",
     "EER_METRIC_PATH",
     "format_metrics",
-    "METRIC_MEANINGS",
     "summarize_scores",
 ]
 
@@ -111,25 +106,6 @@ logger = logging.getLogger(__name__)
 EER_METRIC_PATH: Path = Path(__file__).parent / "evaluate_metrics" / "eer"
 """Folder of the ``evaluate`` metric module that wraps :func:`compute_eer`; load it offline with
 ``evaluate.load(str(EER_METRIC_PATH))``."""
-
-
-METRIC_MEANINGS: dict[str, str] = {
-    "eer": "equal error rate: where the share of spoofs accepted equals the share of bona fide rejected "
-    "(oracle threshold)",
-    "min_dcf": "ASVspoof 5 primary metric: lowest normalised detection cost over thresholds "
-    "(p_spoof 0.05, C_miss 1, C_fa 10; 1 = no better than accepting everything)",
-    "act_dcf": "normalised detection cost at the system's own threshold (its calibration of the decision)",
-    "cllr": "cost of the scores read as log-likelihood ratios, in bits (0 perfect, 1 uninformative); "
-    "a run's scores are log posterior odds, turned into LLRs by removing its training prior "
-    "(cllr_prior_real) first",
-    "min_cllr": "Cllr after the best monotone recalibration: what the ranking alone allows",
-    "auc": "probability that a random bona fide clip scores above a random spoof",
-    "accuracy": "share of clips classified correctly at the run's threshold (the validation EER threshold)",
-    "far": "share of spoofs accepted as bona fide at the run's threshold",
-    "frr": "share of bona fide clips rejected at the run's threshold",
-}
-"""One line per metric (keys as in :func:`compute_metrics`), for tables, ``metrics.json``, READMEs
-and service responses."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,20 +151,17 @@ def compute_metrics(
     ``balanced_accuracy``, ``far``, ``frr``, ``per_class``
     (``{"Fake": {"precision", "recall", "f1", "support"}, "Real": {...}}``),
     ``confusion_matrix`` (``[[tn, fp], [fn, tp]]``, rows = true Fake, Real; columns =
-    predicted Fake, Real), and the counts ``n``, ``n_real``, ``n_fake``. All values are plain
+    predicted Fake, Real), the counts ``n``, ``n_real``, ``n_fake``, and every other metric of the
+    table (:mod:`~deepfake_lib.evaluation.metric_registry`) by its key. All values are plain
     Python floats and ints (``min_dcf_threshold`` is ``inf`` only when rejecting everything is
     cheapest, which the default costs never make strictly so).
     """
     label_array, score_array = _validate_pair(labels, scores)
     eer = compute_eer(label_array, score_array)
     operating = eer.threshold if threshold is None else _validate_threshold(threshold)
-    min_dcf = compute_min_dcf(label_array, score_array, costs=costs)
-    act_dcf = compute_act_dcf(
-        label_array,
-        score_array,
-        threshold=threshold if act_dcf_threshold is None else act_dcf_threshold,
-        costs=costs,
-    )
+    act_at = threshold if act_dcf_threshold is None else act_dcf_threshold
+    inputs = MetricInputs(label_array, score_array, operating, act_at, costs, cllr_prior_real)
+    report: dict[str, Any] = {key: float(spec.compute(inputs)) for key, spec in METRICS.items()}
     predicted = (score_array >= operating).astype(np.int64)
     matrix = confusion_matrix(label_array, predicted, labels=[0, 1])
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -196,38 +169,33 @@ def compute_metrics(
     )
     (tn, fp), (fn, tp) = matrix.tolist()
     n_real = int(label_array.sum())
-    n_fake = label_array.size - n_real
-    return {
-        "eer": eer.eer,
-        "eer_threshold": eer.threshold,
-        "auc": float(roc_auc_score(label_array, score_array)),
-        "min_dcf": min_dcf.dcf,
-        "min_dcf_threshold": min_dcf.threshold,
-        "act_dcf": act_dcf.dcf,
-        "act_dcf_threshold": act_dcf.threshold,
-        "cllr": compute_cllr(label_array, _cllr_input(score_array, cllr_prior_real)),
-        "cllr_prior_real": None if cllr_prior_real is None else float(cllr_prior_real),
-        "min_cllr": compute_min_cllr(label_array, score_array),
-        "costs": costs.as_dict(),
-        "threshold": float(operating),
-        "accuracy": float(accuracy_score(label_array, predicted)),
-        "balanced_accuracy": float(balanced_accuracy_score(label_array, predicted)),
-        "far": fp / n_fake,
-        "frr": fn / n_real,
-        "per_class": {
-            name: {
-                "precision": float(precision[index]),
-                "recall": float(recall[index]),
-                "f1": float(f1[index]),
-                "support": int(support[index]),
-            }
-            for index, name in enumerate(LABEL_NAMES)
-        },
-        "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
-        "n": int(label_array.size),
-        "n_real": n_real,
-        "n_fake": n_fake,
-    }
+    report.update(
+        {
+            "eer_threshold": eer.threshold,
+            "min_dcf_threshold": compute_min_dcf(label_array, score_array, costs=costs).threshold,
+            "act_dcf_threshold": compute_act_dcf(
+                label_array, score_array, threshold=act_at, costs=costs
+            ).threshold,
+            "cllr_prior_real": None if cllr_prior_real is None else float(cllr_prior_real),
+            "costs": costs.as_dict(),
+            "threshold": float(operating),
+            "balanced_accuracy": float(balanced_accuracy_score(label_array, predicted)),
+            "per_class": {
+                name: {
+                    "precision": float(precision[index]),
+                    "recall": float(recall[index]),
+                    "f1": float(f1[index]),
+                    "support": int(support[index]),
+                }
+                for index, name in enumerate(LABEL_NAMES)
+            },
+            "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
+            "n": int(label_array.size),
+            "n_real": n_real,
+            "n_fake": label_array.size - n_real,
+        }
+    )
+    return report
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ import numpy as np
 
 from deepfake_lib.evaluation.costs import ASVSPOOF5_COSTS, DetectionCosts
 from deepfake_lib.evaluation.error_rates import format_rate
-from deepfake_lib.evaluation.metrics import METRIC_MEANINGS, summarize_scores
+from deepfake_lib.evaluation.metric_registry import METRICS, metric_meanings, table_keys
+from deepfake_lib.evaluation.metrics import summarize_scores
 from deepfake_lib.evaluation.score_files import (
     MatchedScores,
 )
@@ -73,7 +74,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
-    keys = ("eer", "min_dcf", "act_dcf", "cllr", "min_cllr", "auc")
+    keys = table_keys()
     ci = report.get("ci") or {}
     out: dict[str, Any] = {key: report[key] for key in keys}
     out.update({f"{key}_ci": list(ci[key]) if key in ci else None for key in keys})
@@ -159,7 +160,7 @@ def score_report(
             "bonafide_rejected_text": format_rate(fn, fn + tp, confidence=confidence),
         },
         "per_attack": rows,
-        "meanings": METRIC_MEANINGS,
+        "meanings": metric_meanings(),
     }
 
 
@@ -189,8 +190,8 @@ def format_report(report: dict[str, Any], *, title: str = "") -> str:
         + f"; accepted spoofs counted at {report['threshold']:.4g} ({where})",
         "",
     ]
-    columns = ("EER %", "minDCF", "actDCF", "Cllr", "minCllr")
-    keys = ("eer", "min_dcf", "act_dcf", "cllr", "min_cllr")
+    keys = [k for k in table_keys() if k in report["pooled"]]
+    columns = tuple("EER %" if k == "eer" else METRICS[k].label for k in keys)
     table = [("attack", "n spoof", *columns, "spoofs accepted")]
     for name, row in [("pooled", report["pooled"]), *((r["attack"], r) for r in report["per_attack"])]:
         n_spoof = report["n_spoof"] if name == "pooled" else row["n_spoof"]
@@ -206,16 +207,7 @@ def format_report(report: dict[str, Any], *, title: str = "") -> str:
         "",
         f"bona fide rejected at {report['threshold']:.4g}: {report['pooled']['bonafide_rejected_text']}",
     ]
-    lines += [
-        f"{name}: {meaning}"
-        for name, meaning in (
-            ("EER", METRIC_MEANINGS["eer"]),
-            ("minDCF", METRIC_MEANINGS["min_dcf"]),
-            ("actDCF", METRIC_MEANINGS["act_dcf"]),
-            ("Cllr", METRIC_MEANINGS["cllr"]),
-            ("minCllr", METRIC_MEANINGS["min_cllr"]),
-        )
-    ]
+    lines += [f"{METRICS[k].label}: {METRICS[k].meaning}" for k in keys]
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from deepfake_lib.evaluation.costs import ASVSPOOF5_COSTS, DetectionCosts
 from deepfake_lib.evaluation.error_rates import format_rate
 from deepfake_lib.evaluation.intervals import bootstrap_ci
+from deepfake_lib.evaluation.metric_registry import METRICS, bootstrap_keys
 from deepfake_lib.evaluation.metrics import compute_metrics
 
 __all__ = [
@@ -117,9 +118,10 @@ def eer_row(
     confidence: float = 0.95,
     costs: DetectionCosts = ASVSPOOF5_COSTS,
 ) -> dict[str, Any]:
-    """Flat columns eer, auc, min_dcf, each with ``_low``/``_high`` bounds, and at ``threshold``
-    (the run's threshold; accept as bona fide when ``score >= threshold``) also accuracy and
-    act_dcf with bounds, far and frr, the counts ``n_spoof_accepted`` and ``n_bonafide_rejected``,
+    """Flat columns for every bootstrapped metric of the table (eer, min_dcf, cllr, min_cllr, auc,
+    and any registered since), each with ``_low``/``_high`` bounds; at ``threshold`` (the run's
+    threshold; accept as bona fide when ``score >= threshold``) also accuracy and act_dcf with
+    bounds, far and frr, the counts ``n_spoof_accepted`` and ``n_bonafide_rejected``,
     and ``spoof_accepted`` / ``bonafide_rejected``: those counts as :func:`~deepfake_lib.evaluation.metrics.
     format_rate` text with an exact interval (``"0 of 11, at most 24% at 95%"``).
 
@@ -136,7 +138,7 @@ def eer_row(
     nan = float("nan")
     labels = np.asarray(labels, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
-    keys = ["eer", "auc", "min_dcf"] + (["accuracy", "act_dcf"] if threshold is not None else [])
+    keys = [k for k in bootstrap_keys() if threshold is not None or not METRICS[k].at_threshold]
     values: dict[str, float] = {k: nan for k in keys}
     bounds: dict[str, tuple[float, float]] = {k: (nan, nan) for k in keys}
     far = frr = nan

@@ -15,7 +15,6 @@ Every score follows the project's convention: higher means more bona fide (log-o
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,8 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-import torchaudio
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -36,13 +33,11 @@ from deepfake_lib.corpora.sources import group_column, load_example_audio
 from deepfake_lib.evaluation.error_rates import compute_eer
 from deepfake_lib.evaluation.metrics import summarize_scores
 from deepfake_lib.evaluation.summaries import eer_row, require_columns, save_dir, score_groups
-from deepfake_lib.runs import torch_threads
+from deepfake_lib.modeling.lfcc import extract_lfcc_frames, extract_lfcc_stats
 
 __all__ = [
     "evaluate_classical_baselines",
     "evaluate_shortcut_control",
-    "extract_lfcc_frames",
-    "extract_lfcc_stats",
     "extract_trivial_features",
     "fit_lfcc_gmm",
     "fit_logistic_baseline",
@@ -54,6 +49,7 @@ __all__ = [
     "SYSTEM_TRIVIAL_LR",
     "TRIVIAL_FEATURES",
 ]
+
 
 TRIVIAL_FEATURES: tuple[str, ...] = (
     "duration_s",
@@ -84,41 +80,6 @@ def extract_trivial_features(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     stats = level_stats(x, sample_rate)
     stats["sample_rate"] = float(sample_rate)
     return np.array([stats[name] for name in TRIVIAL_FEATURES], dtype=np.float64)
-
-
-@functools.lru_cache(maxsize=8)
-def _lfcc_transform(sample_rate: int, n_lfcc: int) -> torchaudio.transforms.LFCC:
-    """LFCC transform: 25 ms Hann frames every 10 ms, 512-point FFT, 70 linear filters."""
-    win = int(round(0.025 * sample_rate))
-    hop = int(round(0.010 * sample_rate))
-    n_fft = 1 << (win - 1).bit_length()
-    return torchaudio.transforms.LFCC(
-        sample_rate=sample_rate,
-        n_filter=70,
-        n_lfcc=n_lfcc,
-        log_lf=True,
-        speckwargs={"n_fft": n_fft, "win_length": win, "hop_length": hop, "center": True},
-    )
-
-
-def extract_lfcc_frames(wave_16k: np.ndarray, sample_rate: int = 16000, n_lfcc: int = 20) -> np.ndarray:
-    """Frame-level LFCCs and their deltas: [frames, 2 * n_lfcc] float32 (10 ms hop)."""
-    x = np.asarray(wave_16k, dtype=np.float32)
-    if x.ndim != 1 or x.shape[0] == 0:
-        raise ValueError(f"wave_16k: expected a mono clip [samples], got shape {x.shape}")
-    with torch.no_grad(), torch_threads(1):
-        tensor = torch.tensor(x)  # a copy: the input may be a read-only array
-        lfcc = _lfcc_transform(int(sample_rate), int(n_lfcc))(tensor)
-        lfcc = torch.nan_to_num(lfcc, nan=0.0, neginf=-100.0, posinf=100.0)
-        delta = torchaudio.functional.compute_deltas(lfcc[None])[0]
-        frames = torch.cat([lfcc, delta], dim=0).T
-    return frames.numpy()
-
-
-def extract_lfcc_stats(wave_16k: np.ndarray, sample_rate: int = 16000, n_lfcc: int = 20) -> np.ndarray:
-    """Utterance-level LFCC statistics: mean and std over time of LFCCs and deltas, [4 * n_lfcc]."""
-    frames = extract_lfcc_frames(wave_16k, sample_rate, n_lfcc).astype(np.float64)
-    return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
 
 
 def fit_logistic_baseline(features_train: np.ndarray, labels_train: np.ndarray, seed: int = 0) -> Pipeline:

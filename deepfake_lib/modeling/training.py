@@ -37,21 +37,22 @@ from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 from deepfake_lib.audio.augmentation import AugmentConfig, Augmenter
 from deepfake_lib.audio.signal import crop_or_pad, resample
 from deepfake_lib.config import ExperimentConfig
-from deepfake_lib.corpora.embedded import CorpusConfig
+from deepfake_lib.corpora.experiment_data import corpus_config_for, prepare_data
 from deepfake_lib.corpora.sources import (
     assign_splits,
     group_column,
     iter_group_kfold,
     load_example_native,
     load_source,
-    make_splits,
     split_table,
 )
 from deepfake_lib.evaluation.error_rates import selection_score
-from deepfake_lib.evaluation.metrics import METRIC_MEANINGS, compute_metrics, summarize_scores
+from deepfake_lib.evaluation.metric_registry import metric_meanings
+from deepfake_lib.evaluation.metrics import compute_metrics, summarize_scores
 from deepfake_lib.evaluation.probability import score_from_logits
 from deepfake_lib.modeling.baselines import evaluate_shortcut_control
-from deepfake_lib.modeling.models import count_parameters, load_model, save_model
+from deepfake_lib.modeling.loaded_model import count_parameters
+from deepfake_lib.modeling.models import load_model_for, save_model
 from deepfake_lib.runs import (
     CHECKPOINT_STATE,
     EMBEDDED_CAVEAT,
@@ -60,59 +61,33 @@ from deepfake_lib.runs import (
     clear_complete,
     find_complete_checkpoint,
     mark_complete,
-    peak_rss_mb,
-    resolve_device,
-    resolve_precision,
-    set_seed,
     state_dict_checksum,
     write_json,
 )
 from deepfake_lib.scoring import EvalClips, predict_logits, scores_table
+from deepfake_lib.torch_settings import peak_rss_mb, resolve_device, resolve_precision, set_seed
 
 __all__ = [
     "AudioCollator",
     "class_weights_for",
     "ClipDataset",
-    "corpus_config_for",
     "cross_validate",
     "DetectorTrainer",
     "fine_tune",
     "history_table",
-    "prepare_data",
     "profile_preprocessing",
+    "run_report",
     "RunStateCallback",
     "SELECTION_METRIC",
+    "TRAINING_ARGS_FILE",
+    "training_arguments",
 ]
 
+
+TRAINING_ARGS_FILE = "training_args.json"
+"""The ``TrainingArguments`` a run used, as JSON in its folder (notebook 03 shows them)."""
+
 log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------------------
-# data preparation
-# --------------------------------------------------------------------------------------
-def corpus_config_for(cfg: ExperimentConfig) -> Any:
-    """The :class:`~deepfake_lib.corpora.embedded.CorpusConfig` that ``cfg`` asks for."""
-    return CorpusConfig(
-        n_utterances=cfg.n_utterances,
-        spoofs_per_utterance=cfg.spoofs_per_utterance,
-        difficulty=cfg.difficulty,
-        seed=cfg.seed,
-    )
-
-
-def prepare_data(cfg: ExperimentConfig) -> tuple[Any, Any]:
-    """Load ``cfg.data_source`` and split it into train/validation/test by groups.
-
-    Returns ``(DatasetDict, LoadReport)``. Deterministic given the config, so every notebook
-    that calls it sees the same split.
-    """
-    dd, report = load_source(
-        cfg.data_source,
-        corpus_config=corpus_config_for(cfg) if cfg.is_embedded else None,
-        skip_bad_audio=cfg.skip_bad_audio,
-    )
-    splits = make_splits(dd, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
-    return splits, report
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -344,6 +319,10 @@ def fine_tune(
     warning), and every checkpoint carries the epoch scores so far and the elapsed time
     (:data:`deepfake_lib.runs.CHECKPOINT_STATE`), so ``epoch_scores.csv`` holds every epoch and
     ``train_seconds`` counts the whole run (up to the checkpoint resumed from) after a kill.
+
+    Long because the Trainer's two hooks (per-epoch scores, checkpoint state) close over the
+    run's own state (epoch scores so far, start time, rank), which keeps kill-safety and resume
+    in one place; the arguments, the resume state and the report are helpers of their own.
     """
     run = Path(run_dir) if run_dir is not None else cfg.run_path
     device = resolve_device(cfg.device)
@@ -351,46 +330,12 @@ def fine_tune(
     set_seed(cfg.seed)
     started = time.perf_counter()
 
-    args = TrainingArguments(
-        output_dir=str(run / RUN_FILES["checkpoints"]),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        num_train_epochs=cfg.epochs,
-        lr_scheduler_type="linear",
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        logging_strategy="epoch",
-        load_best_model_at_end=True,
-        metric_for_best_model=SELECTION_METRIC,  # validation EER, ties broken by AUC
-        greater_is_better=False,
-        save_total_limit=2,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        fp16=precision == "fp16",
-        bf16=precision == "bf16",
-        use_cpu=device == "cpu",
-        dataloader_num_workers=cfg.num_workers,
-        remove_unused_columns=False,
-        report_to="none",
-        disable_tqdm=True,
-        max_grad_norm=1.0,
-        ddp_find_unused_parameters=True,
-    )
+    args = training_arguments(cfg, run, device=device, precision=precision)
     is_main = args.process_index == 0
     with args.main_process_first(desc="prepare data"):
         splits = data if data is not None else prepare_data(cfg)[0]
 
-    loaded = load_model(
-        cfg.model_source,
-        freeze_feature_encoder=cfg.freeze_feature_encoder,
-        freeze_base=cfg.freeze_base,
-        use_weighted_layer_sum=cfg.use_weighted_layer_sum,
-        keep_layers=cfg.keep_layers,
-        seed=cfg.seed,
-    )
+    loaded = load_model_for(cfg)
     max_samples = int(round(cfg.train_crop_s * TARGET_SAMPLE_RATE))
     train_ds = ClipDataset(
         splits["train"], max_samples=max_samples, augment=cfg.augment_training, seed=cfg.seed
@@ -407,19 +352,9 @@ def fine_tune(
         clear_complete(run)
         cfg.to_json(run / RUN_FILES["config"])
         split_table(splits).to_csv(run / RUN_FILES["splits"], index=False)
+        (run / TRAINING_ARGS_FILE).write_text(args.to_json_string() + "\n")  # what the Trainer was given
 
-    resume_from = find_complete_checkpoint(run / RUN_FILES["checkpoints"]) if cfg.resume else None
-    prior_seconds = 0.0
-    epoch_rows: list[pd.DataFrame] = []
-    if resume_from is not None:
-        state = json.loads((resume_from / CHECKPOINT_STATE).read_text())
-        prior_seconds = float(state.get("train_seconds", 0.0))
-        if (resume_from / RUN_FILES["epoch_scores"]).is_file():
-            epoch_rows.append(
-                pd.read_csv(
-                    resume_from / RUN_FILES["epoch_scores"], dtype={"clip_id": str, "utterance_id": str}
-                )
-            )
+    resume_from, prior_seconds, epoch_rows = _resume_state(run, cfg)
 
     def save_run_state(folder: Path) -> None:
         """The run's state at checkpoint ``folder``; :data:`CHECKPOINT_STATE` last (it marks the rest)."""
@@ -436,15 +371,8 @@ def fine_tune(
         if record_epoch_scores and is_main:
             model = trainer.accelerator.unwrap_model(trainer.model)
             for name, ds in (("validation", val_ds), ("test", test_ds)):
-                logits = predict_logits(
-                    model,
-                    loaded.feature_extractor,
-                    ds,
-                    batch_size=cfg.batch_size,
-                    window_s=cfg.eval_window_s,
-                    precision=precision,
-                )
-                t = scores_table(ds, logits)[["clip_id", "utterance_id", "label", "attack", "score"]]
+                scored = _score_split(model, loaded.feature_extractor, ds, cfg, precision)
+                t = scored[["clip_id", "utterance_id", "label", "attack", "score"]]
                 t.insert(0, "split", name)
                 t.insert(0, "epoch", epoch)
                 epoch_rows.append(t)
@@ -481,38 +409,126 @@ def fine_tune(
 
     loaded.model = model
     save_model(loaded, run / RUN_FILES["model"])
-    val_table = scores_table(
-        val_ds,
-        predict_logits(
-            model,
-            loaded.feature_extractor,
-            val_ds,
-            batch_size=cfg.batch_size,
-            window_s=cfg.eval_window_s,
-            precision=precision,
-        ),
-    )
-    test_table = scores_table(
-        test_ds,
-        predict_logits(
-            model,
-            loaded.feature_extractor,
-            test_ds,
-            batch_size=cfg.batch_size,
-            window_s=cfg.eval_window_s,
-            precision=precision,
-        ),
-    )
-    val_metrics = compute_metrics(val_table["label"], val_table["score"])
-    threshold = val_metrics["eer_threshold"]
-    # Cllr is of likelihood ratios: remove the bona fide prior the classifier was trained with
-    # (0.5 when inverse-frequency class weights balanced the loss).
+    tables = {
+        name: _score_split(model, loaded.feature_extractor, ds, cfg, precision)
+        for name, ds in (("validation", val_ds), ("test", test_ds))
+    }
     weighted = cfg.class_weighting and class_weights_for(train_ds.labels) is not None
-    prior_real = 0.5 if weighted else float(np.mean(train_ds.labels))
-    best_epoch = _best_epoch(trainer, history)
+    metrics = run_report(
+        cfg,
+        splits,
+        tables,
+        # Cllr is of likelihood ratios: remove the bona fide prior the classifier was trained with
+        # (0.5 when inverse-frequency class weights balanced the loss).
+        prior_real=0.5 if weighted else float(np.mean(train_ds.labels)),
+        extra={
+            "best_epoch": _best_epoch(trainer, history),
+            "epochs_run": int(history["epoch"].max()) if len(history) else 0,
+            "train_seconds": round(train_seconds, 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "device": device,
+            "precision": precision,
+            "n_parameters": count_parameters(model),
+            "model_checksum": state_dict_checksum(model),
+            "world_size": args.world_size,
+            "notes": notes,
+        },
+        shortcut_control=shortcut_control,
+    )
+    val_table, test_table = tables["validation"], tables["test"]
+    history.to_csv(run / RUN_FILES["history"], index=False)
+    val_table.to_csv(run / RUN_FILES["validation_scores"], index=False)
+    test_table.to_csv(run / RUN_FILES["test_scores"], index=False)
+    if epoch_rows:
+        pd.concat(epoch_rows, ignore_index=True).to_csv(run / RUN_FILES["epoch_scores"], index=False)
+    write_json(run / RUN_FILES["metrics"], metrics)
+    mark_complete(run, "run", writer="deepfake_lib.modeling.training.fine_tune")
+    return RunResult(run, history, metrics, test_table, val_table, notes)
+
+
+def _score_split(
+    model: Any, feature_extractor: Any, ds: EvalClips, cfg: ExperimentConfig, precision: str
+) -> pd.DataFrame:
+    """Per-clip scores of one evaluation split by the one scoring path (windows as ``cfg`` says)."""
+    logits = predict_logits(
+        model,
+        feature_extractor,
+        ds,
+        batch_size=cfg.batch_size,
+        window_s=cfg.eval_window_s,
+        precision=precision,
+    )
+    return scores_table(ds, logits)
+
+
+def training_arguments(cfg: ExperimentConfig, run: Path, *, device: str, precision: str) -> TrainingArguments:
+    """The ``transformers.TrainingArguments`` of a run: per-epoch evaluation and checkpoints in
+    ``run/checkpoints``, the best validation EER kept (ties broken by AUC), fp16/bf16 as
+    ``precision`` says, no progress bars. Warm-up steps are set once the training set is known."""
+    return TrainingArguments(
+        output_dir=str(run / RUN_FILES["checkpoints"]),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        num_train_epochs=cfg.epochs,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="epoch",
+        load_best_model_at_end=True,
+        metric_for_best_model=SELECTION_METRIC,  # validation EER, ties broken by AUC
+        greater_is_better=False,
+        save_total_limit=2,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        fp16=precision == "fp16",
+        bf16=precision == "bf16",
+        use_cpu=device == "cpu",
+        dataloader_num_workers=cfg.num_workers,
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=True,
+        max_grad_norm=1.0,
+        ddp_find_unused_parameters=True,
+    )
+
+
+def _resume_state(run: Path, cfg: ExperimentConfig) -> tuple[Path | None, float, list[pd.DataFrame]]:
+    """With ``cfg.resume``: the newest complete checkpoint, the training seconds it recorded and
+    the epoch scores so far; otherwise ``(None, 0.0, [])``."""
+    resume_from = find_complete_checkpoint(run / RUN_FILES["checkpoints"]) if cfg.resume else None
+    if resume_from is None:
+        return None, 0.0, []
+    state = json.loads((resume_from / CHECKPOINT_STATE).read_text())
+    epoch_rows = []
+    if (resume_from / RUN_FILES["epoch_scores"]).is_file():
+        epoch_rows.append(
+            pd.read_csv(resume_from / RUN_FILES["epoch_scores"], dtype={"clip_id": str, "utterance_id": str})
+        )
+    return resume_from, float(state.get("train_seconds", 0.0)), epoch_rows
+
+
+def run_report(
+    cfg: ExperimentConfig,
+    splits: Any,
+    tables: dict[str, pd.DataFrame],
+    *,
+    prior_real: float,
+    extra: dict[str, Any],
+    shortcut_control: bool = True,
+) -> dict[str, Any]:
+    """The content of ``metrics.json``: the threshold chosen on validation (its EER threshold),
+    :func:`~deepfake_lib.evaluation.metrics.summarize_scores` of the test and validation score
+    tables at that threshold (grouped intervals), every metric's meaning, ``extra`` (timings,
+    memory, parameters ...) and the trivial-feature shortcut control on the same split."""
+    val_table, test_table = tables["validation"], tables["test"]
+    threshold = compute_metrics(val_table["label"], val_table["score"])["eer_threshold"]
     metrics: dict[str, Any] = {
         "data_source": cfg.data_source,
         "model_source": cfg.model_source,
+        "backend": cfg.backend,
         "caveat": EMBEDDED_CAVEAT if cfg.is_embedded else "",
         "threshold": {"value": threshold, "chosen_on": "validation EER"},
         **{
@@ -527,31 +543,15 @@ def fine_tune(
             )
             for split, table in (("test", test_table), ("validation", val_table))
         },
-        "metric_meanings": METRIC_MEANINGS,
-        "best_epoch": best_epoch,
-        "epochs_run": int(history["epoch"].max()) if len(history) else 0,
-        "train_seconds": round(train_seconds, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "device": device,
-        "precision": precision,
-        "n_parameters": count_parameters(model),
+        "metric_meanings": metric_meanings(),
         "n_clips": {k: len(v) for k, v in splits.items()},
-        "model_checksum": state_dict_checksum(model),
-        "world_size": args.world_size,
-        "notes": notes,
+        **extra,
     }
     if shortcut_control:
         metrics["shortcut_control"] = evaluate_shortcut_control(
             splits, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed
         )
-    history.to_csv(run / RUN_FILES["history"], index=False)
-    val_table.to_csv(run / RUN_FILES["validation_scores"], index=False)
-    test_table.to_csv(run / RUN_FILES["test_scores"], index=False)
-    if epoch_rows:
-        pd.concat(epoch_rows, ignore_index=True).to_csv(run / RUN_FILES["epoch_scores"], index=False)
-    write_json(run / RUN_FILES["metrics"], metrics)
-    mark_complete(run, "run", writer="deepfake_lib.modeling.training.fine_tune")
-    return RunResult(run, history, metrics, test_table, val_table, notes)
+    return metrics
 
 
 def _best_epoch(trainer: Any, history: pd.DataFrame) -> int | None:

@@ -88,7 +88,7 @@ def plot_training_history(history: pd.DataFrame, *, best_epoch: int | None = Non
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_title("Validation EER and accuracy")
     if best_epoch is None and "eval_eer" in h and h["eval_eer"].notna().any():
-        from deepfake_lib.evaluation.metrics import selection_score
+        from deepfake_lib.evaluation.error_rates import selection_score
 
         ranked = h.dropna(subset=["eval_eer"])
         aucs = ranked["eval_auc"].fillna(0.0) if "eval_auc" in ranked else [0.0] * len(ranked)
@@ -176,7 +176,7 @@ def plot_roc_det(labels: Any, scores: Any, *, name: str | None = None) -> Any:
     from scipy.stats import norm
     from sklearn.metrics import roc_auc_score
 
-    from deepfake_lib.evaluation.metrics import compute_det_curve, compute_eer
+    from deepfake_lib.evaluation.error_rates import compute_det_curve, compute_eer
 
     systems = _as_systems(labels, scores, name)
     fig = _new_figure((11.5, 5.4 + 0.25 * math.ceil(len(systems) / 3)))
@@ -235,7 +235,7 @@ def plot_far_frr(labels: Any, scores: Any, *, threshold: float | None = None, na
     = more bona fide); ``threshold`` (a score, e.g. the validation EER threshold) is drawn with
     the FAR and FRR it gives on these clips.
     """
-    from deepfake_lib.evaluation.metrics import compute_det_curve, compute_eer
+    from deepfake_lib.evaluation.error_rates import compute_det_curve, compute_eer
 
     y = np.asarray(labels, dtype=int)
     s = np.asarray(scores, dtype=float)

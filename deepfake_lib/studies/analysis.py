@@ -32,6 +32,7 @@ import pandas as pd
 from deepfake_lib import TARGET_SAMPLE_RATE
 from deepfake_lib.config import ExperimentConfig
 from deepfake_lib.corpora.embedded import CorpusConfig
+from deepfake_lib.corpora.experiment_data import prepare_data
 from deepfake_lib.deploy.detector import Detector
 from deepfake_lib.evaluation.calibration import calibrate_scores
 from deepfake_lib.modeling.baselines import (
@@ -42,8 +43,8 @@ from deepfake_lib.modeling.baselines import (
     evaluate_shortcut_control,
     summarize_system,
 )
-from deepfake_lib.modeling.models import LoadedModel, load_model
-from deepfake_lib.modeling.training import prepare_data
+from deepfake_lib.modeling.loaded_model import LoadedModel
+from deepfake_lib.modeling.models import load_model
 from deepfake_lib.runs import RUN_FILES, RunResult, load_run, load_run_config
 from deepfake_lib.scoring import EvalClips
 from deepfake_lib.studies.attacks import leave_one_attack_out, per_attack_eer

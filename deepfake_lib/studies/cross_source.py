@@ -15,6 +15,7 @@ import numpy as np
 
 from deepfake_lib.corpora.sources import load_source
 from deepfake_lib.evaluation.error_rates import accuracy_at_threshold
+from deepfake_lib.evaluation.metric_registry import bootstrap_keys
 from deepfake_lib.evaluation.metrics import summarize_scores
 from deepfake_lib.evaluation.summaries import save_dir, score_groups, slug
 from deepfake_lib.modeling.models import load_model
@@ -99,11 +100,7 @@ def evaluate_cross_source(
         "threshold": threshold,
         "threshold_from": "the run's validation EER threshold",
         "metrics": summary,
-        "in_domain_test": {
-            k: test.get(k)
-            for k in ("eer", "auc", "min_dcf", "act_dcf", "cllr", "min_cllr", "accuracy", "n", "ci")
-            if k in test
-        },
+        "in_domain_test": {k: test.get(k) for k in (*bootstrap_keys(), "n", "ci") if k in test},
     }
     folder = save_dir(out_dir)
     if folder is not None:
