@@ -75,7 +75,7 @@ clean:  ## remove runs/, data caches and build leftovers (keeps .venv)
 
 .PHONY: realdata realdata-deps
 
-realdata-deps: setup  ## install the Debian packages of the real-speech corpus (Asterisk prompts, flite; apt-get)
+realdata-deps: setup  ## install the Debian packages of the real-speech corpus (Asterisk prompt sets, flite, festival, espeak-ng; apt-get)
 	$(if $(filter 0,$(shell id -u)),,sudo )apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -E )apt-get install -y -q $$($(PY) -m deepfake_lib.corpora.real_speech --apt-packages)
 

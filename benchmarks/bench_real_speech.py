@@ -4,29 +4,30 @@ Figures, measured in one run:
 
 * the build: wall seconds and the peak memory of the whole process tree (the builder, its worker
   processes and their TTS subprocesses, sampled every 0.2 s): the sum of RSS (counts shared
-  libraries once per process), the sum of PSS (shares them out) and the largest single RSS of ``python -m deepfake_lib.corpora.real_speech --force``, and the
-  per-method compute seconds the builder records (``build.json`` in the corpus folder);
-* the shortcut control: per cue (duration, level, leading/trailing silence, sample rate,
-  energy above 4 kHz) its EER on the whole corpus and the label-permutation null's 1% quantile;
-* baselines, mean EER (and range) over several group splits under two protocols:
-  ``prompt``-disjoint (every rendering and spoof of a prompt on one side; speakers are shared)
-  and ``speaker``-disjoint (``deepfake_lib.corpora.sources.assign_splits`` over ``speaker_id``, as the
-  notebooks split): LFCC + logistic regression, LFCC-GMM, cheap spectral features (band
-  energies, centroid, roll-off) + LR, the cues + LR and the library's shortcut features + LR;
-  EER per attack (bona fide test clips against that attack's test clips), the re-synthesis
-  attacks alone (TTS clips dropped from training and test), and leave-one-method-out for
-  LFCC + LR (trained without that method, scored on it) next to the seen-method figure.
+  libraries once per process), the sum of PSS (shares them out) and the largest single RSS of
+  ``python -m deepfake_lib.corpora.real_speech``, and the per-method compute seconds the builder
+  records (``build.json`` in the corpus folder). The benchmark builds only into a folder that does
+  not exist yet (default a fresh ``data/real_speech_bench-<time>``): it never replaces a corpus;
+* the shortcut audit: each of the 29 cheap cues (:mod:`deepfake_lib.audio.cues`) alone, pooled and
+  per attack, against the label-permutation null;
+* speaker-grouped cross-validation (one fold per bona fide speaker, with the spoofs made from its
+  recordings; the text-to-speech voices spread over the folds): LFCC + logistic regression,
+  LFCC-GMM, the 29-cue control and the library's 5 trivial features, pooled out-of-fold EER, all
+  attacks and per attack, with a bootstrap interval over speakers and voices; per-fold EERs;
+  the control's permutation null (the whole cross-validation on shuffled labels);
+* leave-one-generator-out across the same folds (LFCC + LR and the control);
+* prompt-grouped cross-validation (5 folds by prompt id), the secondary same-speaker figures.
 
 The host is shared: compare timings only with a similar load (the JSON records the load average).
 
-Usage: ``python benchmarks/bench_real_speech.py [--small] [--skip-build] [--splits 5]``.
-Writes ``benchmarks/results/real_speech.json`` (``real_speech_small.json`` with ``--small``).
+Usage: ``python benchmarks/bench_real_speech.py [--small] [--skip-build --out FOLDER] [--quick]``.
+Writes ``benchmarks/results/real_speech.json`` (``real_speech_small.json`` with ``--small``);
+``benchmarks/report.py --update README.md`` renders its tables.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
@@ -38,30 +39,37 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psutil
 
+from deepfake_lib.audio import cues
 from deepfake_lib.config import resolve_path
-from deepfake_lib.corpora import real_speech, real_speech_channel
-from deepfake_lib.corpora.sources import assign_splits, load_example_native
-from deepfake_lib.corpora.spoof_generators import RESYNTHESIS_METHODS
+from deepfake_lib.corpora import real_speech
+from deepfake_lib.corpora.sources import load_example_native
+from deepfake_lib.evaluation import folds as folds_mod
+from deepfake_lib.evaluation import shortcuts
 from deepfake_lib.evaluation.error_rates import compute_eer
 from deepfake_lib.modeling import baselines, lfcc
+from deepfake_lib.studies import grouped_cv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def measure_build(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Run the builder in a subprocess; wall seconds and peak RSS (MB) of its process tree."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "deepfake_lib.corpora.real_speech",
-        "--out",
-        str(out),
-        "--force",
-        "--workers",
-        str(args.workers),
-    ] + (["--small"] if args.small else [])
+    cmd = (
+        [
+            sys.executable,
+            "-m",
+            "deepfake_lib.corpora.real_speech",
+            "--out",
+            str(out),
+            "--workers",
+            str(args.workers),
+        ]
+        + (["--small"] if args.small else [])
+        + (["--prompts", str(args.prompts)] if args.prompts else [])
+    )
     peak = peak_pss = peak_one = 0.0
     done = threading.Event()
     t0 = time.perf_counter()
@@ -106,178 +114,233 @@ def measure_build(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     }
 
 
-def cheap_spectral_features(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Band energies (8 bands 0-4 kHz, dB re total), centroid and 85% roll-off (mean, std; Hz): [12]."""
-    import librosa
-
-    power = np.abs(librosa.stft(wave, n_fft=512, hop_length=160)) ** 2
-    freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=512)
-    total = power.sum() + 1e-20
-    edges = np.linspace(0, 4000, 9)
-    bands = [
-        10 * np.log10(power[(freqs >= lo) & (freqs < hi)].sum() / total + 1e-12)
-        for lo, hi in itertools.pairwise(edges)
-    ]
-    centroid = librosa.feature.spectral_centroid(S=power, sr=sample_rate)[0]
-    rolloff = librosa.feature.spectral_rolloff(S=power, sr=sample_rate)[0]
-    return np.array([*bands, centroid.mean(), centroid.std(), rolloff.mean(), rolloff.std()])
+SYSTEMS: dict[str, str] = {
+    "lfcc_lr": "LFCC + LR",
+    "lfcc_gmm": "LFCC-GMM (16 components)",
+    "cheap_cues_lr": "cheap-cue control: 29 cues + LR",
+    "trivial_lr": "the library's 5 trivial features + LR",
+}
+"""System key -> name shown in the tables."""
 
 
-def extract_all(folder: Path) -> dict[str, Any]:
-    """Metadata, waves and every feature set of the corpus in ``folder``."""
+def _clip_features(item: tuple[bytes, int]) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Cheap cues, LFCC statistics and trivial features of one clip (in a worker process)."""
+    import io
+
+    import soundfile as sf
+
+    wave, sr = sf.read(io.BytesIO(item[0]), dtype="float32")
+    return (
+        cues.extract_cheap_cues(wave, sr),
+        lfcc.extract_lfcc_stats(wave, sr),
+        baselines.extract_trivial_features(wave, sr),
+    )
+
+
+def extract_all(folder: Path, *, workers: int = 2) -> dict[str, Any]:
+    """Metadata, 16 kHz waves and every feature set of the corpus in ``folder``."""
+    import concurrent.futures as cf
+
     dd, _ = real_speech.load_corpus(folder)
     ds = dd["train"]
     meta = ds.select_columns(["clip_id", "label", "attack", "speaker_id", "utterance_id"]).to_pandas()
     meta["prompt_id"] = meta["utterance_id"].str.split(":", n=1).str[1]
-    waves, feats = [], {"lfcc": [], "spectral": [], "cues": [], "trivial": []}
-    cue_dicts = []
-    for ex in ds:
-        wave, sr = load_example_native(ex)
-        waves.append(wave)
-        cues = real_speech_channel.measure_clip_cues(wave, sr)
-        cue_dicts.append(cues)
-        feats["cues"].append([cues[k] for k in real_speech_channel.CUE_NAMES])
-        feats["trivial"].append(baselines.extract_trivial_features(wave, sr))
-        feats["lfcc"].append(lfcc.extract_lfcc_stats(wave, sr))
-        feats["spectral"].append(cheap_spectral_features(wave, sr))
+    items = [(ex["audio"]["bytes"], int(ex["sample_rate"])) for ex in ds]
+    waves = [load_example_native(ex)[0] for ex in ds]
+    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(_clip_features, items, chunksize=8))
     return {
         "meta": meta,
         "waves": waves,
-        "cue_dicts": cue_dicts,
-        **{k: np.array(v) for k, v in feats.items()},
+        "cues": pd.DataFrame([r[0] for r in rows])[list(cues.CHEAP_CUE_NAMES)],
+        "lfcc_lr": np.stack([r[1] for r in rows]),
+        "cheap_cues_lr": np.array([[r[0][k] for k in cues.CHEAP_CUE_NAMES] for r in rows]),
+        "trivial_lr": np.stack([r[2] for r in rows]),
     }
 
 
-def split_masks(meta: Any, protocol: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train mask, test mask): validation joins training (no model selection here)."""
-    groups = meta["prompt_id"] if protocol == "prompt" else meta["speaker_id"]
-    names = assign_splits(
-        groups.to_numpy(), meta["label"].to_numpy(), val_fraction=0.15, test_fraction=0.2, seed=seed
+def make_systems(data: dict[str, Any], seed: int = 0) -> dict[str, tuple[Any, Any]]:
+    """System key -> (fit(train index), score(model, test index)) on the corpus's features."""
+    y = data["meta"]["label"].to_numpy()
+    systems: dict[str, tuple[Any, Any]] = {}
+    for key in ("lfcc_lr", "cheap_cues_lr", "trivial_lr"):
+        x = data[key]
+        systems[key] = (
+            lambda idx, x=x: baselines.fit_logistic_baseline(x[idx], y[idx], seed=seed),
+            lambda m, idx, x=x: baselines.score_baseline(m, x[idx]),
+        )
+    frames = [lfcc.extract_lfcc_frames(w) for w in data["waves"]]
+    systems["lfcc_gmm"] = (
+        lambda idx: _fit_gmm_frames([frames[i] for i in idx], y[idx], seed),
+        lambda m, idx: m.score_frames([frames[i] for i in idx]),
     )
-    return names != "test", names == "test"
+    return systems
 
 
-def _eer(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    if len(set(labels.tolist())) < 2:
-        return None
-    return float(compute_eer(labels, scores).eer)
+def _fit_gmm_frames(frames: list[np.ndarray], labels: np.ndarray, seed: int) -> baselines.LfccGmm:
+    """One diagonal GMM (16 components) per class on precomputed LFCC frames (at most 30000 each)."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    gmms = {}
+    for cls in (0, 1):
+        data = np.concatenate([f for f, lab in zip(frames, labels, strict=True) if lab == cls])
+        if data.shape[0] > 30000:
+            data = data[rng.choice(data.shape[0], 30000, replace=False)]
+        gmms[cls] = GaussianMixture(
+            n_components=16, covariance_type="diag", max_iter=100, reg_covar=1e-3, random_state=seed
+        ).fit(data)
+    return baselines.LfccGmm(real=gmms[1], fake=gmms[0])
 
 
-def evaluate(
-    data: dict[str, Any], protocol: str, seeds: list[int], *, resynthesis_only: bool = False, gmm: bool = True
-) -> dict[str, Any]:
-    """Mean/min/max EER over ``seeds`` per system, overall and per attack."""
-    meta = data["meta"]
-    keep = (
-        meta["attack"].isin(["bonafide", *RESYNTHESIS_METHODS]).to_numpy()
-        if resynthesis_only
-        else np.ones(len(meta), bool)
-    )
-    y = meta["label"].to_numpy()
-    attacks = sorted(a for a in meta.loc[keep, "attack"].unique() if a != "bonafide")
-    systems = ["lfcc_lr", "spectral_lr", "cues_lr", "trivial_lr"] + (["lfcc_gmm"] if gmm else [])
-    runs: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
-    loo: dict[str, list[float]] = {}
-    for seed in seeds:
-        train, test = split_masks(meta, protocol, seed)
-        train, test = train & keep, test & keep
-        if len(set(y[train])) < 2 or len(set(y[test])) < 2:
-            continue
-        scores = {}
-        for name, key in (
-            ("lfcc_lr", "lfcc"),
-            ("spectral_lr", "spectral"),
-            ("cues_lr", "cues"),
-            ("trivial_lr", "trivial"),
-        ):
-            model = baselines.fit_logistic_baseline(data[key][train], y[train], seed=seed)
-            scores[name] = baselines.score_baseline(model, data[key])
-        if gmm:
-            idx = np.flatnonzero(train)
-            model = baselines.fit_lfcc_gmm(
-                [data["waves"][i] for i in idx], y[idx], n_components=16, seed=seed
-            )
-            scores["lfcc_gmm"] = np.full(len(y), np.nan)
-            tidx = np.flatnonzero(test)
-            scores["lfcc_gmm"][tidx] = model.score([data["waves"][i] for i in tidx])
-        for name, s in scores.items():
-            runs[name].setdefault("all", []).append(_eer(y[test], s[test]))
-            for attack in attacks:
-                sel = test & ((meta["attack"] == attack).to_numpy() | (y == 1))
-                if (sel & (y == 0)).any():
-                    runs[name].setdefault(attack, []).append(_eer(y[sel], s[sel]))
-        for attack in attacks:  # leave-one-method-out, LFCC + LR
-            tr = train & (meta["attack"] != attack).to_numpy()
-            sel = test & ((meta["attack"] == attack).to_numpy() | (y == 1))
-            if (sel & (y == 0)).any():
-                model = baselines.fit_logistic_baseline(data["lfcc"][tr], y[tr], seed=seed)
-                loo.setdefault(attack, []).append(
-                    _eer(y[sel], baselines.score_baseline(model, data["lfcc"][sel]))
-                )
-
-    def summary(values: list[float | None]) -> dict[str, Any]:
-        v = [x for x in values if x is not None]
-        if not v:
-            return {"mean": None, "min": None, "max": None, "n_splits": 0}
-        return {
-            "mean": round(float(np.mean(v)), 4),
-            "min": round(min(v), 4),
-            "max": round(max(v), 4),
-            "n_splits": len(v),
-        }
-
+def _per_fold(labels: np.ndarray, scores: np.ndarray, folds: np.ndarray) -> dict[str, Any]:
+    """EER of each fold's own clips: mean, min, max over the folds."""
+    eers = []
+    for k in np.unique(folds):
+        sel = (folds == k) & np.isfinite(scores)
+        if len(set(labels[sel].tolist())) == 2:
+            eers.append(float(compute_eer(labels[sel], scores[sel]).eer))
     return {
-        "systems": {s: {k: summary(v) for k, v in r.items()} for s, r in runs.items()},
-        "lfcc_lr_left_out": {a: summary(v) for a, v in loo.items()},
+        "mean": float(np.mean(eers)) if eers else None,
+        "min": min(eers) if eers else None,
+        "max": max(eers) if eers else None,
+        "n_folds": len(eers),
     }
 
 
-def print_table(title: str, result: dict[str, Any]) -> None:
-    """Mean EER (%) per system and attack."""
-    systems = result["systems"]
-    cols = sorted({k for r in systems.values() for k in r} - {"all"})
-    print(f"\n{title}\n{'system':<14}{'all':>8}" + "".join(f"{c:>13}" for c in cols))
-    for name, r in systems.items():
-        if "all" not in r:
-            print(f"{name:<14} no split had both classes in test")
-            continue
-        print(
-            f"{name:<14}{100 * r['all']['mean']:>7.1f}%"
-            + "".join(
-                f"{100 * r[c]['mean']:>12.1f}%" if r.get(c, {}).get("mean") is not None else f"{'-':>13}"
-                for c in cols
+def evaluate_protocol(
+    data: dict[str, Any],
+    folds: np.ndarray,
+    groups: np.ndarray,
+    *,
+    systems: dict[str, tuple[Any, Any]],
+    n_bootstrap: int,
+    leave_out: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Per system: pooled out-of-fold EER (all and per attack) with a grouped interval, the
+    per-fold EERs, and for the systems in ``leave_out`` the leave-one-generator-out rows."""
+    meta = data["meta"]
+    y = meta["label"].to_numpy()
+    attacks = meta["attack"].to_numpy()
+    out: dict[str, Any] = {}
+    for key, (fit, score) in systems.items():
+        t0 = time.perf_counter()
+        s = grouped_cv.cross_validate(y, folds, fit, score)
+        out[key] = {
+            "pooled": grouped_cv.summarize_pooled(y, s, groups, attacks, n_bootstrap=n_bootstrap),
+            "per_fold": _per_fold(y, s, folds),
+        }
+        if key in leave_out:
+            out[key]["left_out"] = grouped_cv.leave_one_attack_out(
+                y, folds, attacks, groups, fit, score, n_bootstrap=n_bootstrap
             )
-        )
-    loo = result["lfcc_lr_left_out"]
-    print(
-        f"{'lfcc_lr held out':<22}"
-        + "".join(
-            f"{c}: {100 * loo[c]['mean']:.1f}%  " for c in cols if loo.get(c, {}).get("mean") is not None
-        )
+        out[key]["seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"  {SYSTEMS[key]}: pooled EER {100 * out[key]['pooled']['all']['eer']:.1f}%")
+    return out
+
+
+def evaluate_corpus(folder: Path, *, n_bootstrap: int = 1000, n_permutations: int = 20) -> dict[str, Any]:
+    """Every figure of the benchmark on the corpus in ``folder`` (see the module docstring)."""
+    t0 = time.perf_counter()
+    data = extract_all(folder)
+    meta = data["meta"]
+    y = meta["label"].to_numpy()
+    attacks = meta["attack"].to_numpy()
+    speakers = meta["speaker_id"].to_numpy()
+    report: dict[str, Any] = {
+        "corpus": {
+            "folder": folder.name,
+            "clips": len(meta),
+            "by_attack": meta["attack"].value_counts().to_dict(),
+            "bonafide_speakers": sorted(meta.loc[meta["label"] == 1, "speaker_id"].unique().tolist()),
+            "spoof_voices": sorted(meta.loc[meta["label"] == 0, "speaker_id"].unique().tolist()),
+        },
+        "features_s": round(time.perf_counter() - t0, 1),
+    }
+    audit = shortcuts.audit_single_cues(data["cues"], y, attacks, n_permutations=100)
+    report["single_cues"] = audit.to_dict(orient="records")
+    flagged = audit[audit["beats_null"]].sort_values("eer")
+    print("\nsingle cues that beat the permutation null (EER < its 1% quantile):")
+    for r in flagged.itertuples():
+        print(f"  {r.attack:<12} {r.cue:<22} {100 * r.eer:5.1f}%  (null q01 {100 * r.null_q01:.1f}%)")
+    systems = make_systems(data)
+    speaker_folds = folds_mod.assign_speaker_folds(speakers, y)
+    report["speaker_folds"] = {
+        str(k): sorted(set(speakers[speaker_folds == k])) for k in np.unique(speaker_folds)
+    }
+    print(f"\nspeaker-grouped cross-validation, {len(report['speaker_folds'])} folds")
+    report["speaker_cv"] = evaluate_protocol(
+        data,
+        speaker_folds,
+        speakers,
+        systems=systems,
+        n_bootstrap=n_bootstrap,
+        leave_out=("lfcc_lr", "cheap_cues_lr"),
     )
+    fit, score = systems["cheap_cues_lr"]
+    report["speaker_cv"]["cheap_cues_lr"]["permutation_null"] = grouped_cv.permutation_null(
+        y, speaker_folds, attacks, fit, score, n_permutations=n_permutations
+    )
+    prompt_folds = folds_mod.assign_group_folds(meta["prompt_id"].to_numpy(), n_folds=5, seed=0)
+    print("\nprompt-grouped cross-validation (same speakers and voices in training), 5 folds")
+    report["prompt_cv"] = evaluate_protocol(
+        data, prompt_folds, meta["prompt_id"].to_numpy(), systems=systems, n_bootstrap=n_bootstrap
+    )
+    report["evaluation_wall_s"] = round(time.perf_counter() - t0, 1)
+    return report
+
+
+def default_out(small: bool) -> Path:
+    """A fresh folder for the benchmark's own build: ``data/real_speech_bench[_small]-<time>``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return resolve_path(f"data/real_speech_bench{'_small' if small else ''}-{stamp}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", help="the small slice the tests build")
-    parser.add_argument("--out", default=None, help="corpus folder (default data/real_speech[_small])")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="corpus folder: with --skip-build the corpus to measure (default data/real_speech[_small]); "
+        "otherwise a folder that must not exist yet (default a fresh data/real_speech_bench-<time>)",
+    )
     parser.add_argument(
         "--skip-build", action="store_true", help="measure the baselines on an existing corpus"
     )
-    parser.add_argument("--splits", type=int, default=5, help="group splits per protocol")
+    parser.add_argument("--build-only", action="store_true", help="build and measure the build only")
+    parser.add_argument(
+        "--build-from",
+        default=None,
+        help="with --skip-build: a results JSON of a --build-only run that built this same folder; "
+        "its build figures are carried into this run's results",
+    )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--prompts", type=int, default=None, help="prompt ids to build (the builder's default otherwise)"
+    )
     parser.add_argument(
         "--results", default=None, help="JSON path (default benchmarks/results/real_speech[_small].json)"
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: the small slice, 2 splits; writes no results file unless --results is given",
+        help="smoke run: the small slice, fewer bootstrap draws; writes no results file unless --results is given",
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.small, args.splits = True, min(args.splits, 2)
-    out = resolve_path(args.out or ("data/real_speech_small" if args.small else "data/real_speech"))
+        args.small = True
+    if args.skip_build:
+        out = resolve_path(args.out or ("data/real_speech_small" if args.small else "data/real_speech"))
+    else:
+        out = resolve_path(args.out) if args.out else default_out(args.small)
+        if out.exists():
+            print(
+                f"error: {out} exists; the benchmark builds only into a new folder and never replaces a "
+                "corpus (measure an existing one with --skip-build)",
+                file=sys.stderr,
+            )
+            return 2
     report: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -285,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_start": [round(x, 2) for x in os.getloadavg()],
         }
     }
+    if args.skip_build and args.build_from:
+        earlier = json.loads(Path(args.build_from).read_text())
+        built = earlier.get("build") or {}
+        if out.name not in built.get("command", "").split():
+            print(f"error: {args.build_from} did not build {out.name}", file=sys.stderr)
+            return 2
+        report["build"] = built
     if not args.skip_build:
         report["build"] = measure_build(args, out)
         b = report["build"]
@@ -292,30 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             f"build: {b['wall_s']} s; process tree peak RSS sum {b['peak_rss_tree_mb']} MB, "
             f"PSS sum {b['peak_pss_tree_mb']} MB, largest process {b['peak_rss_one_process_mb']} MB"
         )
-    t0 = time.perf_counter()
-    data = extract_all(out)
-    meta = data["meta"]
-    report["corpus"] = {
-        "folder": out.name,
-        "clips": len(meta),
-        "by_attack": meta["attack"].value_counts().to_dict(),
-        "speakers": sorted(meta.loc[meta["label"] == 1, "speaker_id"].unique().tolist()),
-    }
-    report["shortcut_cues"] = real_speech_channel.shortcut_eers(meta["label"].to_numpy(), data["cue_dicts"])
-    print("\nshortcut cues (EER, permutation-null 1% quantile):")
-    for k, v in report["shortcut_cues"].items():
-        print(f"  {k:<22} {100 * v['eer']:5.1f}%  (null q01 {100 * v['null_q01']:.1f}%)")
-    seeds = list(range(args.splits))
-    report["prompt_disjoint"] = evaluate(data, "prompt", seeds)
-    print_table("prompt-disjoint splits (speakers shared), mean EER", report["prompt_disjoint"])
-    report["speaker_disjoint"] = evaluate(data, "speaker", seeds)
-    print_table("speaker-disjoint splits (as make_splits), mean EER", report["speaker_disjoint"])
-    report["resynthesis_only_prompt_disjoint"] = evaluate(data, "prompt", seeds, resynthesis_only=True)
-    print_table(
-        "re-synthesis attacks only (same speaker, same words), prompt-disjoint",
-        report["resynthesis_only_prompt_disjoint"],
-    )
-    report["baselines_wall_s"] = round(time.perf_counter() - t0, 1)
+    if not args.build_only:
+        report.update(evaluate_corpus(out, n_bootstrap=200 if args.quick else 1000))
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.quick and not args.results:
         print("\n--quick: no results file written (pass --results PATH to keep one)")

@@ -133,6 +133,7 @@ def main() -> None:
     import yaml
 
     from deepfake_lib.config import resolve_path
+    from deepfake_lib.corpora import real_speech
 
     params = resolve_path(args.params)
     run_dir = resolve_path(args.run_dir or ("runs/real_speech_quick" if args.quick else "runs/real_speech"))
@@ -150,6 +151,7 @@ def main() -> None:
     result = {
         "params_file": args.params,
         "quick": args.quick,
+        "corpus_build_version": real_speech.BUILD_VERSION,
         "machine": {
             "cpu_count": os.cpu_count(),
             "load_average_before_after": [round(load_before, 2), round(load_after, 2)],

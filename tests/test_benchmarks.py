@@ -174,3 +174,46 @@ def test_latency_ratio_pairs_rounds_so_a_busy_spell_cannot_make_it() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout) == pytest.approx(560 / 1447)  # the ratio of the medians says 160/1447 = 0.11
+
+
+def test_real_speech_benchmark_refuses_to_build_over_an_existing_folder(tmp_path: Path) -> None:
+    corpus = tmp_path / "real_speech"
+    corpus.mkdir()
+    (corpus / "someone_elses.txt").write_text("keep me")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_real_speech.py"), "--small", "--out", str(corpus)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "never replaces a corpus" in done.stderr
+    assert [p.name for p in corpus.iterdir()] == ["someone_elses.txt"]
+
+
+def test_report_renders_the_real_speech_tables(tmp_path: Path) -> None:
+    report = _report_module()
+    row = {"eer": 0.2, "eer_low": 0.1, "eer_high": 0.3, "no_interval": ""}
+    pooled = {"all": row, "piper": {**row, "eer": 0.05}, "world": row}
+    system = {"pooled": pooled, "per_fold": {"mean": 0.25, "min": 0.1, "max": 0.4, "n_folds": 7}}
+    results = {
+        "speaker_folds": {str(k): [f"s{k}"] for k in range(7)},
+        "speaker_cv": {
+            "lfcc_lr": {**system, "left_out": {"piper": {**row, "eer": 0.45}, "world": row}},
+            "cheap_cues_lr": {**system, "permutation_null": {"all": {"q05": 0.41, "n": 20}}},
+        },
+        "prompt_cv": {"lfcc_lr": system},
+        "single_cues": [
+            {"attack": "piper", "cue": "f0_median_hz", "eer": 0.08, "beats_null": True},
+            {"attack": "world", "cue": "kurtosis", "eer": 0.4, "beats_null": True},
+        ],
+    }
+    (tmp_path / "real_speech.json").write_text(json.dumps(results))
+    table = report.real_speech_table(report.load("real_speech", tmp_path))
+    assert (
+        "**Speaker-disjoint** (7 folds" in table
+        and "| LFCC + LR | 20.0% [10.0-30.0] | 5.0% [10.0-30.0] |" in table
+    )
+    assert "| LFCC + LR | 45.0% [10.0-30.0] | 20.0% [10.0-30.0] |" in table  # generator-disjoint row
+    assert "f0_median_hz 8.0%" in table and "none below 20%" in table  # world's 40% cue is not listed
+    assert "5% quantile of 20 runs | 41.0%" in table and "same-speaker figures" in table
+    assert report.real_speech_table(None).startswith("Not measured yet")

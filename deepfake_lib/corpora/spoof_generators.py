@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,8 @@ __all__ = [
     "resynthesize_griffin_lim",
     "resynthesize_hifigan",
     "resynthesize_world",
+    "synthesize_espeak",
+    "synthesize_festival",
     "synthesize_flite",
     "synthesize_piper",
     "TTS_METHODS",
@@ -90,11 +93,21 @@ METHODS: dict[str, Method] = {
         "Festival-lite text-to-speech (voices awb, rms, slt, kal16) of the English transcript",
         "apt-get install flite",
     ),
+    "festival": Method(
+        "statistical parametric tts",
+        "Festival with an HTS (HMM-based) voice, cmu_us_slt_arctic_hts, of the English transcript",
+        "apt-get install festival festvox-us-slt-hts",
+    ),
+    "espeak": Method(
+        "formant tts",
+        "eSpeak NG rule-based formant synthesis (voices en-us, en-us+f3) of the English transcript",
+        "apt-get install espeak-ng",
+    ),
 }
 """Attack id -> method. The attack ids are the corpus's ``attack`` column values."""
 
 RESYNTHESIS_METHODS: tuple[str, ...] = ("hifigan", "world", "griffin_lim")
-TTS_METHODS: tuple[str, ...] = ("piper", "flite")
+TTS_METHODS: tuple[str, ...] = ("piper", "flite", "festival", "espeak")
 
 
 class GeneratorError(RuntimeError):
@@ -250,3 +263,57 @@ def synthesize_flite(
         ]
         _run(cmd, "flite", what)
         return _read_wav(out, "flite", what)
+
+
+def synthesize_festival(
+    text: str, *, voice: str = "cmu_us_slt_arctic_hts", duration_stretch: float = 1.0, what: str = ""
+) -> tuple[np.ndarray, int]:
+    """Festival (``text2wave``) TTS of ``text`` with an HTS ``voice``. Returns (wave, its rate Hz).
+
+    ``duration_stretch`` > 1 speaks slower: the HTS engine's speech rate is set to its inverse.
+    """
+    exe = shutil.which("text2wave")
+    if exe is None:
+        raise GeneratorError(
+            "festival: text2wave is not on PATH (apt-get install festival festvox-us-slt-hts)"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_]+", voice):
+        raise GeneratorError(f"festival: voice {voice!r}: expected a Festival voice name")
+    rate = 1.0 / max(float(duration_stretch), 1e-3)
+    with tempfile.TemporaryDirectory(prefix="festival_") as tmp:
+        out, txt = Path(tmp) / "out.wav", Path(tmp) / "in.txt"
+        txt.write_text(" ".join(text.split()) + "\n", encoding="utf-8")
+        cmd = [
+            exe,
+            "-eval",
+            f"(voice_{voice})",
+            "-eval",
+            f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {rate:.4f}))))',
+            "-o",
+            str(out),
+            str(txt),
+        ]
+        _run(cmd, "festival", what)
+        return _read_wav(out, "festival", what)
+
+
+ESPEAK_WORDS_PER_MINUTE = 175
+"""eSpeak NG's default speaking rate; ``duration_stretch`` divides it."""
+
+
+def synthesize_espeak(
+    text: str, *, voice: str = "en-us", duration_stretch: float = 1.0, what: str = ""
+) -> tuple[np.ndarray, int]:
+    """eSpeak NG TTS of ``text`` with ``voice`` (``en-us``, ``en-us+f3``...). Returns (wave, 22050 Hz).
+
+    ``duration_stretch`` > 1 speaks slower (words per minute = 175 / stretch, within 80-450).
+    """
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise GeneratorError("espeak: espeak-ng is not on PATH (apt-get install espeak-ng)")
+    wpm = int(round(np.clip(ESPEAK_WORDS_PER_MINUTE / max(float(duration_stretch), 1e-3), 80, 450)))
+    with tempfile.TemporaryDirectory(prefix="espeak_") as tmp:
+        out = Path(tmp) / "out.wav"
+        cmd = [exe, "-v", voice, "-s", str(wpm), "-w", str(out), "--", " ".join(text.split())]
+        _run(cmd, "espeak", what)
+        return _read_wav(out, "espeak", what)
