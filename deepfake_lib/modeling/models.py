@@ -35,7 +35,9 @@ __all__ = [
     "load_model",
     "load_model_for",
     "LoadedModel",
+    "MODEL_ID_FALLBACKS",
     "save_model",
+    "STUDY_MODEL_ID",
     "TINY",
     "TINY_CONFIG",
 ]
@@ -44,6 +46,11 @@ log = logging.getLogger(__name__)
 
 TINY = "tiny"
 """``model_source`` value for the small wav2vec2 trained from scratch (the offline default)."""
+STUDY_MODEL_ID = "mo-thecreator/Deepfake-audio-detection"
+"""The checkpoint as the original study names it."""
+MODEL_ID_FALLBACKS: dict[str, str] = {STUDY_MODEL_ID: "motheecreator/Deepfake-audio-detection"}
+"""Hub ids tried, with a warning, when the id asked for cannot be loaded (the Hub spells the
+study checkpoint's owner ``motheecreator``)."""
 
 TINY_CONFIG: dict[str, Any] = dict(
     conv_dim=(48, 48, 48, 48, 48, 48, 48),
@@ -81,6 +88,8 @@ class LoadedModel:
     feature_extractor: Any
     source: str
     notes: list[str] = dataclasses.field(default_factory=list)
+    checkpoint_id2label: dict[int, str] = dataclasses.field(default_factory=dict)
+    """The checkpoint's own ``id2label``, before labels were aligned to ``[Fake, Real]``."""
 
     @property
     def uses_attention_mask(self) -> bool:
@@ -116,7 +125,11 @@ def build_tiny_model(*, seed: int = 0, use_weighted_layer_sum: bool = False, **o
         return_attention_mask=True,
     )
     return LoadedModel(
-        model, fe, TINY, [f"tiny wav2vec2 from scratch, {count_parameters(model)['total']:,} parameters"]
+        model,
+        fe,
+        TINY,
+        [f"tiny wav2vec2 from scratch, {count_parameters(model)['total']:,} parameters"],
+        {int(k): str(v) for k, v in model.config.id2label.items()},
     )
 
 
@@ -153,8 +166,8 @@ def load_model(
         loaded = build_tiny_model(seed=seed, use_weighted_layer_sum=use_weighted_layer_sum, **extra)
         pretrained = False
     else:
-        loaded = _load_pretrained(
-            resolve_source(source),  # a relative folder is looked up under the project root first
+        loaded = _load_with_fallback(
+            source,
             seed=seed,
             use_weighted_layer_sum=use_weighted_layer_sum,
             revision=revision,
@@ -192,6 +205,27 @@ def load_model_for(cfg: Any, **overrides: Any) -> LoadedModel:
     return load_model(cfg.model_source, **kwargs)
 
 
+def _load_with_fallback(source: str, **kwargs: Any) -> LoadedModel:
+    """:func:`_load_pretrained` of ``source`` (a relative folder is looked up under the project root
+    first); when that fails and :data:`MODEL_ID_FALLBACKS` knows another spelling, that one, with a
+    warning and a note saying so."""
+    try:
+        return _load_pretrained(resolve_source(source), **kwargs)
+    except ValueError as first:
+        other = MODEL_ID_FALLBACKS.get(source)
+        if other is None:
+            raise
+        log.warning("%s could not be loaded (%s); trying %s, the Hub's spelling", source, first, other)
+        try:
+            loaded = _load_pretrained(other, **kwargs)
+        except ValueError as second:
+            raise ValueError(
+                f"{source} and its other spelling {other} both failed: {first}; {second}"
+            ) from second
+        loaded.notes.insert(0, f"{source} could not be loaded; loaded {other} instead (the Hub's spelling)")
+        return loaded
+
+
 def _load_pretrained(
     source: str,
     *,
@@ -212,6 +246,7 @@ def _load_pretrained(
     notes: list[str] = []
     id2label, label2id = canonical_label_maps()
     original = {str(k): int(v) for k, v in (config.label2id or {}).items()}
+    checkpoint_id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
     mapping = align_label_ids(LABEL_NAMES, original)
     had_layer_mix = bool(getattr(config, "use_weighted_layer_sum", False))
     if use_weighted_layer_sum:
@@ -261,7 +296,7 @@ def _load_pretrained(
             f"{source}: feature extractor expects {fe.sampling_rate} Hz, "
             f"the pipeline feeds {TARGET_SAMPLE_RATE} Hz"
         )
-    return LoadedModel(model, fe, source, notes)
+    return LoadedModel(model, fe, source, notes, checkpoint_id2label)
 
 
 def _classifier(model: Any) -> torch.nn.Linear:

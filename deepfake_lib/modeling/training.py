@@ -82,7 +82,11 @@ __all__ = [
     "profile_preprocessing",
     "RunStateCallback",
     "SELECTION_METRIC",
+    "TRAINING_ARGS_FILE",
 ]
+
+TRAINING_ARGS_FILE = "training_args.json"
+"""The ``TrainingArguments`` a run used, as JSON in its folder (notebook 03 shows them)."""
 
 log = logging.getLogger(__name__)
 
@@ -407,6 +411,7 @@ def fine_tune(
         clear_complete(run)
         cfg.to_json(run / RUN_FILES["config"])
         split_table(splits).to_csv(run / RUN_FILES["splits"], index=False)
+        (run / TRAINING_ARGS_FILE).write_text(args.to_json_string() + "\n")  # what the Trainer was given
 
     resume_from = find_complete_checkpoint(run / RUN_FILES["checkpoints"]) if cfg.resume else None
     prior_seconds = 0.0
