@@ -19,7 +19,9 @@ def test_compare_intervals_only_separates_disjoint_known_intervals():
 
 def test_state_difference_names_better_and_worse_by_the_quantitys_direction():
     lower = claims.state_difference("A", 0.03, (0.01, 0.05), "B", 0.08, (0.06, 0.10))
-    assert lower.startswith("A's EER (3.0%, 1.0% to 5.0%) is lower (better) than B's (8.0%, 6.0% to 10.0%)")
+    assert lower.startswith(
+        "The EER of A (3.0%, 1.0% to 5.0%) is lower (better) than that of B (8.0%, 6.0% to 10.0%)"
+    )
     auc = claims.state_difference(
         "A", 0.70, (0.6, 0.8), "B", 0.95, (0.9, 0.99), quantity="AUC", better="higher"
     )

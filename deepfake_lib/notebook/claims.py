@@ -89,19 +89,18 @@ def state_difference(
     """One sentence comparing ``quantity`` of ``a`` with ``b`` under the rule of this module.
 
     ``better``: ``"lower"`` (EER, error rates) or ``"higher"`` (AUC, accuracy); the sentence
-    says which is better only when the intervals do not overlap. Example: ``"The model's EER
-    (8.9%, 4.4% to 15.6%) is lower than the shortcut control's (48.9%, 37.8% to 57.8%): the
-    intervals do not overlap."``
+    says which is better only when the intervals do not overlap. Example: ``"The EER of the model
+    (8.9%, 4.4% to 15.6%) is lower (better) than that of the shortcut control (48.9%, 37.8% to
+    57.8%): the intervals do not overlap."``
     """
     a_text = format_interval(value_a, interval_a).replace(" (", ", ", 1).rstrip(")")
     b_text = format_interval(value_b, interval_b).replace(" (", ", ", 1).rstrip(")")
     side = compare_intervals(interval_a or (math.nan, math.nan), interval_b or (math.nan, math.nan))
     if side != 0:
         word = "lower" if side < 0 else "higher"
-        wins = (side < 0) == (better == "lower")
-        verdict = "better" if wins else "worse"
+        verdict = "better" if (side < 0) == (better == "lower") else "worse"
         return (
-            f"{name_a}'s {quantity} ({a_text}) is {word} ({verdict}) than {name_b}'s ({b_text}): "
+            f"The {quantity} of {name_a} ({a_text}) is {word} ({verdict}) than that of {name_b} ({b_text}): "
             "the intervals do not overlap."
         )
     why = (
@@ -110,8 +109,8 @@ def state_difference(
         else "no interval could be estimated for both"
     )
     return (
-        f"{name_a}'s {quantity} ({a_text}) and {name_b}'s ({b_text}): {why}, so this run cannot tell "
-        "which is better."
+        f"The {quantity} of {name_a} ({a_text}) and that of {name_b} ({b_text}): {why}, so this run cannot "
+        "tell which is better."
     )
 
 

@@ -334,7 +334,7 @@ def plot_score_histograms(scores: pd.DataFrame, *, threshold: float | None = Non
         for k, a in enumerate(attacks):
             v = s[(scores["attack"].astype(str) == a).to_numpy()]
             y = k + rng.uniform(-0.25, 0.25, v.size)
-            axes[1].scatter(v, y, s=22, color=colors[a], edgecolor="white", linewidth=0.5, alpha=0.9)
+            axes[1].scatter(v, y, s=30, color=colors[a], edgecolor="black", linewidth=0.3)
         axes[1].set_yticks(
             range(len(attacks)),
             [f"{a} (n={int((scores['attack'].astype(str) == a).sum())})" for a in attacks],
@@ -348,9 +348,7 @@ def plot_score_histograms(scores: pd.DataFrame, *, threshold: float | None = Non
                 threshold, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.3g}"
             )
         ax.set_xlabel("score (log-odds of Real; higher = more bona fide)")
-    axes[0].legend(loc="upper left", fontsize=8)
-    if has_attack and threshold is not None:
-        axes[1].legend(loc="lower right", fontsize=8)
+    axes[0].legend(loc="upper left", fontsize=8)  # the threshold line of both panels is named here
     fig.suptitle("Score distributions")
     return fig
 

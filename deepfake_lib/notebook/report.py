@@ -149,7 +149,7 @@ def describe_headline(metrics: Mapping[str, Any]) -> str:
             " The shortcut control is a logistic regression on duration, level, sample rate and "
             "zero-crossing rate, on the same clips. "
             + state_difference(
-                "The model",
+                "the model",
                 test["eer"],
                 _ci_tuple(test, "eer"),
                 "the shortcut control",
@@ -193,7 +193,7 @@ def describe_systems(table: pd.DataFrame, *, model: str | None = None) -> str:
     for _, other in rows[rows["system"] != me["system"]].iterrows():
         parts.append(
             state_difference(
-                "The model",
+                "the model",
                 float(me["eer"]),
                 interval_of(me, "eer"),
                 str(other["system"]),
@@ -230,13 +230,13 @@ def describe_baselines_vs_model(
         elif side == 0:
             matches.append(other)
     if beats:
-        names = ", ".join(f"{o['system']} ({_with_interval(o, 'eer')})" for o in beats)
+        names = ", ".join(f"{o['system']} at {_with_interval(o, 'eer')}" for o in beats)
         return (
             f"**On this run a classical baseline beats the network:** {names} against the network's "
             f"{_with_interval(me, 'eer')}; the intervals do not overlap."
         )
     if matches:
-        names = ", ".join(f"{o['system']} ({_with_interval(o, 'eer')})" for o in matches)
+        names = ", ".join(f"{o['system']} at {_with_interval(o, 'eer')}" for o in matches)
         return (
             f"**On this run the network is not shown to be better than a classical baseline:** {names} "
             f"against the network's {_with_interval(me, 'eer')}; the intervals overlap, so a cheap LFCC "
@@ -567,7 +567,7 @@ def describe_cross_source(cross_source: Mapping[str, Any], *, shifted_embedded: 
         if shifted_embedded
         else f"`{cross_source['source']}`"
     )
-    return f"- **Another source.** On {cross_source['n_clips']} clips of {what}, " + state_difference(
+    return f"- **Another source.** On {cross_source['n_clips']} clips of {what}: " + state_difference(
         "this source",
         float(m["eer"]),
         _ci_tuple(m, "eer"),
