@@ -101,7 +101,7 @@ def render_committed_run(results: dict[str, Any]) -> str:
         f"The committed notebooks show one run: data `{results['data_source']}`, model "
         f"`{results['model_source']}`, {results['n_test']} test clips ({n_real} bona fide, {n_fake} spoofed). "
         "On the embedded corpus its figures are pipeline checks, not the performance of a detector on real "
-        "deepfakes. What notebooks 03 and 04 print:",
+        "deepfakes. What notebook 03 prints:",
         "",
         "```text",
         printed["test"],
@@ -112,14 +112,15 @@ def render_committed_run(results: dict[str, Any]) -> str:
     if n_real and n_fake:
         lines.append(
             f"- One clip moves the EER by {100 / n_fake:.1f} points (one of {n_fake} spoofs) or "
-            f"{100 / n_real:.1f} points (one of {n_real} bona fide clips), so every EER above is a "
-            "multiple of that step."
+            f"{100 / n_real:.1f} points (one of {n_real} bona fide clips)"
+            + (", so every EER above is a multiple of that step." if n_real == n_fake else ".")
         )
     if results.get("systems"):
         table = pd.DataFrame(results["systems"])
+        lines.append("- Notebook 04 scores other systems on the same test clips:")
         for _, row in table.iterrows():
             lines.append(
-                f"- {row['system']}: test EER {format_interval(row['eer'], interval_of(row, 'eer'))}, AUC {row['auc']:.3f}"
+                f"  - {row['system']}: test EER {format_interval(row['eer'], interval_of(row, 'eer'))}, AUC {row['auc']:.3f}"
             )
         lines.append(f"- {describe_baselines_vs_model(table)}")
     lines.append(
