@@ -125,6 +125,7 @@ class ExperimentConfig:
     resume: bool = False  # continue from the last checkpoint in run_dir
     seed: int = 0  # one seed for the corpus, split, augmentation and initialisation
     run_dir: str = "runs/demo"  # relative to the project root; every stage reads and writes here
+    params_file: str = ""  # a params YAML (path or http URL) a notebook applies over its parameters cell
     # evaluation and analysis
     n_bootstrap: int = 1000  # bootstrap resamples for 95% confidence intervals
     run_robustness: bool = True  # score the test split under noise, codecs, reverb, ...

@@ -584,6 +584,25 @@ def test_epoch_picking_finds_the_one_perfect_epoch():
     assert on_wrong["honest_accuracy"] == 0.0 and on_wrong["inflation"] == 1.0
 
 
+def test_epoch_picking_at_each_epochs_validation_eer_threshold():
+    """All scores shifted by +5: at score 0 every clip reads bona fide (accuracy = share of bona
+    fide), at each epoch's validation-EER threshold the shift cancels out."""
+    from deepfake_lib.evaluation.error_rates import compute_eer
+
+    df = random_epoch_scores(1, n_epochs=3)
+    right = np.where(df["label"] == 1, 1.0, -1.0)
+    df["score"] = right + 5.0
+    at_zero = summarize_epoch_picking(df, selected_epoch=2, n_val=10, n_draws=50, seed=0)
+    share_real = float(df[(df["split"] == "test") & (df["epoch"] == 2)]["label"].mean())
+    assert at_zero["honest_accuracy"] == pytest.approx(share_real) and at_zero["threshold"] == 0.0
+    own = summarize_epoch_picking(
+        df, selected_epoch=2, n_val=10, n_draws=50, seed=0, threshold="validation_eer"
+    )
+    val = df[(df["split"] == "validation") & (df["epoch"] == 2)]
+    assert compute_eer(val["label"], val["score"]).threshold > 4.0  # the cut moved with the scores
+    assert own["honest_accuracy"] == 1.0 and own["threshold"] == "validation_eer"
+
+
 def test_epoch_picking_uses_the_given_epoch_and_checks_input(tmp_path):
     df = random_epoch_scores(0)
     summary = summarize_epoch_picking(df, selected_epoch=3, n_draws=50, out_dir=tmp_path)

@@ -117,9 +117,9 @@ def test_split_groups_counts_leaks():
     table["split"] = ["train"] * 6 + ["test"] * 6
     fig = plots_data.plot_split_groups(table)
     check_labelled(fig)
-    assert "0 group(s)" in fig.axes[1].get_title()
+    assert "0 group(s)" in fig.axes[0].get_title()
     table.loc[6, "utterance_id"] = "u0"  # u0 now straddles train and test
-    assert "1 group(s)" in plots_data.plot_split_groups(table).axes[1].get_title()
+    assert "1 group(s)" in plots_data.plot_split_groups(table).axes[0].get_title()
 
 
 def test_preprocessing_figures():
@@ -389,3 +389,115 @@ def test_per_attack_without_intervals_says_so_and_shows_every_bar():
     assert "no intervals" in left.get_title()
     assert left.get_ylim()[1] > 75 and right.get_ylim()[1] > 82.5
     assert not left.collections  # no error bars drawn
+
+
+# --------------------------------------------------------------------------------------
+# figures a reader would keep (issue 23)
+# --------------------------------------------------------------------------------------
+def test_inline_png_keeps_every_colour_of_a_spectrogram_and_compacts_only_losslessly():
+    from PIL import Image
+
+    def png_of(array: np.ndarray) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(array.astype(np.uint8)).save(out, format="PNG")
+        return out.getvalue()
+
+    smooth = np.stack(np.meshgrid(np.arange(256), np.arange(40)), -1)[..., [0, 1, 0]] % 256  # > 256 colours
+    full = png_of(smooth)
+    assert plots.inline_png(full) == full, "a many-colour image must be shown as saved"
+    few = np.zeros((60, 80, 3))
+    few[:, 40:] = (213, 94, 0)
+    shown = plots.inline_png(png_of(few))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(shown)).convert("RGB")), few)
+
+
+def test_spectrogram_pairs_share_one_colour_scale_and_hide_a_missing_original():
+    t = np.arange(32_000) / 16_000
+    real = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    fake = (real + 0.05 * RNG.standard_normal(t.size)).astype(np.float32)
+    fig = plots_data.plot_spectrogram_pairs(
+        [("A01 · u1", fake, real), ("A02 · u2", fake, None)], excerpt_s=1.0
+    )
+    check_labelled(fig)
+    from matplotlib.collections import QuadMesh
+
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    meshes = [c for ax in axes for c in ax.collections if isinstance(c, QuadMesh)]
+    assert len(meshes) == 3 and len({m.get_clim() for m in meshes}) == 1
+    with pytest.raises(ValueError):
+        plots_data.plot_spectrogram_pairs([])
+
+
+def test_score_plot_shows_every_clip_of_every_attack():
+    df = pd.DataFrame(
+        {
+            "label": [1] * 6 + [0] * 6,
+            "attack": ["bonafide"] * 6 + ["A01"] * 3 + ["A02"] * 3,
+            "score": [2, 2, 2, 1, 1, 3, -2, -2, -2, -2, -2, -2],
+        }  # A01 and A02 identical: a histogram hides one
+    )
+    fig = plots_scores.plot_score_histograms(df, threshold=0.0)
+    strip = fig.axes[1]
+    assert [len(c.get_offsets()) for c in strip.collections] == [6, 3, 3]
+    assert [t.get_text().split(" ")[0] for t in strip.get_yticklabels()] == ["bonafide", "A01", "A02"]
+
+
+def test_live_history_plot_saves_its_last_frame(tmp_path):
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "train_loss": [0.7, 0.6],
+            "eval_loss": [0.7, 0.5],
+            "eval_eer": [0.4, 0.2],
+            "eval_auc": [0.6, 0.8],
+            "eval_accuracy": [0.6, 0.8],
+        }
+    )
+    live = plots_scores.LiveHistoryPlot(path=tmp_path / "h.png")
+    live(history.iloc[:1])
+    first = (tmp_path / "h.png").read_bytes()
+    live(history)
+    assert (tmp_path / "h.png").read_bytes() != first and live.calls == 2
+
+
+def test_reliability_draws_small_bins_hollow_and_protocol_spread_apart():
+    curve = {
+        "bin_center": [0.05, 0.45, 0.95],
+        "mean_predicted": [0.03, 0.4, 0.97],
+        "observed_frequency": [0.0, 0.5, 1.0],
+        "count": [40, 2, 48],
+    }
+    calibration = {
+        "temperature": 1.0,
+        "n_bins": 10,
+        "ece_before": 0.05,
+        "ece_after": 0.04,
+        "reliability_before": curve,
+        "reliability_after": curve,
+    }
+    fig = plots_studies.plot_reliability(calibration)
+    hollow = [c for c in fig.axes[0].collections if len(c.get_offsets()) and c.get_facecolor()[0][0] == 1.0]
+    assert hollow and all(len(c.get_offsets()) == 1 for c in hollow)
+    table = pd.DataFrame(
+        [
+            {
+                "protocol": "ours",
+                "n_clips": 90,
+                "accuracy": 0.9,
+                "accuracy_low": 0.85,
+                "accuracy_high": 0.95,
+                "interval": "95% bootstrap over utterances",
+            },
+            {
+                "protocol": "picked",
+                "n_clips": 10,
+                "accuracy": 0.95,
+                "accuracy_low": 0.8,
+                "accuracy_high": 1.0,
+                "interval": "5-95% over 1000 random subsets",
+            },
+        ]
+    )
+    fig = plots_studies.plot_protocol_comparison(table)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["5-95% of random draws (not a 95% interval)"]

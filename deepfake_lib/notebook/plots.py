@@ -36,7 +36,8 @@ __all__ = [
     "compact_png",
     "FAKE_COLOR",
     "FAMILY_PALETTE",
-    "INLINE_MAX_BYTES",
+    "inline_png",
+    "INLINE_MAX_MEAN_ERROR",
     "RATE_GREYS",
     "REAL_COLOR",
     "save_figure",
@@ -116,12 +117,6 @@ def _in_jupyter() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-INLINE_MAX_BYTES = 150_000
-"""Largest PNG (bytes) that :func:`save_figure` embeds in a notebook; larger ones get a smaller
-palette, then are scaled down, for display only (the saved file keeps every pixel). Spectrogram
-grids need it to keep a notebook under 1 MB."""
-
-
 def _palette_png(image: Any, colors: int) -> bytes:
     from PIL import Image
 
@@ -158,13 +153,34 @@ def compact_png(png: bytes, colors: int = 256, *, max_bytes: int | None = None) 
     return data
 
 
+INLINE_MAX_MEAN_ERROR = 0.1
+"""Largest mean colour error (0-255 per channel) a 256-colour palette may add to an embedded figure."""
+
+
+def inline_png(png: bytes) -> bytes:
+    """The PNG a notebook embeds for ``png``: a 256-colour palette where it changes nothing to the
+    eye (mean error per channel at most :data:`INLINE_MAX_MEAN_ERROR`, as in line plots, whose
+    extra colours are anti-aliasing) and is smaller; otherwise ``png`` itself, so spectrograms
+    keep every colour and every pixel."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    error = np.abs(np.asarray(image, dtype=np.int16) - np.asarray(palette.convert("RGB"), dtype=np.int16))
+    if float(error.mean()) > INLINE_MAX_MEAN_ERROR:
+        return png
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
+    return out.getvalue() if len(out.getvalue()) < len(png) else png
+
+
 def save_figure(fig: Any, path: str | os.PathLike[str], *, show: bool | None = None) -> None:
     """Write ``fig`` as a PNG (110 dpi, tight bounding box) to ``path``, creating the folder, and
     show it once in the notebook.
 
-    ``show``: display the figure in the cell's output, as :func:`compact_png` of the file (same
-    pixels, a 256-colour palette; fewer colours, then fewer pixels, only when larger than
-    :data:`INLINE_MAX_BYTES`);
+    ``show``: display the figure in the cell's output, as :func:`inline_png` of the file (the same
+    pixels and colours: full colour for spectrograms; notebooks stay small through short audio
+    excerpts, not through fewer colours);
     ``None`` (default) does so only in a Jupyter kernel, never in
     scripts or tests. Returns ``None``, so a cell that ends with this call shows the figure and
     nothing else (no path of the machine that ran it).
@@ -175,7 +191,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, show: bool | None = N
     if show if show is not None else _in_jupyter():
         from IPython.display import display
 
-        png = base64.b64encode(compact_png(p.read_bytes(), max_bytes=INLINE_MAX_BYTES)).decode("ascii")
+        png = base64.b64encode(inline_png(p.read_bytes())).decode("ascii")
         # the text form names the file, never the machine's path
         display({"image/png": png, "text/plain": f"<figure {p.name}>"}, raw=True)
 

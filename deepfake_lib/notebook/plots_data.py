@@ -26,6 +26,7 @@ __all__ = [
     "plot_distributions",
     "plot_resampling",
     "plot_shortcut_features",
+    "plot_spectrogram_pairs",
     "plot_split_groups",
     "plot_waveform_and_spectrogram",
 ]
@@ -325,30 +326,20 @@ def _feature_unit(name: str) -> str:
 
 @_styled
 def plot_split_groups(split_table: pd.DataFrame, *, group_column: str = "utterance_id") -> Any:
-    """Clips per split and class, and which split every utterance group lands in.
+    """Which split every utterance group lands in (clip counts per split are
+    :func:`plot_class_balance`'s).
 
     ``split_table``: :func:`deepfake_lib.corpora.sources.split_table` (split, ``group_column``, label).
-    The right panel has one column per group and one row per split; a group in more than one
-    split (a leak) is drawn in red and counted in the title.
+    One column per group and one row per split; a group in more than one split (a leak) is drawn
+    in red and counted in the title.
     """
     need = {"split", group_column, "label"}
     if not need <= set(split_table.columns):
         raise ValueError(f"plot_split_groups: split_table lacks {sorted(need - set(split_table.columns))}")
     order = [s for s in ("train", "validation", "test") if s in set(split_table["split"])]
     order += sorted(set(split_table["split"]) - set(order))
-    fig = _new_figure((12, 4))
-    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 2.2])
-    cls = split_table["label"].map(_class_name)
-    bottom = np.zeros(len(order))
-    for name in ("Real", "Fake"):
-        counts = np.array([int(((split_table["split"] == s) & (cls == name)).sum()) for s in order])
-        bars = ax1.bar(order, counts, bottom=bottom, color=CLASS_COLORS[name], label=name)
-        ax1.bar_label(bars, label_type="center", fontsize=8, color="white")
-        bottom += counts
-    ax1.set_xlabel("split")
-    ax1.set_ylabel("clips")
-    ax1.set_title("Clips per split and class")
-    ax1.legend()
+    fig = _new_figure((10, 3.4))
+    ax = fig.subplots()
     membership = split_table.groupby(group_column)["split"].agg(lambda s: set(s))
     first = {g: min(order.index(s) for s in splits) for g, splits in membership.items()}
     groups = sorted(membership.index, key=lambda g: (first[g], str(g)))
@@ -358,8 +349,9 @@ def plot_split_groups(split_table: pd.DataFrame, *, group_column: str = "utteran
         for s in membership[g]:
             grid[order.index(s), j] = value
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
-    ax2.imshow(
+    ax.imshow(
         grid,
         aspect="auto",
         interpolation="nearest",
@@ -367,27 +359,97 @@ def plot_split_groups(split_table: pd.DataFrame, *, group_column: str = "utteran
         vmin=0,
         vmax=2,
     )
-    ax2.set_yticks(range(len(order)), order)
-    ax2.set_xlabel(f"{group_column} groups ({len(groups)}, sorted by split)")
-    ax2.set_ylabel("split")
-    ax2.grid(False)
-    from matplotlib.patches import Patch
-
-    ax2.legend(
+    ax.set_yticks(range(len(order)), order)
+    ax.set_xlabel(f"{group_column} groups ({len(groups)}, sorted by split)")
+    ax.set_ylabel("split")
+    ax.grid(False)
+    ax.legend(
         handles=[
             Patch(color="#4D4D4D", label="group's clips are in this split"),
             Patch(color="#D62728", label="group in several splits (leak)"),
         ],
         loc="upper left",
-        bbox_to_anchor=(0.0, -0.18),
+        bbox_to_anchor=(0.0, -0.25),
         ncol=2,
         frameon=False,
     )
     n_leak = int(sum(len(v) > 1 for v in membership))
-    ax2.set_title(
+    ax.set_title(
         f"Split of every group: {n_leak} group(s) in more than one split" + (" (red)" if n_leak else "")
     )
-    fig.suptitle("Group-disjoint splits")
+    return fig
+
+
+@_styled
+def plot_spectrogram_pairs(
+    pairs: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
+    *,
+    sample_rate: int = 16_000,
+    excerpt_s: float = 2.0,
+    n_mels: int = 48,
+    hop_s: float = 0.02,
+    dynamic_range_db: float = 80.0,
+) -> Any:
+    """Log-mel spectrograms of a spoof and the bona fide clip of the same utterance, side by side.
+
+    ``pairs``: ``(title, spoof wave [samples], bona fide wave [samples] or None)`` at
+    ``sample_rate`` Hz; the first ``excerpt_s`` seconds of each are drawn with
+    ``librosa.display.specshow`` (mel axis in Hz, ``hop_s`` s frames), all on one colour scale
+    (power in dB, the loudest cell at the top of the scale, ``dynamic_range_db`` below it).
+    """
+    import librosa
+    import librosa.display
+
+    if not pairs:
+        raise ValueError("plot_spectrogram_pairs: no clips given")
+    hop = int(round(hop_s * sample_rate))
+    n = int(round(excerpt_s * sample_rate))
+    specs = [
+        [
+            None
+            if w is None
+            else librosa.power_to_db(
+                librosa.feature.melspectrogram(
+                    y=np.asarray(w[:n], dtype=np.float32),
+                    sr=sample_rate,
+                    n_fft=512,
+                    hop_length=hop,
+                    n_mels=n_mels,
+                ),
+                ref=1.0,
+            )
+            for w in (fake, real)
+        ]
+        for _, fake, real in pairs
+    ]
+    vmax = max(float(db.max()) for row in specs for db in row if db is not None)
+    fig = _new_figure((12, 2.4 * len(pairs) + 0.9))
+    axes = fig.subplots(len(pairs), 2, squeeze=False, sharex=True, sharey=True)
+    mesh = None
+    for r, ((title, _, _), row) in enumerate(zip(pairs, specs)):
+        for c, (db, kind) in enumerate(zip(row, ("spoof", "bona fide original"))):
+            ax = axes[r, c]
+            if db is None:
+                ax.set_visible(False)
+                continue
+            mesh = librosa.display.specshow(
+                db,
+                sr=sample_rate,
+                hop_length=hop,
+                x_axis="time",
+                y_axis="mel",
+                fmax=sample_rate / 2,
+                ax=ax,
+                cmap="magma",
+                vmin=vmax - dynamic_range_db,
+                vmax=vmax,
+            )
+            ax.set_title(f"{title}: {kind}")
+            ax.grid(False)
+            ax.set_xlabel("time (s)" if r == len(pairs) - 1 else "")
+            ax.set_ylabel("frequency (Hz, mel scale)" if c == 0 else "")
+    fig.colorbar(mesh, ax=axes.ravel().tolist(), label="power (dB)", shrink=0.8)
+    fig.suptitle(f"Spoof and bona fide original of one utterance per attack: log-mel, first {excerpt_s:g} s")
     return fig
 
 
@@ -433,12 +495,14 @@ def plot_resampling(wave_before: np.ndarray, sr_before: int, wave_after: np.ndar
     return fig
 
 
-def _stft_db(wave: np.ndarray, sr: int, n_fft: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from scipy.signal import stft
+def _log_mel(wave: np.ndarray, sr: int, *, hop: int, n_mels: int) -> np.ndarray:
+    """Log-mel power ``[n_mels, frames]`` in dB (librosa, 512-point FFT, ``hop`` samples)."""
+    import librosa
 
-    n = min(n_fft, len(wave))
-    f, t, z = stft(np.asarray(wave, dtype=np.float64), fs=sr, nperseg=n, noverlap=n // 2)
-    return f, t, 20 * np.log10(np.maximum(np.abs(z), 1e-8))
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(wave, dtype=np.float32), sr=sr, n_fft=512, hop_length=hop, n_mels=n_mels
+    )
+    return librosa.power_to_db(mel, ref=1.0)
 
 
 @_styled
@@ -448,33 +512,48 @@ def plot_augmentation_grid(
     sample_rate: int = 16_000,
     dynamic_range_db: float = 80.0,
     ncols: int = 3,
+    n_mels: int = 48,
+    hop_s: float = 0.02,
 ) -> Any:
-    """Spectrograms (STFT, dB) of a clip before and after each augmentation on one colour scale.
+    """Log-mel spectrograms (dB, ``hop_s`` s frames) of a clip before and after each augmentation,
+    on one colour scale.
 
     ``items``: ``(name, wave [samples])`` at ``sample_rate`` Hz; the first item is the clip
     before augmentation, the others are its augmented versions.
     """
+    import librosa.display
+
     if not items:
         raise ValueError("plot_augmentation_grid: no items given")
-    specs = [_stft_db(w, sample_rate) for _, w in items]
-    vmax = max(float(s[2].max()) for s in specs)
+    hop = int(round(hop_s * sample_rate))
+    specs = [_log_mel(w, sample_rate, hop=hop, n_mels=n_mels) for _, w in items]
+    vmax = max(float(db.max()) for db in specs)
     ncols = min(ncols, len(items))
     nrows = math.ceil(len(items) / ncols)
     fig = _new_figure((3.9 * ncols + 0.8, 2.7 * nrows + 0.5))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)).ravel()
     mesh = None
-    for k, (ax, (name, _), (f, t, db)) in enumerate(zip(axes, items, specs)):
-        mesh = ax.pcolormesh(
-            t, f, db, vmin=vmax - dynamic_range_db, vmax=vmax, shading="auto", cmap="magma", rasterized=True
+    for k, (ax, (name, _), db) in enumerate(zip(axes, items, specs)):
+        mesh = librosa.display.specshow(
+            db,
+            sr=sample_rate,
+            hop_length=hop,
+            x_axis="time",
+            y_axis="mel",
+            fmax=sample_rate / 2,
+            ax=ax,
+            cmap="magma",
+            vmin=vmax - dynamic_range_db,
+            vmax=vmax,
         )
         ax.set_title(("before: " if k == 0 else "after: ") + str(name))
         ax.set_xlabel("time (s)" if k + ncols >= len(items) else "")
         if k + ncols >= len(items):  # the bottom panel of its column: shared x ticks shown here
             ax.tick_params(labelbottom=True)
-        ax.set_ylabel("frequency (Hz)" if k % ncols == 0 else "")
+        ax.set_ylabel("frequency (Hz, mel scale)" if k % ncols == 0 else "")
         ax.grid(False)
     for ax in axes[len(items) :]:
         ax.set_visible(False)
-    fig.colorbar(mesh, ax=axes[: len(items)].tolist(), label="magnitude (dB re. full scale)", shrink=0.9)
+    fig.colorbar(mesh, ax=axes[: len(items)].tolist(), label="power (dB)", shrink=0.9)
     fig.suptitle("Spectrograms before and after each augmentation")
     return fig

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from deepfake_lib.notebook.plots import (
     _pct,
     _styled,
     attack_colors,
+    save_figure,
 )
 
 __all__ = [
@@ -126,11 +129,14 @@ class LiveHistoryPlot:
     Each call redraws :func:`plot_training_history` in one output area of the notebook
     (``IPython.display.display(fig, display_id=True)`` the first time, ``handle.update(fig)``
     afterwards). Figures are closed, so they do not pile up. Outside Jupyter (scripts, tests,
-    papermill without a display) it only keeps the latest figure in :attr:`figure`.
+    papermill without a display) it only keeps the latest figure in :attr:`figure`. With ``path``
+    each frame is also written there as a PNG (the last frame is the run's history figure, so the
+    notebook need not draw it twice).
     """
 
-    def __init__(self, *, best_epoch: int | None = None) -> None:
+    def __init__(self, *, best_epoch: int | None = None, path: str | os.PathLike[str] | None = None) -> None:
         self.best_epoch = best_epoch
+        self.path = Path(path) if path is not None else None
         self.figure: Any = None
         self.calls = 0
         self._handle: Any = None
@@ -139,6 +145,8 @@ class LiveHistoryPlot:
         """Redraw with the history so far (the table of :func:`deepfake_lib.modeling.training.history_table`)."""
         self.figure = plot_training_history(history, best_epoch=self.best_epoch)
         self.calls += 1
+        if self.path is not None:
+            save_figure(self.figure, self.path, show=False)
         if not _in_jupyter():
             return
         from IPython.display import display
@@ -298,7 +306,8 @@ def plot_far_frr(labels: Any, scores: Any, *, threshold: float | None = None, na
 
 @_styled
 def plot_score_histograms(scores: pd.DataFrame, *, threshold: float | None = None, bins: int = 30) -> Any:
-    """Score distributions per class (left) and per attack (right), with the threshold.
+    """Score distributions per class (left, histograms) and every clip per attack (right, a strip
+    plot: one row per attack, one dot per clip, so no attack hides behind another), with the threshold.
 
     ``scores``: per-clip table with ``label``, ``score`` (log-odds of Real) and ``attack``
     (e.g. ``test_scores.csv``); ``threshold`` a score (e.g. the validation EER threshold).
@@ -316,24 +325,30 @@ def plot_score_histograms(scores: pd.DataFrame, *, threshold: float | None = Non
             axes[0], s[(cls == name).to_numpy()], name, edges, label=f"{name} (n={int((cls == name).sum())})"
         )
     axes[0].set_title("Scores per class")
+    axes[0].set_ylabel("clips")
+    axes[0].yaxis.get_major_locator().set_params(integer=True)
     if has_attack:
         attacks = sorted(scores["attack"].astype(str).unique(), key=lambda a: (a != "bonafide", a))
         colors = attack_colors(attacks)
-        for a in attacks:
+        rng = np.random.default_rng(0)  # vertical jitter only, to separate equal scores
+        for k, a in enumerate(attacks):
             v = s[(scores["attack"].astype(str) == a).to_numpy()]
-            axes[1].hist(
-                v, bins=edges, histtype="step", linewidth=2, color=colors[a], label=f"{a} (n={v.size})"
-            )
-        axes[1].set_title("Scores per attack")
+            y = k + rng.uniform(-0.25, 0.25, v.size)
+            axes[1].scatter(v, y, s=30, color=colors[a], edgecolor="black", linewidth=0.3)
+        axes[1].set_yticks(
+            range(len(attacks)),
+            [f"{a} (n={int((scores['attack'].astype(str) == a).sum())})" for a in attacks],
+        )
+        axes[1].set_ylim(len(attacks) - 0.5, -0.5)
+        axes[1].set_title("Every clip, per attack")
+        axes[1].set_ylabel("attack")
     for ax in axes:
         if threshold is not None:
             ax.axvline(
                 threshold, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.3g}"
             )
         ax.set_xlabel("score (log-odds of Real; higher = more bona fide)")
-        ax.set_ylabel("clips")
-        ax.yaxis.get_major_locator().set_params(integer=True)
-        ax.legend(loc="upper left", fontsize=8)
+    axes[0].legend(loc="upper left", fontsize=8)  # the threshold line of both panels is named here
     fig.suptitle("Score distributions")
     return fig
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfake_lib.notebook.captions import FEW_CLIPS
 from deepfake_lib.notebook.plots import (
     FAKE_COLOR,
     FAMILY_PALETTE,
@@ -161,15 +162,21 @@ def plot_reliability(calibration: Mapping[str, Any]) -> Any:
         curve = calibration[key]
         counts = np.asarray(curve["count"], dtype=float)
         sizes = 20 + 180 * counts / max(counts.max(), 1)
-        ax1.plot(curve["mean_predicted"], curve["observed_frequency"], color=color, linewidth=1.5)
+        pred = np.asarray(curve["mean_predicted"], dtype=float)
+        seen = np.asarray(curve["observed_frequency"], dtype=float)
+        few = counts < FEW_CLIPS  # too few clips to read their observed share: hollow
+        ax1.plot(pred, seen, color=color, linewidth=1.5)
         ax1.scatter(
-            curve["mean_predicted"],
-            curve["observed_frequency"],
-            s=sizes,
+            pred[~few],
+            seen[~few],
+            s=sizes[~few],
             color=color,
             edgecolor="black",
             zorder=3,
             label=f"{label}: ECE {calibration[ece_key]:.3f}",
+        )
+        ax1.scatter(
+            pred[few], seen[few], s=sizes[few], facecolor="white", edgecolor=color, linewidth=1.5, zorder=3
         )
         ax2.bar(
             np.asarray(curve["bin_center"]) + (k - 0.5) * width * 0.45,
@@ -182,7 +189,7 @@ def plot_reliability(calibration: Mapping[str, Any]) -> Any:
     ax1.set_ylim(0, 1)
     ax1.set_xlabel("mean predicted P(Real) in bin")
     ax1.set_ylabel("observed share of Real in bin")
-    ax1.set_title("Reliability on test (marker area ~ clips)")
+    ax1.set_title(f"Reliability on test (marker area ~ clips; hollow: < {FEW_CLIPS} clips)")
     ax1.legend(loc="upper left")
     ax2.set_xlim(0, 1)
     ax2.set_xlabel("predicted P(Real) (bin centre)")
@@ -321,8 +328,9 @@ def plot_window_timeline(
 @_styled
 def plot_protocol_comparison(table: pd.DataFrame) -> Any:
     """Accuracy and EER of each protocol row of :func:`deepfake_lib.studies.study_protocol.compare_protocols`,
-    with their intervals (the table's ``interval`` column says which kind; a row without a
-    figure says "not measured")."""
+    with their 95% intervals as black bars; a row whose ``interval`` is a 5-95% spread of random
+    draws gets a dotted grey range instead (it is no confidence interval); a row without a figure
+    says "not measured"."""
     need = {"protocol", "accuracy"}
     if not need <= set(table.columns):
         raise ValueError(f"plot_protocol_comparison: table lacks {sorted(need - set(table.columns))}")
@@ -338,15 +346,31 @@ def plot_protocol_comparison(table: pd.DataFrame) -> Any:
         lo = df.get(f"{key}_low", df[key]).to_numpy(float)
         hi = df.get(f"{key}_high", df[key]).to_numpy(float)
         ok = np.isfinite(v)
+        spread = df.get("interval", pd.Series([""] * len(df))).astype(str).str.contains("5-95%").to_numpy()
         ax.barh(y[ok], 100 * v[ok], color=colors[ok], alpha=0.85, height=0.6)
+        ci = ok & ~spread
         ax.errorbar(
-            100 * v[ok],
-            y[ok],
-            xerr=100 * _error(v[ok], lo[ok], hi[ok]),
+            100 * v[ci],
+            y[ci],
+            xerr=100 * _error(v[ci], lo[ci], hi[ci]),
             fmt="none",
             ecolor="black",
             capsize=4,
         )
+        if (ok & spread).any():  # a spread of random draws, not a confidence interval: drawn apart
+            sp = ok & spread
+            ax.errorbar(
+                100 * v[sp],
+                y[sp],
+                xerr=100 * _error(v[sp], lo[sp], hi[sp]),
+                fmt="none",
+                ecolor="#7F7F7F",
+                capsize=0,
+                linestyle=":",
+                linewidth=2,
+                label="5-95% of random draws (not a 95% interval)",
+            )
+            ax.legend(loc="lower right", fontsize=8)
         for yy, vv, hh, ok_ in zip(y, v, hi, ok):
             if ok_:
                 ax.text(
@@ -413,7 +437,13 @@ def plot_epoch_picking(summary: Mapping[str, Any]) -> Any:
     )
     ax.set_xlim(edges[0], edges[-1])
     ax.xaxis.set_major_formatter(_percent_formatter())
-    ax.set_xlabel(f"accuracy on {n} test clips (at P(Real) = 0.5)")
+    cut = summary.get("threshold", 0.0)
+    where = (
+        "each epoch's validation-EER threshold"
+        if cut == "validation_eer"
+        else ("P(Real) = 0.5" if float(cut) == 0.0 else f"score {float(cut):.3g}")
+    )
+    ax.set_xlabel(f"accuracy on {n} test clips (at {where})")
     ax.set_ylabel(f"draws (of {summary['n_draws']})")
     ax.set_title("Picking the epoch on the clips you report flatters accuracy")
     ax.legend(loc="upper left", fontsize=8)

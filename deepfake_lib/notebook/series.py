@@ -43,6 +43,7 @@ __all__ = [
     "check_parameter_names",
     "code_source_hash",
     "declared_parameters",
+    "display_path",
     "drop_widget_outputs",
     "format_headline",
     "injected_parameter_names",
@@ -50,6 +51,7 @@ __all__ = [
     "notebooks_dir",
     "PAPERMILL_HEADER",
     "parameters_cell_index",
+    "read_params_yaml",
     "read_parameters_cell",
     "refresh_notebooks",
     "render_parameters_table",
@@ -272,11 +274,7 @@ def run_series(
 
     overrides: dict[str, Any] = {}
     if params_file is not None:
-        given = _yaml_keys(params_file)
-        check_parameter_names(given)  # names first, so the error names the key, not a type
-        overrides.update(
-            {k: v for k, v in ExperimentConfig.from_yaml(params_file).to_dict().items() if k in given}
-        )
+        overrides.update(read_params_yaml(params_file))
     overrides.update(parameters or {})
     check_parameter_names(set(overrides))
     run = resolve_path(run_dir)
@@ -319,14 +317,14 @@ def run_series(
         papermill_log.removeFilter(quiet)
     (run / "series.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if progress:
-        print(f"run folder: {_display_path(run)}", flush=True)
+        print(f"run folder: {display_path(run)}", flush=True)
         metrics = run / "metrics.json"
         if metrics.is_file():
             print(format_headline(json.loads(metrics.read_text())), flush=True)
     return summary
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
     """``path`` relative to the current folder or the project root when under one, else as is."""
     for base in (Path.cwd(), project_root()):
         try:
@@ -376,6 +374,18 @@ def render_parameters_table(params_file: str | os.PathLike[str]) -> str:
         )
         rows.append(f"| `{key}` | {where} | `{defaults.get(key)!r}` | `{value!r}` |")
     return "\n".join(rows)
+
+
+def read_params_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The values a params file sets, typed as :meth:`ExperimentConfig.from_yaml` types them.
+
+    The one reader of params files: ``make demo PARAMS=`` (:func:`run_series`) and a notebook's
+    ``params_file`` parameter (:func:`deepfake_lib.notebook.colab.read_params_file`). Names are
+    checked first (:func:`check_parameter_names`), so the error names the key, not a type.
+    """
+    given = _yaml_keys(path)
+    check_parameter_names(given)
+    return {k: v for k, v in ExperimentConfig.from_yaml(path).to_dict().items() if k in given}
 
 
 def _yaml_keys(path: str | os.PathLike[str]) -> set[str]:
@@ -440,8 +450,13 @@ def refresh_notebooks(notebooks: Sequence[str] = NOTEBOOKS, *, kernel_name: str 
 
     Run after a deliberate change to a notebook or to behaviour its checked outputs show, then
     commit the notebooks. The code hash lets a test spot outputs that no longer match the code.
+    When notebook 03 ran, the run's figures go to
+    :data:`~deepfake_lib.notebook.committed.COMMITTED_RUN_FILE` and the README's committed-run block
+    is rendered from that file (:mod:`deepfake_lib.notebook.committed`).
     """
     import papermill as pm
+
+    from deepfake_lib.notebook.committed import update_readme, write_committed_run
 
     done = []
     for name in notebooks:
@@ -456,6 +471,11 @@ def refresh_notebooks(notebooks: Sequence[str] = NOTEBOOKS, *, kernel_name: str 
         strip_volatile_metadata(path)
         done.append(path)
         print(f"refreshed {path}", flush=True)
+    if "03_fine_tuning.ipynb" in notebooks:
+        run_dir = read_parameters_cell(notebooks_dir() / "03_fine_tuning.ipynb")["run_dir"]
+        print(f"committed run: {display_path(write_committed_run(run_dir))}", flush=True)
+        if update_readme():
+            print("README.md: committed-run block updated", flush=True)
     return done
 
 

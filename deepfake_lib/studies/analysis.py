@@ -168,7 +168,9 @@ class RunAnalysis:
         others = evaluate_classical_baselines(
             self.splits, n_bootstrap=self.cfg.n_bootstrap, seed=self.cfg.seed, out_dir=self.out_dir
         )
-        return pd.concat([pd.DataFrame([ours]), others], ignore_index=True)
+        table = pd.concat([pd.DataFrame([ours]), others], ignore_index=True)
+        table.to_csv(self.out_dir / "systems.csv", index=False)  # what the README quotes of this run
+        return table
 
     def analyze_attacks(self) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """``(per-attack EER, leave-one-attack-out table or None)``; LOAO runs when
@@ -252,6 +254,7 @@ class RunAnalysis:
         picking = summarize_epoch_picking(
             epoch_scores,
             selected_epoch=self.run.metrics["best_epoch"],
+            threshold="validation_eer",  # every accuracy of the run is taken there, except the study's own
             n_val=n_val,
             seed=self.cfg.seed,
             out_dir=self.out_dir,

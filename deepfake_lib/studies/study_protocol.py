@@ -271,7 +271,7 @@ def summarize_epoch_picking(
     n_draws: int = 1000,
     seed: int = 0,
     selected_epoch: int | None = None,
-    threshold: float = 0.0,
+    threshold: float | str = 0.0,
     out_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """How much picking the epoch on the clips you report flatters accuracy.
@@ -282,8 +282,8 @@ def summarize_epoch_picking(
     report ("picked"); the honest figure is the accuracy of the validation-selected epoch
     (``selected_epoch``, e.g. ``metrics["best_epoch"]``; default: the epoch with the lowest
     validation EER in ``epoch_scores``, ties broken by AUC as in training) on the whole test split.
-    Accuracy is at ``threshold``
-    (score 0 = P(Real) 0.5, as the study used) for both. Returns ``picked`` and
+    Accuracy is at ``threshold`` for both: a score (0 = P(Real) 0.5, as the study used), or
+    ``"validation_eer"``, each epoch's own validation EER threshold (as the run's test accuracy). Returns ``picked`` and
     ``honest_subsets`` (the same subsets without picking) as {mean, median, p05, p95, draws},
     ``honest_accuracy``, ``inflation`` (picked mean - honest), and the epochs. Writes
     ``epoch_picking.json``.
@@ -297,7 +297,16 @@ def summarize_epoch_picking(
     wide = test.pivot_table(index="clip_id", columns="epoch", values="score", aggfunc="first")
     labels = test.groupby("clip_id")["label"].first().reindex(wide.index).to_numpy(np.int64)
     epochs = [int(e) for e in wide.columns]
-    correct = (wide.to_numpy(float).T >= threshold).astype(np.int64) == labels[None, :]  # [epochs, clips]
+    if threshold == "validation_eer":  # each epoch's own validation EER threshold, as the run's accuracy
+        val_rows = epoch_scores[epoch_scores["split"] == "validation"]
+        per_epoch = {
+            int(e): compute_metrics(g["label"], g["score"])["eer_threshold"]
+            for e, g in val_rows.groupby("epoch")
+        }
+        cuts = np.asarray([per_epoch[e] for e in epochs], dtype=float)[:, None]
+    else:
+        cuts = np.full((len(epochs), 1), float(threshold))
+    correct = (wide.to_numpy(float).T >= cuts).astype(np.int64) == labels[None, :]  # [epochs, clips]
     if selected_epoch is None:
         val = epoch_scores[epoch_scores["split"] == "validation"]
         if val.empty:
@@ -332,7 +341,7 @@ def summarize_epoch_picking(
     result = {
         "n_val": int(n_val),
         "n_draws": int(n_draws),
-        "threshold": float(threshold),
+        "threshold": threshold if isinstance(threshold, str) else float(threshold),
         "n_test_clips": int(n_clips),
         "epochs": epochs,
         "selected_epoch": int(selected_epoch),
