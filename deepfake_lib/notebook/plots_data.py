@@ -32,6 +32,25 @@ __all__ = [
 ]
 
 
+def _mel_image(ax: Any, db: np.ndarray, sample_rate: int, hop: int, vmin: float, vmax: float) -> Any:
+    """A log-mel image ``db`` [n_mels, frames] (dB) on ``ax``: time and mel axes up to Nyquist,
+    one colour scale (``vmin``..``vmax`` dB) shared by every panel of a figure."""
+    import librosa.display
+
+    return librosa.display.specshow(
+        db,
+        sr=sample_rate,
+        hop_length=hop,
+        x_axis="time",
+        y_axis="mel",
+        fmax=sample_rate / 2,
+        ax=ax,
+        cmap="magma",
+        vmin=vmin,
+        vmax=vmax,
+    )
+
+
 # --------------------------------------------------------------------------------------
 # data (notebook 01)
 # --------------------------------------------------------------------------------------
@@ -432,18 +451,7 @@ def plot_spectrogram_pairs(
             if db is None:
                 ax.set_visible(False)
                 continue
-            mesh = librosa.display.specshow(
-                db,
-                sr=sample_rate,
-                hop_length=hop,
-                x_axis="time",
-                y_axis="mel",
-                fmax=sample_rate / 2,
-                ax=ax,
-                cmap="magma",
-                vmin=vmax - dynamic_range_db,
-                vmax=vmax,
-            )
+            mesh = _mel_image(ax, db, sample_rate, hop, vmax - dynamic_range_db, vmax)
             ax.set_title(f"{title}: {kind}")
             ax.grid(False)
             ax.set_xlabel("time (s)" if r == len(pairs) - 1 else "")
@@ -521,7 +529,6 @@ def plot_augmentation_grid(
     ``items``: ``(name, wave [samples])`` at ``sample_rate`` Hz; the first item is the clip
     before augmentation, the others are its augmented versions.
     """
-    import librosa.display
 
     if not items:
         raise ValueError("plot_augmentation_grid: no items given")
@@ -534,18 +541,7 @@ def plot_augmentation_grid(
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)).ravel()
     mesh = None
     for k, (ax, (name, _), db) in enumerate(zip(axes, items, specs)):
-        mesh = librosa.display.specshow(
-            db,
-            sr=sample_rate,
-            hop_length=hop,
-            x_axis="time",
-            y_axis="mel",
-            fmax=sample_rate / 2,
-            ax=ax,
-            cmap="magma",
-            vmin=vmax - dynamic_range_db,
-            vmax=vmax,
-        )
+        mesh = _mel_image(ax, db, sample_rate, hop, vmax - dynamic_range_db, vmax)
         ax.set_title(("before: " if k == 0 else "after: ") + str(name))
         ax.set_xlabel("time (s)" if k + ncols >= len(items) else "")
         if k + ncols >= len(items):  # the bottom panel of its column: shared x ticks shown here
