@@ -2,8 +2,11 @@
 
 - Network front-ends build a trainable model whose head is a back-end
   (:mod:`~deepfake_lib.modeling.backends`): ``tiny`` (a small wav2vec2 from scratch, the offline
-  default) and ``pretrained`` (any wav2vec2-family checkpoint: a Hub id or a folder saved with
-  ``save_pretrained``). ``model_source`` picks one: ``"tiny"``, or anything else (a checkpoint).
+  default), ``pretrained`` (any wav2vec2-family checkpoint: a Hub id or a folder saved with
+  ``save_pretrained``), and the from-scratch ``lcnn`` (LCNN on LFCC) and ``rawnet``
+  (RawNet2-style, raw waveform) of :mod:`~deepfake_lib.modeling.scratch_nets`. ``model_source``
+  picks one: a front-end's name, or anything else (a checkpoint folder or Hub id; a folder saved
+  from ``lcnn`` or ``rawnet`` goes back to its own front-end).
 - Feature front-ends (``lfcc``, ``log_mel``) give frame features [frames, dims] of 16 kHz audio
   for the classical back-ends of :mod:`~deepfake_lib.modeling.baselines`.
 
@@ -44,6 +47,7 @@ from deepfake_lib.modeling.loaded_model import (
     canonical_label_maps,
     count_parameters,
 )
+from deepfake_lib.modeling.scratch_nets import ENCODERS, build_scratch_net, saved_scratch_encoder
 
 __all__ = [
     "build_tiny_model",
@@ -323,8 +327,15 @@ def register_frontend(frontend: FrontEnd, *, replace: bool = False) -> FrontEnd:
 
 def frontend_for_source(model_source: str) -> FrontEnd:
     """The network front-end that ``model_source`` names: ``"tiny"``, a registered network
-    front-end's name, or else ``pretrained`` (a Hub id or a folder)."""
+    front-end's name, a folder saved from one of the from-scratch networks of
+    :mod:`~deepfake_lib.modeling.scratch_nets` (its own front-end), or else ``pretrained`` (a Hub
+    id or a folder)."""
     named = FRONTENDS.get(model_source)
+    saved = saved_scratch_encoder(resolve_source(model_source)) if named is None else None
+    if saved is not None:  # a folder saved from an LCNN or RawNet front-end
+        if saved not in FRONTENDS:
+            raise ValueError(f"{model_source}: saved with encoder {saved!r}, which no front-end registers")
+        return FRONTENDS[saved]
     if named is not None and named.build is not None:
         return named
     if named is not None:
@@ -359,6 +370,14 @@ for _frontend in (
         "pretrained",
         "a wav2vec2-family checkpoint: a Hub id or a folder saved with save_pretrained",
         build=lambda source, **kw: _load_with_fallback(source, **kw),
+    ),
+    *(
+        FrontEnd(
+            name,
+            description,
+            build=lambda source, _name=name, **kw: build_scratch_net(_name, resolve_source(source), **kw),
+        )
+        for name, (_, description) in ENCODERS.items()
     ),
     FrontEnd(
         "lfcc",

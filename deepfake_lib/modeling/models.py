@@ -72,7 +72,7 @@ def load_model(
         keep_layers=keep_layers,
         backend=backend,
     )
-    pretrained = frontend.name != TINY
+    pretrained = frontend.name == "pretrained"  # the from-scratch front-ends train every layer
     model = loaded.model
     if freeze_feature_encoder is None:
         freeze_feature_encoder = pretrained
