@@ -12,7 +12,8 @@ Figures, measured in one run:
   per attack, against the label-permutation null;
 * speaker-grouped cross-validation (one fold per bona fide speaker, with the spoofs made from its
   recordings; the text-to-speech voices spread over the folds): LFCC + logistic regression,
-  LFCC-GMM, the 29-cue control and the library's 5 trivial features, pooled out-of-fold EER, all
+  LFCC-GMM, the library's shortcut control (29 cues + sample rate) and the 5 recording properties
+  it replaced (duration, level, peak, rate, zero-crossing rate), pooled out-of-fold EER, all
   attacks and per attack, with a bootstrap interval over speakers and voices; per-fold EERs;
   the control's permutation null (the whole cross-validation on shuffled labels);
 * leave-one-generator-out across the same folds (LFCC + LR and the control);
@@ -43,6 +44,7 @@ import pandas as pd
 import psutil
 
 from deepfake_lib.audio import cues
+from deepfake_lib.audio.signal import level_stats
 from deepfake_lib.config import resolve_path
 from deepfake_lib.corpora import real_speech
 from deepfake_lib.corpora.sources import load_example_native
@@ -118,13 +120,21 @@ SYSTEMS: dict[str, str] = {
     "lfcc_lr": "LFCC + LR",
     "lfcc_gmm": "LFCC-GMM (16 components)",
     "cheap_cues_lr": "cheap-cue control: 29 cues + LR",
-    "trivial_lr": "the library's 5 trivial features + LR",
+    "trivial_lr": "the 5 recording properties + LR (the notebooks' control until it became the cues)",
 }
 """System key -> name shown in the tables."""
 
 
+def _recording_properties(wave: np.ndarray, sr: int) -> np.ndarray:
+    """Duration (s), RMS and peak level (dBFS), sample rate (Hz), zero-crossing rate: [5]."""
+    stats = {**level_stats(wave, sr), "sample_rate": float(sr)}
+    return np.array(
+        [stats[k] for k in ("duration_s", "rms_dbfs", "peak_dbfs", "sample_rate", "zero_crossing_rate")]
+    )
+
+
 def _clip_features(item: tuple[bytes, int]) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-    """Cheap cues, LFCC statistics and trivial features of one clip (in a worker process)."""
+    """Cheap cues, LFCC statistics and the 5 recording properties of one clip (in a worker process)."""
     import io
 
     import soundfile as sf
@@ -133,7 +143,7 @@ def _clip_features(item: tuple[bytes, int]) -> tuple[dict[str, float], np.ndarra
     return (
         cues.extract_cheap_cues(wave, sr),
         lfcc.extract_lfcc_stats(wave, sr),
-        baselines.extract_trivial_features(wave, sr),
+        _recording_properties(wave, sr),
     )
 
 

@@ -385,7 +385,7 @@ SYSTEM_NAMES = {
     "lfcc_lr": "LFCC + LR",
     "lfcc_gmm": "LFCC-GMM (16 components)",
     "cheap_cues_lr": "cheap-cue control (29 cues + LR)",
-    "trivial_lr": "5 trivial features + LR (the notebooks' control)",
+    "trivial_lr": "5 recording properties + LR (the notebooks' former control)",
 }
 
 

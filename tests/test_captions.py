@@ -108,6 +108,20 @@ def test_shortcut_caption_finds_a_feature_that_gives_one_attack_away():
     assert "zero_crossing_rate alone separates A0" in text
 
 
+def test_shortcut_caption_counts_the_features_and_names_the_most_separating():
+    rng = np.random.default_rng(3)
+    labels = np.repeat([1, 0], 50)
+    attacks = np.where(labels == 1, "bonafide", "A01")
+    features = pd.DataFrame({f"cue{k}": rng.normal(0, 1, 100) for k in range(8)})
+    features["cue5"] += 3.0 * labels  # the one that separates
+    features.loc[0, "cue2"] = np.nan  # an undefined value is left out, not fatal
+    text = captions.caption_shortcut_features(features, labels, attacks, shown=3)
+    assert "uses 8 features" in text and "shows the 3 that" in text
+    listed = text.split("information): ")[1].split(". ")[0]
+    assert listed.startswith("cue5 (") and listed.count("(") == 3
+    assert "cue5 alone separates A01" in text
+
+
 def test_class_balance_and_distribution_captions():
     counts = pd.DataFrame({"Fake": [210, 45], "Real": [210, 40]}, index=["train", "test"])
     assert "not balanced" in captions.caption_class_balance(counts)

@@ -470,5 +470,5 @@ def test_progress_prints_one_line_per_executed_cell(capsys: pytest.CaptureFixtur
     }
     assert format_headline(metrics) == (
         "test EER 8.9% (95% CI 4.4% to 15.6%) on 90 clips; shortcut control "
-        "(trivial features) 48.9% (95% CI 38.0% to 60.0%)"
+        "(cheap cues) 48.9% (95% CI 38.0% to 60.0%)"
     )

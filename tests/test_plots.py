@@ -100,7 +100,7 @@ def test_distributions_and_shortcut_features():
     )
     fig = plots_data.plot_shortcut_features(feats, df["label"])
     check_labelled(fig)
-    assert "AUC" in fig.axes[0].get_title()
+    assert "EER" in fig.axes[0].get_title()
 
 
 def test_waveform_and_spectrogram_share_scales():

@@ -16,7 +16,7 @@ import torch
 from deepfake_lib.config import ExperimentConfig
 from deepfake_lib.corpora.experiment_data import prepare_data
 from deepfake_lib.evaluation.error_rates import selection_score
-from deepfake_lib.modeling.baselines import SYSTEM_TRIVIAL_LR
+from deepfake_lib.modeling.baselines import SYSTEM_CONTROL_LR
 from deepfake_lib.modeling.frontends import build_tiny_model
 from deepfake_lib.modeling.training import (
     AudioCollator,
@@ -141,7 +141,7 @@ def test_fine_tune_writes_the_run_folder_and_learns(toy_corpus: Path, tmp_path: 
     assert m["test"]["act_dcf_threshold"] == pytest.approx(m["threshold"]["value"])
     assert new | {"eer", "auc"} <= set(m["metric_meanings"])
     assert (
-        m["shortcut_control"]["system"] == SYSTEM_TRIVIAL_LR and m["shortcut_control"]["n"] == m["test"]["n"]
+        m["shortcut_control"]["system"] == SYSTEM_CONTROL_LR and m["shortcut_control"]["n"] == m["test"]["n"]
     )
     assert m["caveat"] == ""
     # the selected epoch is the best validation epoch (lowest EER, ties broken by the highest AUC)

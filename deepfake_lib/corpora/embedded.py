@@ -24,7 +24,9 @@ Pipeline, per utterance:
 Strength at the default difficulty 0.5 was calibrated so that a tiny wav2vec2 trained from
 scratch for about two minutes on two CPU cores learns every attack (the artefacts change the
 spectrum below 4.5 kHz in every voiced frame, where a raw-waveform model sees them first),
-while a logistic regression on trivial features stays near chance.
+while a logistic regression on duration, level, peak, sample rate and zero-crossing rate stays
+near chance (the shortcut control, :mod:`deepfake_lib.modeling.baselines`, now uses all the
+cheap cues of :mod:`deepfake_lib.audio.cues`, a stricter test).
 
 Filtering is vectorised: time-varying filters are applied frame-wise in the STFT domain
 (short-time Fourier transform, multiply, overlap-add), fixed filters with ``sosfilt`` or FFT

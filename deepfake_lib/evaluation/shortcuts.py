@@ -15,7 +15,7 @@ import pandas as pd
 
 from deepfake_lib.evaluation.error_rates import compute_eer
 
-__all__ = ["audit_single_cues", "permutation_null", "two_sided_eer"]
+__all__ = ["audit_single_cues", "permutation_null", "rank_single_cues", "two_sided_eer"]
 
 
 def two_sided_eer(labels: np.ndarray, values: np.ndarray) -> float:
@@ -29,6 +29,23 @@ def two_sided_eer(labels: np.ndarray, values: np.ndarray) -> float:
     if np.ptp(v) == 0:
         return 0.5
     return float(min(compute_eer(y, v).eer, compute_eer(y, -v).eer))
+
+
+def rank_single_cues(features: pd.DataFrame, labels: Sequence[int] | np.ndarray) -> pd.Series:
+    """:func:`two_sided_eer` of each column of ``features`` [clips, cues] alone against ``labels``
+    [clips] (1 Real, 0 Fake), indexed by column, lowest (most separating) first; ties keep the
+    column order. A cue's NaN or infinite values are left out of its EER; a cue left with fewer
+    than one clip of each class scores 0.5."""
+    y = np.asarray(labels, dtype=np.int64)
+    if len(features) != y.size:
+        raise ValueError(f"features ({len(features)} rows) and labels ({y.size}) differ in length")
+    eers = {}
+    for name in features.columns:
+        v = features[name].to_numpy(np.float64)
+        keep = np.isfinite(v)
+        both = 0 < int(y[keep].sum()) < int(keep.sum())
+        eers[name] = two_sided_eer(y[keep], v[keep]) if both else 0.5
+    return pd.Series(eers, dtype=np.float64, name="eer").sort_values(kind="stable")
 
 
 def permutation_null(

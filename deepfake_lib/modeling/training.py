@@ -304,7 +304,7 @@ def fine_tune(
         on_epoch: called with the history table after every validation (live plots).
         record_epoch_scores: also score the test split every epoch into ``epoch_scores.csv``
             (for notebook 04's protocol comparison only; selection never sees it).
-        shortcut_control: fit the trivial-feature control on the same split and report it.
+        shortcut_control: fit the cheap-cue shortcut control on the same split and report it.
 
     Selection: the checkpoint with the best validation EER, ties broken by validation AUC
     (:func:`deepfake_lib.evaluation.metrics.selection_score`; early stopping with ``cfg.patience`` on the same
@@ -522,7 +522,7 @@ def run_report(
     """The content of ``metrics.json``: the threshold chosen on validation (its EER threshold),
     :func:`~deepfake_lib.evaluation.metrics.summarize_scores` of the test and validation score
     tables at that threshold (grouped intervals), every metric's meaning, ``extra`` (timings,
-    memory, parameters ...) and the trivial-feature shortcut control on the same split."""
+    memory, parameters ...) and the cheap-cue shortcut control on the same split."""
     val_table, test_table = tables["validation"], tables["test"]
     threshold = compute_metrics(val_table["label"], val_table["score"])["eer_threshold"]
     metrics: dict[str, Any] = {

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_lib import LABEL_NAMES
+from deepfake_lib.evaluation.shortcuts import rank_single_cues
 from deepfake_lib.notebook.claims import pct
 
 __all__ = [
@@ -31,10 +32,14 @@ __all__ = [
     "caption_scores",
     "caption_shortcut_features",
     "caption_timeline",
+    "SHORTCUT_FEATURES_SHOWN",
 ]
 
 FEW_CLIPS = 5
 """A reliability bin with fewer clips than this is too small to read (drawn hollow)."""
+
+SHORTCUT_FEATURES_SHOWN = 6
+"""How many shortcut-control features notebook 01's figure and caption show (the most separating)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -111,29 +116,39 @@ def caption_examples(pairs: Sequence[tuple[str, np.ndarray, np.ndarray]], sample
     )
 
 
-def caption_shortcut_features(features: pd.DataFrame, labels: Any, attacks: Any) -> str:
-    """Pooled single-feature AUCs, and the strongest feature for one attack against bona fide."""
-    from sklearn.metrics import roc_auc_score
+def caption_shortcut_features(
+    features: pd.DataFrame, labels: Any, attacks: Any, *, shown: int = SHORTCUT_FEATURES_SHOWN
+) -> str:
+    """How many features the shortcut control uses, the ``shown`` most separating ones alone
+    (lowest two-sided single-feature EER, as :func:`~deepfake_lib.notebook.plots_data.plot_shortcut_features`
+    draws them), the pooled range, and the feature that best gives one attack away.
 
+    ``features`` [clips, features] (the control's columns), ``labels`` [clips] (1 Real, 0 Fake),
+    ``attacks`` [clips].
+    """
     y = np.asarray(labels, dtype=int)
     a = np.asarray(attacks, dtype=str)
-    pooled = [float(roc_auc_score(y, features[c].to_numpy(float))) for c in features.columns]
+    ranking = rank_single_cues(features, y)
+    top = ranking.iloc[: max(1, int(shown))]
     best = ("", "", 0.5)
     for attack in sorted(set(a[y == 0])):
         keep = (y == 1) | (a == attack)
-        for c in features.columns:
-            v = features[c].to_numpy(float)[keep]
-            if np.ptp(v) == 0:
-                continue
-            auc = float(roc_auc_score(y[keep], v))
-            if abs(auc - 0.5) > abs(best[2] - 0.5):
-                best = (c, attack, auc)
-    return (
-        f"Pooled over attacks, each feature alone gives an AUC between {min(pooled):.2f} and {max(pooled):.2f} "
-        f"(0.5 = no information). Attack by attack it is not so: {best[0]} alone separates {best[1]} from "
-        f"bona fide with an AUC of {best[2]:.2f}, so a feature can give one attack away while saying nothing "
-        "pooled."
+        per_attack = rank_single_cues(features[keep], y[keep])
+        if per_attack.iloc[0] < best[2]:
+            best = (str(per_attack.index[0]), attack, float(per_attack.iloc[0]))
+    listed = ", ".join(f"{name} ({pct(eer)})" for name, eer in top.items())
+    text = (
+        f"The shortcut control's logistic regression uses {features.shape[1]} features. The figure shows "
+        f"the {len(top)} that separate the classes best one at a time, i.e. with the lowest single-feature "
+        f"EER (each feature used in whichever direction separates better; 50% = no information): {listed}. "
+        f"Pooled over attacks, single features reach EERs from {pct(ranking.min())} to {pct(ranking.max())}."
     )
+    if best[0]:
+        text += (
+            f" Attack by attack it can be otherwise: {best[0]} alone separates {best[1]} from bona fide "
+            f"with an EER of {pct(best[2])}, so a feature can give one attack away while saying little pooled."
+        )
+    return text
 
 
 # --------------------------------------------------------------------------------------

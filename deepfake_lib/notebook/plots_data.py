@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfake_lib.evaluation.shortcuts import rank_single_cues
+from deepfake_lib.notebook.captions import SHORTCUT_FEATURES_SHOWN
 from deepfake_lib.notebook.plots import (
     CLASS_COLORS,
     RATE_GREYS,
@@ -129,7 +131,7 @@ def plot_class_balance(table: pd.DataFrame) -> Any:
 def plot_distributions(df: pd.DataFrame, *, bins: int = 30) -> Any:
     """Duration (s), native sample rate (Hz) and loudness (RMS, dBFS) per class (top row) and
     per attack (bottom row). ``df``: one row per clip with ``duration``, ``sample_rate``,
-    ``rms_dbfs``, ``label`` and ``attack``. Overlapping distributions mean these trivial
+    ``rms_dbfs``, ``label`` and ``attack``. Overlapping distributions mean these recording
     properties cannot give the classes away."""
     need = {"duration", "sample_rate", "rms_dbfs", "label", "attack"}
     if not need <= set(df.columns):
@@ -199,7 +201,7 @@ def plot_distributions(df: pd.DataFrame, *, bins: int = 30) -> Any:
     ax.set_ylabel("share of clips (%)")
     ax.set_title("Sample rate per attack")
     ax.legend(title="native rate", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle("Trivial properties per class and attack (overlap = no shortcut)")
+    fig.suptitle("Recording properties per class and attack (overlap = no shortcut)")
     return fig
 
 
@@ -286,29 +288,34 @@ def plot_waveform_and_spectrogram(
 
 @_styled
 def plot_shortcut_features(
-    features: pd.DataFrame, labels: Sequence[int] | np.ndarray, *, bins: int = 25
+    features: pd.DataFrame,
+    labels: Sequence[int] | np.ndarray,
+    *,
+    shown: int = SHORTCUT_FEATURES_SHOWN,
+    bins: int = 25,
 ) -> Any:
-    """Per-feature class histograms of the shortcut-control features (one panel per column of
-    ``features`` [clips, features]; ``labels`` [clips] 1 = Real, 0 = Fake). Each title gives the
-    feature's own AUC for Real: near 0.5 means the feature alone cannot tell the classes apart."""
-    from sklearn.metrics import roc_auc_score
-
+    """Class histograms of the ``shown`` shortcut-control features that separate the classes best
+    alone: the columns of ``features`` [clips, features] with the lowest two-sided single-feature
+    EER (:func:`deepfake_lib.evaluation.shortcuts.rank_single_cues`) against ``labels`` [clips]
+    (1 = Real, 0 = Fake), one panel each, titled with that EER (50% = no information)."""
     y = np.asarray(labels, dtype=int)
     if len(y) != len(features):
         raise ValueError(f"plot_shortcut_features: {len(features)} feature rows but {len(y)} labels")
-    cols = list(features.columns)
+    ranking = rank_single_cues(features, y).iloc[: max(1, int(shown))]
+    cols = list(ranking.index)
     ncols = min(3, len(cols))
     nrows = math.ceil(len(cols) / ncols)
     fig = _new_figure((4.2 * ncols, 3.2 * nrows))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, col in zip(axes, cols):
         v = features[col].to_numpy(float)
-        auc = roc_auc_score(y, v) if 0 < y.sum() < y.size else float("nan")
+        keep = np.isfinite(v)
+        v, yk = v[keep], y[keep]
         uniq = np.unique(v)
         if uniq.size <= 6:
             width = 0.4
             for j, (name, cls) in enumerate((("Real", 1), ("Fake", 0))):
-                counts = [int(np.sum((v == u) & (y == cls))) for u in uniq]
+                counts = [int(np.sum((v == u) & (yk == cls))) for u in uniq]
                 ax.bar(
                     np.arange(uniq.size) + (j - 0.5) * width,
                     counts,
@@ -320,18 +327,22 @@ def plot_shortcut_features(
         else:
             edges = np.histogram_bin_edges(v, bins=bins)
             for name, cls in (("Real", 1), ("Fake", 0)):
-                _class_hist(ax, v[y == cls], name, edges)
-        ax.set_title(f"{col}  (AUC {auc:.2f})")
+                _class_hist(ax, v[yk == cls], name, edges)
+        ax.set_title(f"{col}  (EER {100 * ranking[col]:.0f}%)")
         ax.set_xlabel(_feature_unit(col))
         ax.set_ylabel("clips")
         ax.legend()
     for ax in axes[len(cols) :]:
         ax.set_visible(False)
-    fig.suptitle("Shortcut-control features per class (AUC near 0.5 = no shortcut)")
+    fig.suptitle(
+        f"The {len(cols)} of {features.shape[1]} shortcut-control features that separate the classes "
+        "best alone (single-feature EER; 50% = no shortcut)"
+    )
     return fig
 
 
 def _feature_unit(name: str) -> str:
+    """Axis label of a shortcut-control feature (a cheap cue's unit from its name's suffix)."""
     units = {
         "duration_s": "duration (s)",
         "rms_dbfs": "RMS level (dBFS)",
@@ -339,8 +350,20 @@ def _feature_unit(name: str) -> str:
         "sample_rate": "sample rate (Hz)",
         "zero_crossing_rate": "zero crossings per sample",
         "duration": "duration (s)",
+        "crest_db": "crest factor (dB)",
+        "f0_spread_st": "pitch spread (semitones)",
+        "spectral_flatness": "spectral flatness (0..1)",
     }
-    return units.get(name, name)
+    if name in units:
+        return units[name]
+    if name.startswith("band_") and name.endswith("_db"):
+        lo, hi = name.split("_")[1:3]
+        return f"energy {lo}-{hi} Hz (dB re. clip)"
+    suffixes = {"_hz": "Hz", "_s": "s", "_fraction": "share of the clip"}
+    for suffix, unit in suffixes.items():
+        if name.endswith(suffix):
+            return f"{name} ({unit})"
+    return name
 
 
 @_styled

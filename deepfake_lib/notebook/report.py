@@ -24,6 +24,7 @@ from scipy.stats import beta
 from deepfake_lib.audio.augmentation import AugmentConfig
 from deepfake_lib.config import resolve_path
 from deepfake_lib.evaluation.error_rates import format_rate, rate_interval
+from deepfake_lib.modeling.baselines import CONTROL_FEATURES
 from deepfake_lib.notebook.claims import (
     CONFIDENCE,
     compare_intervals,
@@ -136,6 +137,19 @@ def describe_source(data_source: str) -> str:
     return f"Measured on `{data_source}`: these figures describe that data and nothing wider."
 
 
+def _control_features(shortcut: Mapping[str, Any]) -> str:
+    """What the shortcut control was fitted on, from its ``features`` list (older runs lack it)."""
+    features = [str(f) for f in shortcut.get("features") or []]
+    if not features:
+        return "cheap properties of each clip"
+    if features == list(CONTROL_FEATURES):
+        return (
+            f"{len(features)} cheap cues of each clip (levels, silences, band energies, pitch statistics, "
+            "sample shape, zero runs and the sample rate)"
+        )
+    return f"{len(features)} features of each clip ({', '.join(features)})"
+
+
 def describe_headline(metrics: Mapping[str, Any]) -> str:
     """One paragraph: the test EER with its interval against the shortcut control."""
     test = metrics["test"]
@@ -146,8 +160,8 @@ def describe_headline(metrics: Mapping[str, Any]) -> str:
     shortcut = metrics.get("shortcut_control")
     if shortcut:
         text += (
-            " The shortcut control is a logistic regression on duration, level, sample rate and "
-            "zero-crossing rate, on the same clips. "
+            f" The shortcut control is a logistic regression on {_control_features(shortcut)}, "
+            "on the same clips. "
             + state_difference(
                 "the model",
                 test["eer"],
@@ -158,7 +172,7 @@ def describe_headline(metrics: Mapping[str, Any]) -> str:
             )
         )
         if test["eer"] >= shortcut["eer"]:
-            text += " The model is not below what trivial features give: it may have learned a shortcut."
+            text += " The model is not below what cheap cues give: it may have learned a shortcut."
     if metrics.get("caveat"):
         text += f" {metrics['caveat']}"
     return text

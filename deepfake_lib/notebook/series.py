@@ -238,7 +238,7 @@ def format_headline(metrics: Mapping[str, Any]) -> str:
     test = metrics["test"]
     text = f"test EER {rate(test)} on {test['n']} clips"
     if metrics.get("shortcut_control"):
-        text += f"; shortcut control (trivial features) {rate(metrics['shortcut_control'])}"
+        text += f"; shortcut control (cheap cues) {rate(metrics['shortcut_control'])}"
     return text
 
 

@@ -36,9 +36,9 @@ from deepfake_lib.corpora.experiment_data import prepare_data
 from deepfake_lib.deploy.detector import Detector
 from deepfake_lib.evaluation.calibration import calibrate_scores
 from deepfake_lib.modeling.baselines import (
+    SYSTEM_CONTROL_LR,
     SYSTEM_LFCC_GMM,
     SYSTEM_LFCC_LR,
-    SYSTEM_TRIVIAL_LR,
     evaluate_classical_baselines,
     evaluate_shortcut_control,
     summarize_system,
@@ -67,7 +67,7 @@ from deepfake_lib.studies.study_protocol import (
 __all__ = [
     "SYSTEM_LFCC_GMM",
     "SYSTEM_LFCC_LR",
-    "SYSTEM_TRIVIAL_LR",
+    "SYSTEM_CONTROL_LR",
     "Condition",
     "RunAnalysis",
     "analyze_run",
