@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_build and args.build_from:
         earlier = json.loads(Path(args.build_from).read_text())
         built = earlier.get("build") or {}
-        if out.name not in built.get("command", "").split():
+        if out.name not in {Path(token).name for token in built.get("command", "").split()}:
             print(f"error: {args.build_from} did not build {out.name}", file=sys.stderr)
             return 2
         report["build"] = built

@@ -56,6 +56,8 @@ __all__ = [
     "frontend_for_source",
     "FRONTENDS",
     "MODEL_ID_FALLBACKS",
+    "MODEL_NAMES",
+    "model_name",
     "register_frontend",
     "STUDY_MODEL_ID",
     "TINY",
@@ -344,6 +346,21 @@ def frontend_for_source(model_source: str) -> FrontEnd:
             f"model_source needs a network: {', '.join(sorted(k for k, f in FRONTENDS.items() if f.build))}"
         )
     return FRONTENDS["pretrained"]
+
+
+MODEL_NAMES: dict[str, str] = {
+    TINY: "tiny wav2vec2 trained from scratch",
+    "lcnn": "LCNN on LFCC trained from scratch",
+    "rawnet": "RawNet2-style network trained from scratch",
+    "pretrained": "fine-tuned wav2vec2",
+}
+"""Network front-end -> the name tables and prose give a model built on it."""
+
+
+def model_name(model_source: str) -> str:
+    """What a model trained from ``model_source`` is, in words (e.g. ``"fine-tuned wav2vec2"``)."""
+    frontend = frontend_for_source(str(model_source))
+    return MODEL_NAMES.get(frontend.name, f"{frontend.name} network")
 
 
 def _build_tiny(

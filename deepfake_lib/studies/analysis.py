@@ -43,6 +43,7 @@ from deepfake_lib.modeling.baselines import (
     evaluate_shortcut_control,
     summarize_system,
 )
+from deepfake_lib.modeling.frontends import model_name
 from deepfake_lib.modeling.loaded_model import LoadedModel
 from deepfake_lib.modeling.models import load_model
 from deepfake_lib.runs import RUN_FILES, RunResult, load_run, load_run_config
@@ -159,7 +160,7 @@ class RunAnalysis:
     def compare_baselines(self) -> pd.DataFrame:
         """The fine-tuned model's test row next to the classical baselines and the shortcut control."""
         ours = summarize_system(
-            "fine-tuned wav2vec2 (this run)",
+            f"{model_name(str(self.cfg.model_source))} (this run)",
             self.run.test_scores,
             threshold=self.threshold,
             n_bootstrap=self.cfg.n_bootstrap,
