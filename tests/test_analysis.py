@@ -408,14 +408,12 @@ def null_eer_bound(n_real: int, n_fake: int, *, quantile: float = 0.99, n_draws:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the cheap-cue control (band energies, pitch cues) separates the embedded corpus's classes "
-    "(EER 0.20 here; the corpus was calibrated only against duration, level, peak, rate and ZCR)",
-)
-def test_shortcut_control_is_near_chance_on_the_embedded_corpus(tmp_path):
-    """The shortcut control's cheap cues should not give the classes away (a pipeline check of the
-    embedded corpus, not a statement about real deepfakes). They do at present: see the xfail."""
+def test_the_cheap_cue_control_finds_the_embedded_corpus_spectral_artefacts(tmp_path):
+    """The embedded corpus's attacks change the spectrum below 4.5 kHz on purpose and its
+    calibration holds only duration, level, peak, rate and zero-crossing rate at chance, so the
+    cheap-cue control (band energies, pitch) is itself a cheap artefact detector there: the
+    notebooks show it beside the model, and an embedded figure says the pipeline works, not that a
+    detector beats cheap cues. A pipeline check of the embedded corpus, not real deepfakes."""
     from deepfake_lib.corpora.embedded import CorpusConfig
     from deepfake_lib.corpora.sources import load_source, make_splits
 
@@ -427,8 +425,8 @@ def test_shortcut_control_is_near_chance_on_the_embedded_corpus(tmp_path):
     control = evaluate_shortcut_control(data, n_bootstrap=0, seed=0)
     bound = null_eer_bound(control["n_real"], control["n_fake"])
     assert 0.1 < bound < 0.25  # about 90 test clips: luck alone moves the EER this far from 0.5
-    assert abs(control["eer"] - 0.5) <= bound, (
-        f"shortcut EER {control['eer']:.3f}, chance band 0.5 +- {bound:.3f}"
+    assert control["eer"] < 0.5 - bound, (
+        f"cheap-cue control EER {control['eer']:.3f}, chance band 0.5 +- {bound:.3f}"
     )
 
 
