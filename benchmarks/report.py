@@ -415,11 +415,27 @@ def _leak_cells(d: dict[str, Any], attacks: list[str], top: int = 2) -> list[str
     return cells
 
 
-def real_speech_table(d: dict[str, Any] | None) -> str:
-    """The README's real-speech results: speaker-disjoint, generator-disjoint, then same-speaker rows."""
+def _net_rows(d: dict[str, Any], nets: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The trained networks of ``bench_real_speech_nets.py`` measured on the same corpus (same
+    folder and speaker folds), keyed by a display name; empty otherwise."""
+    if not nets or (nets.get("corpus") or {}).get("folder") != (d.get("corpus") or {}).get("folder"):
+        return {}
+    if nets.get("speaker_folds") != d.get("speaker_folds"):
+        return {}
+    recipe = nets.get("recipe") or {}
+    return {
+        f"{r['name']} ({recipe.get('epochs', '?')} epochs max, `params/real_speech.yaml`)": r
+        for r in nets.get("systems", {}).values()
+    }
+
+
+def real_speech_table(d: dict[str, Any] | None, nets: dict[str, Any] | None = None) -> str:
+    """The README's real-speech results: speaker-disjoint (classical systems, the control and the
+    trained networks of ``nets``), generator-disjoint, then same-speaker rows."""
     if not d or "speaker_cv" not in d:
         return "Not measured yet: run `python benchmarks/bench_real_speech.py`."
-    cv = d["speaker_cv"]
+    cv = {SYSTEM_NAMES.get(k, k): r for k, r in d["speaker_cv"].items()}
+    cv.update(_net_rows(d, nets))
     attacks = sorted({a for r in cv.values() for a in r["pooled"]} - {"all"})
     head = "| system | all | " + " | ".join(attacks) + " |"
     rule = "|---" * (len(attacks) + 2) + "|"
@@ -435,7 +451,7 @@ def real_speech_table(d: dict[str, Any] | None) -> str:
     for key, r in cv.items():
         cells = [_eer_cell(r["pooled"].get(a)) for a in ["all", *attacks]]
         lines.append(f"| {SYSTEM_NAMES.get(key, key)} | " + " | ".join(cells) + " |")
-    null = cv.get("cheap_cues_lr", {}).get("permutation_null")
+    null = d["speaker_cv"].get("cheap_cues_lr", {}).get("permutation_null")
     if null:
         n = null.get("all", {}).get("n", "?")
         lines.append(
@@ -570,7 +586,7 @@ def update(readme: Path, results: Path = RESULTS) -> None:
     if REAL_SPEECH_START in text and REAL_SPEECH_END in text:
         before, rest = text.split(REAL_SPEECH_START, 1)
         _, after = rest.split(REAL_SPEECH_END, 1)
-        table = real_speech_table(load("real_speech", results))
+        table = real_speech_table(load("real_speech", results), load("real_speech_nets", results))
         text = f"{before}{REAL_SPEECH_START}\n{table}\n{REAL_SPEECH_END}{after}"
     readme.write_text(text)
 
