@@ -217,3 +217,53 @@ def test_report_renders_the_real_speech_tables(tmp_path: Path) -> None:
     assert "f0_median_hz 8.0%" in table and "none below 20%" in table  # world's 40% cue is not listed
     assert "5% quantile of 20 runs | 41.0%" in table and "same-speaker figures" in table
     assert report.real_speech_table(None).startswith("Not measured yet")
+
+
+def test_report_adds_the_trained_networks_of_the_same_corpus_and_folds_only(tmp_path: Path) -> None:
+    report = _report_module()
+    row = {"eer": 0.2, "eer_low": 0.1, "eer_high": 0.3, "no_interval": ""}
+    system = {"pooled": {"all": row}, "per_fold": {"mean": 0.25, "min": 0.1, "max": 0.4, "n_folds": 7}}
+    folds = {str(k): [f"s{k}"] for k in range(7)}
+    classical = {
+        "corpus": {"folder": "real_speech"},
+        "speaker_folds": folds,
+        "speaker_cv": {"lfcc_lr": system},
+    }
+    net = {"name": "RawNet2-style", "pooled": {"all": {**row, "eer": 0.12}}, "per_fold": system["per_fold"]}
+    nets = {"corpus": {"folder": "real_speech"}, "speaker_folds": folds, "recipe": {"epochs": 10}}
+    nets["systems"] = {"rawnet": net}
+    table = report.real_speech_table(classical, nets)
+    assert "| RawNet2-style (10 epochs max, `params/real_speech.yaml`) | 12.0% [10.0-30.0] |" in table
+    other = {**nets, "speaker_folds": {"0": ["someone else"]}}
+    assert "RawNet2-style" not in report.real_speech_table(classical, other)
+    assert "RawNet2-style" not in report.real_speech_table(classical, {**nets, "corpus": {"folder": "x"}})
+
+
+def test_nets_benchmark_folds_hold_the_test_speaker_out_and_validate_on_other_prompts() -> None:
+    import importlib.util
+
+    import numpy as np
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_nets", ROOT / "benchmarks" / "bench_real_speech_nets.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    meta = pd.DataFrame(
+        {
+            "speaker_id": rng.choice([f"s{i}" for i in range(7)], 400),
+            "prompt_id": rng.choice([f"p{i}" for i in range(30)], 400),
+        }
+    )
+    folds = pd.factorize(meta["speaker_id"])[0]
+    for k in np.unique(folds):
+        split = module.fold_splits(meta, folds, int(k), seed=0)
+        assert sorted(np.concatenate(list(split.values())).tolist()) == list(range(400))
+        test_speakers = set(meta["speaker_id"].to_numpy()[split["test"]])
+        assert test_speakers.isdisjoint(meta["speaker_id"].to_numpy()[split["train"]])
+        assert test_speakers.isdisjoint(meta["speaker_id"].to_numpy()[split["validation"]])
+        prompts = meta["prompt_id"].to_numpy()
+        assert set(prompts[split["validation"]]).isdisjoint(prompts[split["train"]])
+        assert 0.05 < len(split["validation"]) / (400 - len(split["test"])) < 0.3
