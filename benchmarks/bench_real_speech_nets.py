@@ -117,6 +117,20 @@ def evaluate_net(
     }
 
 
+def _write_merged(path: Path, report: dict[str, Any]) -> None:
+    """Write ``report``, keeping the systems another run wrote to ``path`` meanwhile on the same
+    corpus, folds and recipe (two runs may measure different systems side by side)."""
+    if path.is_file():
+        other = json.loads(path.read_text())
+        same = all(other.get(k) == report.get(k) for k in ("corpus", "recipe", "speaker_folds"))
+        if same:
+            report["systems"] = {**other.get("systems", {}), **report["systems"]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=1, default=float))
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -182,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  pooled EER {100 * pooled['eer']:.1f}% {pooled.get('eer_ci95')}", flush=True)
         report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         report["machine"]["peak_rss_mb"] = round(peak_rss_mb())
-        results_path.parent.mkdir(parents=True, exist_ok=True)
-        results_path.write_text(json.dumps(report, indent=1, default=float))
+        _write_merged(results_path, report)
     print(f"wrote {results_path}")
     return 0
 
