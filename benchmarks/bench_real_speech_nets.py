@@ -13,7 +13,8 @@ over speakers and voices (:func:`deepfake_lib.studies.grouped_cv.summarize_poole
 per-fold EERs and the training seconds.
 
 Usage: ``python benchmarks/bench_real_speech_nets.py [--out data/real_speech] [--systems rawnet lcnn]
-[--epochs N]``. Writes ``benchmarks/results/real_speech_nets.json`` after every system (a killed
+[--epochs N]`` (``--epochs`` caps the epochs below the params file's, for a shorter run; each
+system records its own cap). Writes ``benchmarks/results/real_speech_nets.json`` after every system (a killed
 run keeps the systems it finished); ``benchmarks/report.py --update README.md`` renders it beside
 the classical systems of ``real_speech.json``.
 """
@@ -114,6 +115,8 @@ def evaluate_net(
         "per_fold": {"mean": float(np.mean(eers)), "min": min(eers), "max": max(eers), "n_folds": len(eers)},
         "folds": per_fold,
         "seconds": round(sum(f["seconds"] for f in per_fold), 1),
+        "epochs": int(base.epochs),
+        "patience": int(base.patience),
     }
 
 
@@ -122,7 +125,7 @@ def _write_merged(path: Path, report: dict[str, Any]) -> None:
     corpus, folds and recipe (two runs may measure different systems side by side)."""
     if path.is_file():
         other = json.loads(path.read_text())
-        same = all(other.get(k) == report.get(k) for k in ("corpus", "recipe", "speaker_folds"))
+        same = all(other.get(k) == report.get(k) for k in ("corpus", "speaker_folds"))
         if same:
             report["systems"] = {**other.get("systems", {}), **report["systems"]}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if results_path.is_file():  # keep the systems an earlier run finished and this one does not redo
         earlier = json.loads(results_path.read_text())
-        if earlier.get("corpus") == report["corpus"] and earlier.get("recipe") == report["recipe"]:
+        if (
+            earlier.get("corpus") == report["corpus"]
+            and earlier.get("speaker_folds") == report["speaker_folds"]
+        ):
             report["systems"] = {k: v for k, v in earlier.get("systems", {}).items() if k not in args.systems}
     for name in args.systems:
         print(f"{NETS[name]}: {len(report['speaker_folds'])} speaker folds", flush=True)

@@ -435,7 +435,7 @@ def _net_rows(d: dict[str, Any], nets: dict[str, Any] | None) -> dict[str, dict[
         return {}
     recipe = nets.get("recipe") or {}
     return {
-        f"{r['name']} ({recipe.get('epochs', '?')} epochs max, `params/real_speech.yaml`)": r
+        f"{r['name']} ({r.get('epochs', recipe.get('epochs', '?'))} epochs max, `params/real_speech.yaml`)": r
         for r in nets.get("systems", {}).values()
     }
 
