@@ -80,7 +80,15 @@ def test_headline_compares_with_the_shortcut_control_by_intervals():
         and "lower (better)" not in overlapping
     )
     shortcut = report.describe_headline(metrics(eer=0.5, ci=(0.4, 0.6), shortcut=0.3))
-    assert "not below" in shortcut and "shortcut" in shortcut
+    assert "not below" in shortcut and "it may have learned a shortcut" in shortcut
+    embedded = report.describe_headline(
+        {**metrics(eer=0.5, ci=(0.4, 0.6), shortcut=0.3), "data_source": "embedded"}
+    )
+    assert "cheap artefact detector there" in embedded and "learned a shortcut" not in embedded
+    below = report.describe_headline(
+        {**metrics(eer=0.1, ci=(0.05, 0.2), shortcut=0.3), "data_source": "embedded"}
+    )
+    assert "not below" not in below
 
 
 def test_headline_without_intervals_does_not_claim_they_overlap():

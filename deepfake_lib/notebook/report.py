@@ -171,7 +171,13 @@ def describe_headline(metrics: Mapping[str, Any]) -> str:
                 _ci_tuple(shortcut, "eer"),
             )
         )
-        if test["eer"] >= shortcut["eer"]:
+        if test["eer"] >= shortcut["eer"] and metrics.get("data_source") == "embedded":
+            text += (
+                " The model is not below what cheap cues give. On the embedded corpus that is expected: its "
+                "attacks change the spectrum on purpose, and the cues' band energies and pitch see those "
+                "artefacts themselves, so the control is a cheap artefact detector there."
+            )
+        elif test["eer"] >= shortcut["eer"]:
             text += " The model is not below what cheap cues give: it may have learned a shortcut."
     if metrics.get("caveat"):
         text += f" {metrics['caveat']}"
