@@ -93,7 +93,7 @@ def evaluate_net(
     scores = np.full(len(meta), np.nan)
     per_fold: list[dict[str, Any]] = []
     cfg = base.replace(model_source=name)
-    for k in np.unique(folds):
+    for k in np.unique(folds[folds >= 0]):  # -1: never tested (a --quick run)
         index = fold_splits(meta, folds, int(k), base.seed)
         with tempfile.TemporaryDirectory(prefix=f"{name}_fold{k}_") as tmp:
             fold_scores, info = run_fold(ds, index, cfg.replace(run_dir=tmp), Path(tmp))
@@ -144,8 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs", type=int, default=None, help="epoch cap per fold (default: the params file's)"
     )
     parser.add_argument("--n-bootstrap", type=int, default=1000)
-    parser.add_argument("--results", default=str(RESULTS / "real_speech_nets.json"))
+    parser.add_argument("--results", default=None, help="JSON path (default results/real_speech_nets.json)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: the small slice (data/real_speech_small), one epoch, the first two folds; "
+        "writes no results file unless --results is given",
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.out = "data/real_speech_small" if args.out == "data/real_speech" else args.out
+        args.epochs, args.n_bootstrap = 1, 100
     folder = resolve_path(args.out)
     dd, _ = real_speech.load_corpus(folder)
     ds = dd["train"]
@@ -162,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.epochs is not None:
         base = base.replace(epochs=int(args.epochs))
-    results_path = Path(args.results)
+    results_path = Path(args.results) if args.results else None
+    if results_path is None and not args.quick:
+        results_path = RESULTS / "real_speech_nets.json"
     report: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -188,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "systems": {},
     }
-    if results_path.is_file():  # keep the systems an earlier run finished and this one does not redo
+    if (
+        results_path is not None and results_path.is_file()
+    ):  # keep the systems an earlier run finished and this one does not redo
         earlier = json.loads(results_path.read_text())
         if (
             earlier.get("corpus") == report["corpus"]
@@ -197,13 +210,15 @@ def main(argv: list[str] | None = None) -> int:
             report["systems"] = {k: v for k, v in earlier.get("systems", {}).items() if k not in args.systems}
     for name in args.systems:
         print(f"{NETS[name]}: {len(report['speaker_folds'])} speaker folds", flush=True)
-        report["systems"][name] = evaluate_net(name, ds, meta, folds, base, n_bootstrap=args.n_bootstrap)
+        use = folds if not args.quick else np.where(np.isin(folds, np.unique(folds)[:2]), folds, -1)
+        report["systems"][name] = evaluate_net(name, ds, meta, use, base, n_bootstrap=args.n_bootstrap)
         pooled = report["systems"][name]["pooled"]["all"]
         print(f"  pooled EER {100 * pooled['eer']:.1f}% {pooled.get('eer_ci95')}", flush=True)
         report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         report["machine"]["peak_rss_mb"] = round(peak_rss_mb())
-        _write_merged(results_path, report)
-    print(f"wrote {results_path}")
+        if results_path is not None:
+            _write_merged(results_path, report)
+    print(f"wrote {results_path}" if results_path is not None else "--quick: no results file written")
     return 0
 
 
