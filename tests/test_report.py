@@ -129,6 +129,10 @@ def test_baselines_against_the_network_say_plainly_who_matches_or_beats():
     assert "LFCC-GMM" not in beats
     network = report.describe_baselines_vs_model(systems(model=0.02, lr=0.30, gmm=0.25, width=0.04))
     assert "The network beats every classical baseline" in network
+    bare = systems(model=0.35, lr=0.43, gmm=0.53)
+    bare[["eer_low", "eer_high"]] = float("nan")
+    text = report.describe_baselines_vs_model(bare)
+    assert "no interval could be estimated" in text and "intervals overlap" not in text
 
 
 # -- "matters" --------------------------------------------------------------------------------

@@ -257,10 +257,15 @@ def describe_baselines_vs_model(
         )
     if matches:
         names = ", ".join(f"{o['system']} at {_with_interval(o, 'eer')}" for o in matches)
+        estimated = known(interval_of(me, "eer")) and all(known(interval_of(o, "eer")) for o in matches)
+        why = (
+            "the intervals overlap, so a cheap LFCC system does as well as far as these test clips can tell."
+            if estimated
+            else "no interval could be estimated, so these test clips cannot order them."
+        )
         return (
             f"**On this run the network is not shown to be better than a classical baseline:** {names} "
-            f"against the network's {_with_interval(me, 'eer')}; the intervals overlap, so a cheap LFCC "
-            "system does as well as far as these test clips can tell."
+            f"against the network's {_with_interval(me, 'eer')}; {why}"
         )
     return "The network beats every classical baseline on this run: no interval overlaps the network's."
 
