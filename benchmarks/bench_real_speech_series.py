@@ -82,6 +82,7 @@ def run_figures(run_dir: Path) -> dict[str, Any]:
             "n": metrics["test"]["n"],
         },
         "n_clips": metrics["n_clips"],
+        "model_source": metrics.get("model_source"),
     }
     out["too_few_groups"] = (metrics["test"].get("ci") or {}).get("too_few_groups")
     systems = analysis / "baselines.csv"

@@ -357,7 +357,8 @@ def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None
             else ""
         )
         rows.append(
-            f"| Real speech, speaker-disjoint test ({run['model']['n']} clips): tiny model EER vs systems "
+            f"| Real speech, speaker-disjoint test ({run['model']['n']} clips): {run.get('model_source') or 'tiny'} "
+            "model EER vs systems "
             f"| model {eer(run['model'])}, AUC {run['model']['auc']:.2f}; {systems}{note} | | "
             f"`bench_real_speech_series.py` |"
         )
@@ -370,7 +371,8 @@ def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None
         )
         epochs = run["leave_one_out"][0].get("epochs", "?")
         rows.append(
-            f"| Real speech, leave one generator out ({epochs}-epoch tiny runs): its EER unseen vs seen by a "
+            f"| Real speech, leave one generator out ({epochs}-epoch {run.get('model_source') or 'tiny'} runs): "
+            "its EER unseen vs seen by a "
             f"same-budget control | {loao} | | `bench_real_speech_series.py` |"
         )
     cross = []
