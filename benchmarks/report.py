@@ -306,6 +306,18 @@ def stream_rows(d: dict[str, Any] | None) -> list[str]:
     return rows
 
 
+def _host_load(series: dict[str, Any]) -> str:
+    """``; host load average a -> b, matmul g -> h GFLOP/s`` when the series results recorded them."""
+    machine = series.get("machine") or {}
+    load, probe = machine.get("load_average_before_after"), machine.get("matmul_gflops_before_after")
+    if not load:
+        return ""
+    text = f"; host load average {load[0]:.1f} -> {load[1]:.1f} on {machine.get('cpu_count', '?')} cores"
+    if probe:
+        text += f", matmul probe {probe[0]:.0f} -> {probe[1]:.0f} GFLOP/s"
+    return text
+
+
 def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None) -> list[str]:
     """The real-speech corpus: its build (``bench_real_speech.py``) and the series on it with
     cross-corpus scores (``bench_real_speech_series.py``)."""
@@ -337,7 +349,9 @@ def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None
         per = ", ".join(f"{name[:2]} {sec:.0f} s" for name, sec in ran["notebook_seconds"].items())
         rows.append(
             f"| Series on the real-speech corpus (`{series['params_file']}`), 4 notebooks "
-            f"| {ran['wall_seconds'] / 60:.1f} min ({per}), peak RSS {ran['peak_rss_mb']:.0f} MB (largest process) "
+            f"| {ran['wall_seconds'] / 60:.1f} min ({per}), peak RSS {ran['peak_rss_mb']:.0f} MB (largest process)"
+            + _host_load(series)
+            + " "
             f"| < 15 min, < 4 GB | `bench_real_speech_series.py` |"
         )
     run = series.get("run") or {}
