@@ -352,7 +352,7 @@ def real_speech_rows(build: dict[str, Any] | None, series: dict[str, Any] | None
             f"| {ran['wall_seconds'] / 60:.1f} min ({per}), peak RSS {ran['peak_rss_mb']:.0f} MB (largest process)"
             + _host_load(series)
             + " "
-            f"| < 15 min, < 4 GB | `bench_real_speech_series.py` |"
+            "| < 15 min, < 4 GB | `bench_real_speech_series.py` |"
         )
     run = series.get("run") or {}
 
