@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -97,7 +96,6 @@ def evaluate_net(
         index = fold_splits(meta, folds, int(k), base.seed)
         with tempfile.TemporaryDirectory(prefix=f"{name}_fold{k}_") as tmp:
             fold_scores, info = run_fold(ds, index, cfg.replace(run_dir=tmp), Path(tmp))
-            shutil.rmtree(tmp, ignore_errors=True)
         for row in index["test"]:
             scores[row] = fold_scores[clip_ids[row]]
         sel = index["test"]
@@ -213,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         use = folds if not args.quick else np.where(np.isin(folds, np.unique(folds)[:2]), folds, -1)
         report["systems"][name] = evaluate_net(name, ds, meta, use, base, n_bootstrap=args.n_bootstrap)
         pooled = report["systems"][name]["pooled"]["all"]
-        print(f"  pooled EER {100 * pooled['eer']:.1f}% {pooled.get('eer_ci95')}", flush=True)
+        low, high = pooled.get("eer_low"), pooled.get("eer_high")
+        print(f"  pooled EER {100 * pooled['eer']:.1f}% [{100 * low:.1f}-{100 * high:.1f}]", flush=True)
         report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         report["machine"]["peak_rss_mb"] = round(peak_rss_mb())
         if results_path is not None:

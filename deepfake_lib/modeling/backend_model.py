@@ -17,7 +17,7 @@ from torch import nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from deepfake_lib.modeling.backends import DEFAULT_BACKEND, build_backend
+from deepfake_lib.modeling.backends import DEFAULT_BACKEND, build_backend, classification_output
 
 __all__ = ["Wav2Vec2WithBackend", "uses_custom_backend"]
 
@@ -73,7 +73,4 @@ class Wav2Vec2WithBackend(Wav2Vec2PreTrainedModel):
         if attention_mask is not None:
             frame_mask = self._get_feature_vector_attention_mask(hidden.shape[1], attention_mask)
         logits = self.backend(hidden, frame_mask)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1))
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return classification_output(logits, labels)

@@ -29,9 +29,11 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 __all__ = [
     "BACKENDS",
+    "classification_output",
     "DEFAULT_BACKEND",
     "AttentiveStatsPooling",
     "PooledLinear",
@@ -45,6 +47,15 @@ BackendFactory = Callable[[int, int], nn.Module]
 DEFAULT_BACKEND = "pooled_linear"
 """The Hugging Face audio-classification head: a linear projection, the mean over valid frames,
 a linear classifier. On a wav2vec2-family model it is the checkpoint's own head."""
+
+
+def classification_output(logits: torch.Tensor, labels: torch.Tensor | None) -> SequenceClassifierOutput:
+    """A back-end's logits [batch, num_labels] with the cross-entropy loss when ``labels`` [batch]
+    are given: what every network model of this package returns."""
+    loss = None
+    if labels is not None:
+        loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1))
+    return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 def masked_mean(hidden: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:

@@ -31,7 +31,6 @@ from transformers import (
     AutoFeatureExtractor,
     AutoModelForAudioClassification,
     Wav2Vec2Config,
-    Wav2Vec2FeatureExtractor,
 )
 
 from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
@@ -46,6 +45,7 @@ from deepfake_lib.modeling.loaded_model import (
     _reset_head,
     canonical_label_maps,
     count_parameters,
+    normalising_feature_extractor,
 )
 from deepfake_lib.modeling.scratch_nets import ENCODERS, build_scratch_net, saved_scratch_encoder
 
@@ -127,13 +127,7 @@ def build_tiny_model(
         cfg.backend = backend
         cfg.architectures = [Wav2Vec2WithBackend.__name__]
         model = Wav2Vec2WithBackend(cfg)
-    fe = Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=TARGET_SAMPLE_RATE,
-        padding_value=0.0,
-        do_normalize=True,
-        return_attention_mask=True,
-    )
+    fe = normalising_feature_extractor()
     return LoadedModel(
         model,
         fe,

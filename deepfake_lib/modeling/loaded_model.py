@@ -6,11 +6,13 @@ import dataclasses
 from typing import Any
 
 import torch
+from transformers import Wav2Vec2FeatureExtractor
 
-from deepfake_lib import LABEL_NAMES
+from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
 
 __all__ = [
     "canonical_label_maps",
+    "normalising_feature_extractor",
     "count_parameters",
     "LoadedModel",
 ]
@@ -31,6 +33,18 @@ class LoadedModel:
     def uses_attention_mask(self) -> bool:
         """Whether padded batches need an attention mask (layer-norm wav2vec2 variants do)."""
         return bool(getattr(self.feature_extractor, "return_attention_mask", False))
+
+
+def normalising_feature_extractor() -> Wav2Vec2FeatureExtractor:
+    """The feature extractor of the networks trained from scratch: 16 kHz mono, zero-mean
+    unit-variance per clip, zero padding with an attention mask."""
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=TARGET_SAMPLE_RATE,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=True,
+    )
 
 
 def canonical_label_maps() -> tuple[dict[int, str], dict[str, int]]:

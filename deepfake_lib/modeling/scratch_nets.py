@@ -21,13 +21,18 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 from torch import nn
-from transformers import PretrainedConfig, PreTrainedModel, Wav2Vec2FeatureExtractor
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from deepfake_lib import LABEL_NAMES, TARGET_SAMPLE_RATE
-from deepfake_lib.modeling.backends import DEFAULT_BACKEND, build_backend
+from deepfake_lib import LABEL_NAMES
+from deepfake_lib.modeling.backends import DEFAULT_BACKEND, build_backend, classification_output
 from deepfake_lib.modeling.lcnn import LcnnEncoder
-from deepfake_lib.modeling.loaded_model import LoadedModel, canonical_label_maps, count_parameters
+from deepfake_lib.modeling.loaded_model import (
+    LoadedModel,
+    canonical_label_maps,
+    count_parameters,
+    normalising_feature_extractor,
+)
 from deepfake_lib.modeling.rawnet import RawNetEncoder
 
 __all__ = [
@@ -111,20 +116,7 @@ class ScratchNetForAudioClassification(PreTrainedModel):
         valid = self.encoder.frame_counts(lengths).clamp_min(1)
         frame_mask = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0) < valid.unsqueeze(1)
         logits = self.backend(hidden, frame_mask)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1))
-        return SequenceClassifierOutput(loss=loss, logits=logits)
-
-
-def _feature_extractor() -> Wav2Vec2FeatureExtractor:
-    return Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=TARGET_SAMPLE_RATE,
-        padding_value=0.0,
-        do_normalize=True,
-        return_attention_mask=True,
-    )
+        return classification_output(logits, labels)
 
 
 def _load_saved(folder: Path) -> ScratchNetForAudioClassification:
@@ -190,5 +182,5 @@ def build_scratch_net(
             f"{ENCODERS[encoder][1]}, back-end {config.backend}, {count_parameters(model)['total']:,} parameters"
         ]
     return LoadedModel(
-        model, _feature_extractor(), source, notes, {int(k): str(v) for k, v in id2label.items()}
+        model, normalising_feature_extractor(), source, notes, {int(k): str(v) for k, v in id2label.items()}
     )
